@@ -1,0 +1,7 @@
+#pragma once
+
+namespace vigil {
+
+inline constexpr const char* kVersion = VIGIL_VERSION;
+
+}  // namespace vigil

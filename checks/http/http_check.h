@@ -1,0 +1,10 @@
+// `http` check kind: see README "Check kinds" and SPEC §1.
+#pragma once
+
+#include "checks/registry.h"
+
+namespace vigil {
+
+CheckKind HttpCheckKind();
+
+}  // namespace vigil

@@ -1,0 +1,210 @@
+#include "checks/net.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace vigil {
+namespace {
+
+// Resolutions still running on helper threads after their callers gave up.
+// A resolver that never answers would otherwise pile up one thread per run.
+std::atomic<int> g_stuck_resolutions{0};
+constexpr int kMaxStuckResolutions = 8;
+
+void CollectAddrinfo(addrinfo* res, std::vector<Endpoint>* out) {
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    Endpoint ep;
+    std::memcpy(&ep.addr, ai->ai_addr, ai->ai_addrlen);
+    ep.len = ai->ai_addrlen;
+    out->push_back(ep);
+  }
+}
+
+addrinfo Hints(int flags) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = flags;
+  return hints;
+}
+
+struct PendingResolution {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;  // Guarded by mu.
+  int rc = 0;         // Guarded by mu.
+  std::vector<Endpoint> endpoints;  // Guarded by mu.
+};
+
+}  // namespace
+
+std::string Endpoint::ToString() const {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (addr.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    return std::string(buf) + ":" + std::to_string(ntohs(a->sin_port));
+  }
+  auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+  inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+  return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a->sin6_port));
+}
+
+NetResult Resolve(const std::string& host, int port, Deadline deadline,
+                  std::vector<Endpoint>* out) {
+  out->clear();
+  const std::string service = std::to_string(port);
+  // Numeric addresses resolve without a lookup: do them inline.
+  {
+    addrinfo hints = Hints(AI_NUMERICHOST | AI_NUMERICSERV);
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), service.c_str(), &hints, &res) == 0) {
+      CollectAddrinfo(res, out);
+      freeaddrinfo(res);
+      return {NetStatus::kOk, {}};
+    }
+  }
+  if (Clock::now() >= deadline) return {NetStatus::kTimeout, "resolving " + host};
+  if (g_stuck_resolutions.load() >= kMaxStuckResolutions) {
+    return {NetStatus::kError, "resolver not answering (" + std::to_string(kMaxStuckResolutions) +
+                                   " lookups pending)"};
+  }
+  auto pending = std::make_shared<PendingResolution>();
+  std::thread([pending, host, service] {
+    addrinfo hints = Hints(AI_NUMERICSERV | AI_ADDRCONFIG);
+    addrinfo* res = nullptr;
+    int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
+    std::vector<Endpoint> eps;
+    if (rc == 0) {
+      CollectAddrinfo(res, &eps);
+      freeaddrinfo(res);
+    }
+    std::lock_guard<std::mutex> lock(pending->mu);
+    pending->done = true;
+    pending->rc = rc;
+    pending->endpoints = std::move(eps);
+    pending->cv.notify_all();
+  }).detach();
+
+  std::unique_lock<std::mutex> lock(pending->mu);
+  if (!pending->cv.wait_until(lock, deadline, [&] { return pending->done; })) {
+    // Count it until the helper thread finishes on its own.
+    g_stuck_resolutions.fetch_add(1);
+    std::thread([pending] {
+      std::unique_lock<std::mutex> l(pending->mu);
+      pending->cv.wait(l, [&] { return pending->done; });
+      g_stuck_resolutions.fetch_sub(1);
+    }).detach();
+    return {NetStatus::kTimeout, "resolving " + host};
+  }
+  if (pending->rc != 0) {
+    return {NetStatus::kError, "cannot resolve " + host + ": " + gai_strerror(pending->rc)};
+  }
+  if (pending->endpoints.empty()) return {NetStatus::kError, "no address for " + host};
+  *out = std::move(pending->endpoints);
+  return {NetStatus::kOk, {}};
+}
+
+NetResult WaitFd(int fd, short events, Deadline deadline) {
+  for (;;) {
+    int ms = RemainingMs(deadline);
+    pollfd p{fd, events, 0};
+    int rc = poll(&p, 1, ms);
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      return {NetStatus::kError, std::string("poll: ") + std::strerror(errno)};
+    }
+    if (rc == 0) {
+      if (Clock::now() >= deadline) return {NetStatus::kTimeout, {}};
+      continue;
+    }
+    if (p.revents & (events | POLLERR | POLLHUP)) return {NetStatus::kOk, {}};
+    if (p.revents & POLLNVAL) return {NetStatus::kError, "poll: invalid descriptor"};
+  }
+}
+
+NetResult ConnectTcp(const std::vector<Endpoint>& endpoints, Deadline deadline, int* fd) {
+  std::string last_error = "no address";
+  for (const Endpoint& ep : endpoints) {
+    int s = socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+      last_error = std::string("socket: ") + std::strerror(errno);
+      continue;
+    }
+    int one = 1;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc = connect(s, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len);
+    if (rc != 0 && errno != EINPROGRESS) {
+      last_error = "connect " + ep.ToString() + ": " + std::strerror(errno);
+      close(s);
+      continue;
+    }
+    if (rc != 0) {
+      NetResult w = WaitFd(s, POLLOUT, deadline);
+      if (w.status != NetStatus::kOk) {
+        close(s);
+        if (w.status == NetStatus::kTimeout) return {NetStatus::kTimeout, "connecting"};
+        return w;
+      }
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) {
+        last_error = "connect " + ep.ToString() + ": " + std::strerror(err);
+        close(s);
+        continue;
+      }
+    }
+    *fd = s;
+    return {NetStatus::kOk, {}};
+  }
+  return {NetStatus::kError, last_error};
+}
+
+NetResult ConnectTcp(const std::string& host, int port, Deadline deadline, int* fd) {
+  std::vector<Endpoint> eps;
+  NetResult r = Resolve(host, port, deadline, &eps);
+  if (r.status != NetStatus::kOk) return r;
+  return ConnectTcp(eps, deadline, fd);
+}
+
+bool SplitHostPort(const std::string& address, std::string* host, int* port) {
+  std::string h, p;
+  if (!address.empty() && address[0] == '[') {
+    auto close_br = address.find(']');
+    if (close_br == std::string::npos || close_br + 1 >= address.size() ||
+        address[close_br + 1] != ':')
+      return false;
+    h = address.substr(1, close_br - 1);
+    p = address.substr(close_br + 2);
+  } else {
+    auto colon = address.rfind(':');
+    if (colon == std::string::npos) return false;
+    h = address.substr(0, colon);
+    p = address.substr(colon + 1);
+    if (h.find(':') != std::string::npos) return false;  // bare IPv6 needs brackets
+  }
+  if (p.empty() || p.size() > 5) return false;
+  for (char c : p)
+    if (c < '0' || c > '9') return false;
+  int n = std::stoi(p);
+  if (n < 0 || n > 65535) return false;
+  *host = h;
+  *port = n;
+  return true;
+}
+
+}  // namespace vigil

@@ -1,0 +1,48 @@
+// Network primitives that honour an absolute deadline: name resolution and a
+// non-blocking TCP connect. getaddrinfo() has no timeout of its own, so it runs
+// on a helper thread the caller stops waiting for at the deadline.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <string>
+#include <vector>
+
+#include "checks/check.h"
+
+namespace vigil {
+
+struct Endpoint {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  std::string ToString() const;  // "1.2.3.4:5" or "[::1]:5"
+};
+
+enum class NetStatus { kOk, kTimeout, kError };
+
+struct NetResult {
+  NetStatus status = NetStatus::kError;
+  std::string error;  // one line, when status != kOk
+};
+
+// Resolves host:port before `deadline`. A numeric address never leaves the
+// calling thread. A name that does not resolve fails fast with the resolver's
+// own words; a resolver that does not answer yields kTimeout at the deadline.
+NetResult Resolve(const std::string& host, int port, Deadline deadline, std::vector<Endpoint>* out);
+
+// Non-blocking connect to the first endpoint that accepts before `deadline`.
+// On success *fd is a connected, non-blocking socket with TCP_NODELAY.
+NetResult ConnectTcp(const std::vector<Endpoint>& endpoints, Deadline deadline, int* fd);
+
+// Resolve + connect.
+NetResult ConnectTcp(const std::string& host, int port, Deadline deadline, int* fd);
+
+// Waits for `events` (POLLIN/POLLOUT) on fd until the deadline.
+// kOk when ready, kTimeout at the deadline, kError on poll failure/hang-up.
+NetResult WaitFd(int fd, short events, Deadline deadline);
+
+// Splits "host:port" / "[v6]:port". False on a malformed address.
+bool SplitHostPort(const std::string& address, std::string* host, int* port);
+
+}  // namespace vigil

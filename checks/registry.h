@@ -1,0 +1,73 @@
+// Check kinds register here by name; the agent builds every check from its
+// JSON config through this one factory.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "checks/check.h"
+
+namespace vigil {
+
+// A refused config value. `field` is the jq-style place ("checks[1].url"),
+// `message` the fault. what() is "field: message". Never carries a secret.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string field, std::string message)
+      : std::runtime_error(field + ": " + message),
+        field_(std::move(field)),
+        message_(std::move(message)) {}
+  const std::string& field() const { return field_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  std::string field_;
+  std::string message_;
+};
+
+// What a kind's factory gets: the check's JSON object (variables already
+// expanded), its place in the config for error messages, and where to put any
+// credential it finds so the agent can scrub it from every text it prints.
+struct CheckSpec {
+  const nlohmann::json& json;
+  std::string path;  // "checks[2]"
+  std::vector<std::string>* secrets;
+
+  // Helpers for kind factories: typed reads that throw ConfigError naming
+  // the field ("checks[2].url: must be a string").
+  std::string RequireString(const char* key) const;
+  std::string OptionalString(const char* key, const std::string& fallback) const;
+  bool OptionalBool(const char* key, bool fallback) const;
+  double OptionalNumber(const char* key, double fallback, double min, double max) const;
+  std::string Field(const char* key) const { return path + "." + key; }
+};
+
+struct CheckKind {
+  std::string name;  // "redis"
+  // Keys a check of this kind may carry besides the common ones.
+  std::vector<std::string> keys;
+  // The role a check of this kind gets when the config names none.
+  std::string default_role;
+  // Builds the check without touching the network; throws ConfigError.
+  std::function<std::unique_ptr<Check>(const CheckSpec&)> create;
+};
+
+class CheckRegistry {
+ public:
+  // The built-in kinds: redis, postgres, tcp, http.
+  static const CheckRegistry& Builtin();
+
+  void Register(CheckKind kind);
+  const CheckKind* Find(const std::string& name) const;
+  std::vector<std::string> Names() const;
+
+ private:
+  std::vector<CheckKind> kinds_;
+};
+
+}  // namespace vigil
