@@ -44,8 +44,8 @@ addrinfo Hints(int flags) {
 struct PendingResolution {
   std::mutex mu;
   std::condition_variable cv;
-  bool done = false;  // Guarded by mu.
-  int rc = 0;         // Guarded by mu.
+  bool done = false;                // Guarded by mu.
+  int rc = 0;                       // Guarded by mu.
   std::vector<Endpoint> endpoints;  // Guarded by mu.
 };
 

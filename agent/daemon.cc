@@ -1,0 +1,234 @@
+#include "agent/daemon.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "agent/api.h"
+#include "agent/reporter.h"
+#include "agent/scheduler.h"
+#include "agent/server.h"
+#include "agent/version.h"
+#include "checks/net.h"
+
+namespace vigil {
+namespace {
+
+// A config file as the watcher last saw it. A ConfigMap update swaps the
+// `..data` symlink, so stat() (which follows links) sees a new inode.
+struct FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = -1;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileStamp& o) const {
+    return dev == o.dev && ino == o.ino && size == o.size && mtime_ns == o.mtime_ns;
+  }
+  bool operator!=(const FileStamp& o) const { return !(*this == o); }
+};
+
+FileStamp Stamp(const std::string& path) {
+  struct stat st {};
+  FileStamp s;
+  if (stat(path.c_str(), &st) != 0) return s;
+  s.dev = st.st_dev;
+  s.ino = st.st_ino;
+  s.size = st.st_size;
+  s.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return s;
+}
+
+std::string ReadAdminToken(const Config& c, Reporter* reporter) {
+  if (const char* env = std::getenv("VIGIL_ADMIN_TOKEN"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  if (c.admin_token_file.empty()) return "";
+  std::ifstream in(c.admin_token_file);
+  if (!in) {
+    reporter->Report(
+        {Level::kInfo,
+         "admin_disabled",
+         "",
+         "",
+         "",
+         "admin token file " + c.admin_token_file + " not readable: admin routes are off",
+         {}});
+    return "";
+  }
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  return token;
+}
+
+Reporter::Format FormatOf(const Config& c) {
+  return c.log_format == "text" ? Reporter::Format::kText : Reporter::Format::kJson;
+}
+
+}  // namespace
+
+void ApplyOverrides(const Overrides& o, Config* c) {
+  if (o.listen) {
+    ValidateListen(*o.listen, "--listen");
+    c->listen = *o.listen;
+  }
+  if (o.drain_seconds) {
+    if (*o.drain_seconds < 0 || *o.drain_seconds > 3600)
+      throw ConfigError("--drain-seconds", "out of range (0..3600)");
+    c->drain_seconds = *o.drain_seconds;
+  }
+  if (o.log_format) {
+    if (*o.log_format != "json" && *o.log_format != "text")
+      throw ConfigError("--log-format", "want \"json\" or \"text\"");
+    c->log_format = *o.log_format;
+  }
+  if (o.admin_token_file) c->admin_token_file = *o.admin_token_file;
+}
+
+Config LoadEffectiveConfig(const std::string& path, const Overrides& o) {
+  Config c = LoadConfigFile(path, ProcessEnv());
+  ApplyOverrides(o, &c);
+  return c;
+}
+
+int RunDaemon(const std::string& config_path, const Overrides& overrides) {
+  // Signals are taken synchronously by this thread; every other thread
+  // inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  Config config;
+  try {
+    config = LoadEffectiveConfig(config_path, overrides);
+  } catch (const ConfigError& e) {
+    std::cerr << "vigil: config error: " << e.what() << "\n";
+    return 2;
+  }
+  FileStamp stamp = Stamp(config_path);
+
+  Reporter reporter(FormatOf(config));
+  reporter.SetSecrets(config.secrets);
+  SnapshotStore store;
+  Scheduler scheduler(&store, &reporter);
+
+  Api::Options api_options;
+  api_options.pod = PodInfo::FromEnv();
+  api_options.admin_token = ReadAdminToken(config, &reporter);
+  api_options.reset_breaker = [&scheduler](const std::string& name) {
+    return scheduler.ResetBreaker(name);
+  };
+  api_options.counters.log_events_dropped = [&reporter] { return reporter.dropped(); };
+  Api api(&store, api_options);
+
+  std::string host;
+  int port = 0;
+  std::string listen = config.listen[0] == ':' ? "0.0.0.0" + config.listen : config.listen;
+  SplitHostPort(listen, &host, &port);
+  HttpServer server(&api);
+  try {
+    server.Bind(host, port);
+  } catch (const std::exception& e) {
+    std::cerr << "vigil: " << e.what() << "\n";
+    return 1;
+  }
+  scheduler.Start(config);
+  server.Start();
+  reporter.Report(
+      {Level::kInfo,
+       "started",
+       "",
+       "",
+       "",
+       "vigil " + std::string(kVersion) + " listening on " + host + ":" +
+           std::to_string(server.port()) + " with " + std::to_string(config.checks.size()) +
+           " checks",
+       {{"listen", host + ":" + std::to_string(server.port())}, {"version", kVersion}}});
+
+  auto reload = [&](const char* why) {
+    try {
+      Config next = LoadEffectiveConfig(config_path, overrides);
+      if (next.listen != config.listen) {
+        reporter.Report({Level::kWarn,
+                         "config_listen_unchanged",
+                         "",
+                         "",
+                         "",
+                         "listen address changes need a restart; still on " + config.listen,
+                         {}});
+        next.listen = config.listen;
+      }
+      scheduler.Apply(next);
+      reporter.SetFormat(FormatOf(next));
+      api.SetAdminToken(ReadAdminToken(next, &reporter));
+      scheduler.CountReload(true);
+      reporter.Report({Level::kInfo,
+                       "config_reloaded",
+                       "",
+                       "",
+                       "",
+                       std::string("configuration reloaded (") + why +
+                           "): " + std::to_string(next.checks.size()) + " checks",
+                       {{"trigger", why}}});
+      config = std::move(next);
+    } catch (const ConfigError& e) {
+      scheduler.CountReload(false);
+      reporter.Report({Level::kError,
+                       "config_rejected",
+                       "",
+                       "",
+                       e.what(),
+                       std::string("new configuration refused, keeping the old one: ") + e.what(),
+                       {{"field", e.field()}, {"trigger", why}}});
+    }
+  };
+
+  bool draining = false;
+  Clock::time_point drain_until{};
+  auto next_watch = Clock::now() + std::chrono::seconds(1);
+  for (;;) {
+    timespec wait{0, 200 * 1000 * 1000};
+    siginfo_t info{};
+    int sig = sigtimedwait(&signals, &info, &wait);
+    if (sig == SIGTERM || sig == SIGINT) {
+      if (draining) break;  // a second signal: stop now
+      draining = true;
+      drain_until = Clock::now() + std::chrono::seconds(config.drain_seconds);
+      scheduler.SetDraining(true);
+      reporter.Report({Level::kInfo,
+                       "draining",
+                       "",
+                       "",
+                       "",
+                       "received " + std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+                           ": /readyz now 503, exiting in " + std::to_string(config.drain_seconds) +
+                           " s",
+                       {{"drain_seconds", std::to_string(config.drain_seconds)}}});
+    } else if (sig == SIGHUP) {
+      stamp = Stamp(config_path);
+      reload("SIGHUP");
+    }
+    const auto now = Clock::now();
+    if (draining && now >= drain_until) break;
+    if (!draining && now >= next_watch) {
+      next_watch = now + std::chrono::seconds(1);
+      FileStamp current = Stamp(config_path);
+      if (current != stamp && current.size >= 0) {
+        stamp = current;
+        reload("file changed");
+      }
+    }
+  }
+  reporter.Report({Level::kInfo, "stopped", "", "", "", "vigil stopped", {}});
+  server.Stop();
+  scheduler.Stop();
+  reporter.Flush(1000);
+  return 0;
+}
+
+}  // namespace vigil

@@ -1,0 +1,35 @@
+// `vigil run`: the daemon's life: start, serve, reload on SIGHUP or a change
+// of the config file, drain on SIGTERM, exit.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "agent/config.h"
+
+namespace vigil {
+
+// Command-line flags (or their VIGIL_* variables) that override the file.
+struct Overrides {
+  std::optional<std::string> listen;
+  std::optional<int> drain_seconds;
+  std::optional<std::string> log_format;
+  std::optional<std::string> admin_token_file;
+};
+
+// Applies overrides to a parsed config; throws ConfigError ("--listen: ...").
+void ApplyOverrides(const Overrides& o, Config* config);
+
+// Loads, overrides and validates; throws ConfigError.
+Config LoadEffectiveConfig(const std::string& path, const Overrides& o);
+
+// Runs the daemon until SIGTERM/SIGINT and the drain; returns the exit code.
+int RunDaemon(const std::string& config_path, const Overrides& overrides);
+
+// `vigil check`: every check once, a table on stdout; 0 ready, 1 not.
+int RunChecksOnce(const Config& config);
+
+// `vigil probe URL`: 0 on 2xx/3xx, 1 other status, 2 bad URL, 3 no answer.
+int Probe(const std::string& url, int timeout_ms);
+
+}  // namespace vigil
