@@ -1,0 +1,244 @@
+// The HTTP API as a pure function over a snapshot: paths, codes, bodies.
+#include "agent/api.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace vigil {
+namespace {
+
+using json = nlohmann::json;
+
+CheckView View(const std::string& name, const std::string& role, bool required, Status s,
+               std::string reason = "") {
+  CheckView c;
+  c.name = name;
+  c.kind = role == "database" ? "postgres" : "redis";
+  c.role = role;
+  c.required = required;
+  c.status = s;
+  c.reason = reason;
+  c.last_error = reason;
+  c.ever_passed = s == Status::kPass;
+  c.target = "10.0.0.1:6379";
+  return c;
+}
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Set({}); }
+  void Set(std::vector<CheckView> checks, bool draining = false) {
+    auto s = std::make_shared<HealthSnapshot>();
+    s->checks = std::move(checks);
+    s->draining = draining;
+    s->started_at = WallClock::now();
+    store_.Set(s);
+    store_.Beat(Clock::now());
+  }
+  HttpResponse Get(const std::string& target, const std::string& accept = "*/*") {
+    return api_.Handle({"GET", target, accept, ""});
+  }
+  SnapshotStore store_;
+  std::string reset_called_;
+  Api api_{&store_, Api::Options{PodInfo{"web-1", "shop", "node-a"},
+                                 "tok3n",
+                                 [this](const std::string& n) {
+                                   reset_called_ = n;
+                                   return n == "db";
+                                 },
+                                 {},
+                                 std::chrono::seconds(30)}};
+};
+
+TEST_F(ApiTest, CacheDownIsDegradedButReady) {
+  Set({View("db", "database", true, Status::kPass),
+       View("redis-cache", "cache", false, Status::kFail, "connection refused")});
+  EXPECT_EQ(Get("/readyz").status, 200);
+  EXPECT_EQ(Get("/ready").status, 200);
+  EXPECT_EQ(Get("/livez").status, 200);
+  EXPECT_EQ(Get("/up").status, 200);
+  HttpResponse h = Get("/health");
+  EXPECT_EQ(h.status, 200);
+  json j = json::parse(h.body);
+  EXPECT_EQ(j["status"], "degraded");
+  EXPECT_EQ(j["ready"], true);
+  EXPECT_EQ(j["checks"]["redis-cache"]["status"], "fail");
+  EXPECT_EQ(j["checks"]["redis-cache"]["last_error"], "connection refused");
+  EXPECT_EQ(j["pod"]["name"], "web-1");
+  EXPECT_EQ(j["pod"]["namespace"], "shop");
+  EXPECT_EQ(j["pod"]["node"], "node-a");
+  for (const char* key :
+       {"kind", "role", "required", "status", "since", "latency_ms", "consecutive_failures",
+        "last_success", "last_error", "circuit", "target"})
+    EXPECT_TRUE(j["checks"]["db"].contains(key)) << key;
+  for (const char* key : {"status", "ready", "draining", "version", "uptime_s", "pod", "checks"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  bool no_store = false;
+  for (auto& [k, v] : h.headers) no_store |= k == "Cache-Control" && v == "no-store";
+  EXPECT_TRUE(no_store);
+}
+
+TEST_F(ApiTest, SessionDownIsUnreadyButLive) {
+  Set({View("db", "database", true, Status::kPass),
+       View("redis-session", "session", true, Status::kFail, "timeout after 200 ms")});
+  EXPECT_EQ(Get("/readyz").status, 503);
+  EXPECT_EQ(Get("/livez").status, 200);
+  HttpResponse h = Get("/health");
+  EXPECT_EQ(h.status, 503);
+  EXPECT_EQ(json::parse(h.body)["status"], "error");
+}
+
+TEST_F(ApiTest, VerboseListsOneLineACheckKubeStyle) {
+  Set({View("db", "database", true, Status::kPass),
+       View("redis-session", "session", true, Status::kFail, "timeout after 200 ms"),
+       View("redis-cache", "cache", false, Status::kFail, "connection refused")});
+  HttpResponse r = Get("/readyz?verbose");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("[+]db ok\n"), std::string::npos);
+  EXPECT_NE(r.body.find("[-]redis-session failed: timeout after 200 ms\n"), std::string::npos);
+  EXPECT_NE(r.body.find("[~]redis-cache degraded, not required"), std::string::npos);
+  EXPECT_NE(r.body.find("readyz check failed"), std::string::npos);
+}
+
+TEST_F(ApiTest, ExcludeLeavesChecksOutOfTheAnswer) {
+  Set({View("db", "database", true, Status::kPass),
+       View("redis-session", "session", true, Status::kFail, "refused")});
+  HttpResponse r = Get("/readyz?verbose&exclude=redis-session");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.find("redis-session"), std::string::npos);
+  EXPECT_EQ(Get("/readyz?exclude=db&exclude=redis-session").status, 200);
+  EXPECT_EQ(Get("/readyz?exclude=db").status, 503);
+}
+
+TEST_F(ApiTest, StartingUntilRequiredChecksComplete) {
+  Set({View("db", "database", true, Status::kUnknown)});
+  EXPECT_EQ(Get("/startupz").status, 503);
+  EXPECT_EQ(Get("/readyz").status, 503);
+  HttpResponse h = Get("/health");
+  EXPECT_EQ(h.status, 503);
+  EXPECT_EQ(json::parse(h.body)["status"], "starting");
+  Set({View("db", "database", true, Status::kPass)});
+  EXPECT_EQ(Get("/startupz").status, 200);
+}
+
+TEST_F(ApiTest, DrainingTurnsReadyzOffOnly) {
+  Set({View("db", "database", true, Status::kPass)}, /*draining=*/true);
+  EXPECT_EQ(Get("/readyz").status, 503);
+  EXPECT_EQ(Get("/livez").status, 200);
+  json j = json::parse(Get("/health").body);
+  EXPECT_EQ(j["draining"], true);
+  EXPECT_EQ(j["ready"], false);
+}
+
+TEST_F(ApiTest, PerCheckEndpoints) {
+  Set({View("db", "database", true, Status::kPass),
+       View("redis-cache", "cache", false, Status::kFail, "refused")});
+  EXPECT_EQ(Get("/health/db").status, 200);
+  EXPECT_EQ(json::parse(Get("/health/db").body)["status"], "pass");
+  EXPECT_EQ(Get("/health/redis-cache").status, 503);
+  EXPECT_EQ(Get("/readyz/db").status, 200);
+  EXPECT_EQ(Get("/livez/db").status, 200);
+  EXPECT_EQ(Get("/readyz/redis-cache").status, 503);
+  EXPECT_EQ(Get("/health/nope").status, 404);
+  EXPECT_EQ(Get("/readyz/nope").status, 404);
+  EXPECT_EQ(Get("/livez/nope").status, 404);
+}
+
+TEST_F(ApiTest, UnknownPathIsJson404AndWrongMethod405) {
+  HttpResponse r = Get("/nope");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(json::parse(r.body)["status"], 404);
+  r = api_.Handle({"POST", "/readyz", "", ""});
+  EXPECT_EQ(r.status, 405);
+  r = api_.Handle({"DELETE", "/health/db", "", ""});
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(api_.Handle({"POST", "/nope", "", ""}).status, 404);
+}
+
+TEST_F(ApiTest, BadTargetsAre400) {
+  for (const char* t : {"http://evil/readyz", "*", "/../etc/passwd", "/health/%2e%2e/x/..", "/a%zz",
+                        "/a%00b", "readyz", ""})
+    EXPECT_EQ(Get(t).status, 400) << t;
+}
+
+TEST_F(ApiTest, PercentEncodedPathsDecode) {
+  Set({View("db", "database", true, Status::kPass)});
+  EXPECT_EQ(Get("/health/%64b").status, 200);
+  EXPECT_EQ(Get("/%72eadyz").status, 200);
+}
+
+TEST_F(ApiTest, HealthJsonIetfForm) {
+  Set({View("db", "database", true, Status::kPass),
+       View("redis-cache", "cache", false, Status::kFail, "refused")});
+  HttpResponse r = Get("/health", "application/health+json");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/health+json");
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["status"], "warn");
+  ASSERT_TRUE(j["checks"].contains("redis-cache:responseTime"));
+  auto e = j["checks"]["redis-cache:responseTime"][0];
+  EXPECT_EQ(e["status"], "fail");
+  EXPECT_EQ(e["observedUnit"], "ms");
+  EXPECT_EQ(e["output"], "refused");
+  EXPECT_TRUE(e.contains("time"));
+  EXPECT_TRUE(e.contains("observedValue"));
+}
+
+TEST_F(ApiTest, AdminNeedsTheRightBearerToken) {
+  Set({View("db", "database", true, Status::kFail, "x")});
+  const std::string path = "/admin/circuit-breaker/db/reset";
+  EXPECT_EQ(api_.Handle({"POST", path, "", ""}).status, 401);
+  EXPECT_EQ(api_.Handle({"POST", path, "", "Bearer wrong"}).status, 401);
+  EXPECT_EQ(api_.Handle({"POST", path, "", "Basic tok3n"}).status, 401);
+  EXPECT_EQ(reset_called_, "");
+  EXPECT_EQ(api_.Handle({"POST", path, "", "Bearer tok3n"}).status, 200);
+  EXPECT_EQ(reset_called_, "db");
+  EXPECT_EQ(api_.Handle({"POST", "/admin/circuit-breaker/nope/reset", "", "Bearer tok3n"}).status,
+            404);
+  EXPECT_EQ(api_.Handle({"GET", path, "", "Bearer tok3n"}).status, 405);
+}
+
+TEST_F(ApiTest, AdminIsOffWithoutAToken) {
+  api_.SetAdminToken("");
+  EXPECT_EQ(api_.Handle({"POST", "/admin/circuit-breaker/db/reset", "", "Bearer "}).status, 404);
+  EXPECT_EQ(api_.Handle({"POST", "/admin/circuit-breaker/db/reset", "", ""}).status, 404);
+}
+
+TEST_F(ApiTest, MetricsAndStatusPage) {
+  Set({View("db", "database", true, Status::kPass)});
+  HttpResponse m = Get("/metrics");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("vigil_check_up{check=\"db\",kind=\"postgres\",role=\"database\","
+                        "required=\"true\"} 1"),
+            std::string::npos);
+  EXPECT_NE(m.body.find("vigil_ready 1"), std::string::npos);
+  EXPECT_NE(m.body.find("vigil_health_status{status=\"ok\"} 1"), std::string::npos);
+  EXPECT_NE(m.body.find("process_resident_memory_bytes"), std::string::npos);
+  HttpResponse p = Get("/");
+  EXPECT_EQ(p.status, 200);
+  EXPECT_NE(p.content_type.find("text/html"), std::string::npos);
+  EXPECT_NE(p.body.find("/health"), std::string::npos);
+  // Self-contained: no external URL of any kind.
+  EXPECT_EQ(p.body.find("http://"), std::string::npos);
+  EXPECT_EQ(p.body.find("https://"), std::string::npos);
+  EXPECT_EQ(p.body.find("src="), std::string::npos);
+}
+
+TEST_F(ApiTest, MetricsEscapeLabelValues) {
+  auto c = View("db", "database", true, Status::kPass);
+  c.role = "data\"base\\\n";
+  Set({c});
+  EXPECT_NE(Get("/metrics").body.find("role=\"data\\\"base\\\\\\n\""), std::string::npos);
+}
+
+TEST(ConstantTime, Compares) {
+  EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abcd"));
+  EXPECT_FALSE(ConstantTimeEquals("", "a"));
+}
+
+}  // namespace
+}  // namespace vigil

@@ -1,0 +1,223 @@
+// The scheduler with fake checks: jitter bounds, at most one attempt in
+// flight, a stuck attempt recorded at its deadline without delaying others,
+// the breaker leaving the dependency alone, reload keeping state.
+#include "agent/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+namespace vigil {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct FakeState {
+  std::atomic<int> runs{0};
+  std::atomic<int> in_flight{0};
+  std::atomic<int> max_in_flight{0};
+  std::atomic<bool> fail{false};
+  std::atomic<bool> ignore_deadline{false};  // a buggy driver that hangs
+  std::atomic<int> hang_ms{0};
+};
+
+class FakeCheck : public Check {
+ public:
+  explicit FakeCheck(std::shared_ptr<FakeState> s) : s_(std::move(s)) {}
+  CheckResult Run(Deadline deadline) override {
+    s_->runs++;
+    int now_in = ++s_->in_flight;
+    int prev = s_->max_in_flight.load();
+    while (now_in > prev && !s_->max_in_flight.compare_exchange_weak(prev, now_in)) {
+    }
+    CheckResult r = s_->fail ? CheckResult::Fail("fake failure") : CheckResult::Pass();
+    if (s_->hang_ms > 0) {
+      auto until = Clock::now() + std::chrono::milliseconds(s_->hang_ms.load());
+      if (!s_->ignore_deadline && deadline < until) {
+        std::this_thread::sleep_until(deadline);
+        r = CheckResult::Timeout("waiting");
+      } else {
+        std::this_thread::sleep_until(until);
+      }
+    }
+    --s_->in_flight;
+    return r;
+  }
+  std::string Target() const override { return "fake:1"; }
+
+ private:
+  std::shared_ptr<FakeState> s_;
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  std::map<std::string, std::shared_ptr<FakeState>> states_;
+  SnapshotStore store_;
+  Reporter reporter_{Reporter::Format::kJson, /*fd=*/-1};  // events go nowhere
+  CheckFactory factory_ = [this](const CheckConfig& c) -> std::unique_ptr<Check> {
+    auto& s = states_[c.name];
+    if (!s) s = std::make_shared<FakeState>();
+    return std::make_unique<FakeCheck>(s);
+  };
+
+  static CheckConfig Fake(const std::string& name, int interval_ms = 100, int timeout_ms = 50) {
+    CheckConfig c;
+    c.name = name;
+    c.kind = "tcp";
+    c.role = "app";
+    c.required = true;
+    c.timing.interval_ms = interval_ms;
+    c.timing.timeout_ms = timeout_ms;
+    c.timing.jitter_percent = 0;
+    c.timing.unhealthy_threshold = 1;
+    c.spec = {{"name", name}};
+    return c;
+  }
+  std::shared_ptr<FakeState> State(const std::string& name) {
+    auto& s = states_[name];
+    if (!s) s = std::make_shared<FakeState>();
+    return s;
+  }
+  const CheckView* View(const std::string& name) {
+    snap_ = store_.Get();
+    return snap_->Find(name);
+  }
+  // Polls the snapshot until `pred` holds; bounded.
+  template <typename Pred>
+  bool WaitFor(Pred pred, std::chrono::milliseconds limit = 3000ms) {
+    auto end = Clock::now() + limit;
+    while (Clock::now() < end) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return pred();
+  }
+  std::shared_ptr<const HealthSnapshot> snap_;
+};
+
+TEST(Jitter, StaysWithinBounds) {
+  EXPECT_EQ(JitteredInterval(1000, 10, 0.0), 1000ms);
+  EXPECT_EQ(JitteredInterval(1000, 10, 0.999999), 1099ms);
+  EXPECT_EQ(JitteredInterval(1000, 0, 0.7), 1000ms);
+  EXPECT_EQ(JitteredInterval(1000, 100, 0.5), 1500ms);
+  EXPECT_EQ(JitteredInterval(0, 0, 0.0), 1ms);         // never zero: no live lock
+  EXPECT_EQ(JitteredInterval(1000, 10, 7.0), 1100ms);  // clamped draw
+  for (int i = 0; i < 1000; ++i) {
+    auto d = JitteredInterval(5000, 10, i / 1000.0);
+    EXPECT_GE(d, 5000ms);
+    EXPECT_LE(d, 5500ms);
+  }
+}
+
+TEST_F(SchedulerTest, FirstResultSetsStateAtOnce) {
+  Scheduler s(&store_, &reporter_, factory_);
+  Config cfg;
+  cfg.checks = {Fake("a", 60000)};
+  s.Start(cfg);
+  ASSERT_TRUE(WaitFor([&] { return View("a") && View("a")->status == Status::kPass; }));
+  EXPECT_EQ(State("a")->runs, 1);
+}
+
+TEST_F(SchedulerTest, StuckAttemptIsATimeoutAtTheDeadlineAndDelaysNoOther) {
+  Scheduler s(&store_, &reporter_, factory_);
+  State("stuck")->hang_ms = 1500;
+  State("stuck")->ignore_deadline = true;
+  Config cfg;
+  cfg.checks = {Fake("stuck", 100, 50), Fake("fine", 100, 50)};
+  const auto t0 = Clock::now();
+  s.Start(cfg);
+  ASSERT_TRUE(WaitFor([&] { return View("stuck")->status == Status::kFail; }));
+  const auto took = Clock::now() - t0;
+  EXPECT_LT(took, 400ms);  // deadline 50 ms + grace, far below the 1.5 s hang
+  EXPECT_EQ(View("stuck")->reason, "timeout after 50 ms");
+  // The other check keeps its rhythm meanwhile.
+  const int before = State("fine")->runs;
+  std::this_thread::sleep_for(500ms);
+  EXPECT_GE(State("fine")->runs - before, 3);
+  // And never two attempts of the stuck one at once.
+  EXPECT_EQ(State("stuck")->max_in_flight, 1);
+  EXPECT_LE(State("stuck")->runs, 2);
+}
+
+TEST_F(SchedulerTest, AtMostOneAttemptInFlight) {
+  Scheduler s(&store_, &reporter_, factory_);
+  State("slow")->hang_ms = 200;  // longer than the interval, within timeout
+  Config cfg;
+  cfg.checks = {Fake("slow", 100, 1000)};
+  s.Start(cfg);
+  std::this_thread::sleep_for(900ms);
+  EXPECT_EQ(State("slow")->max_in_flight, 1);
+  EXPECT_GE(State("slow")->runs, 3);
+}
+
+TEST_F(SchedulerTest, BreakerOpensAndStopsTouchingTheDependency) {
+  Scheduler s(&store_, &reporter_, factory_);
+  State("dep")->fail = true;
+  Config cfg;
+  auto c = Fake("dep", 100, 50);
+  c.timing.breaker = {3, 600, 2};
+  cfg.checks = {c};
+  s.Start(cfg);
+  ASSERT_TRUE(WaitFor([&] { return View("dep")->circuit == BreakerState::kOpen; }));
+  const int at_open = State("dep")->runs;
+  EXPECT_EQ(at_open, 3);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(State("dep")->runs, at_open);  // left alone while open
+  // Recovery timeout: one trial, which fails and reopens.
+  ASSERT_TRUE(WaitFor([&] { return State("dep")->runs == at_open + 1; }, 2000ms));
+  // Let it pass: half-open then closed after two passes.
+  State("dep")->fail = false;
+  ASSERT_TRUE(WaitFor([&] { return View("dep")->circuit == BreakerState::kClosed; }, 3000ms));
+  EXPECT_EQ(View("dep")->status, Status::kPass);
+  EXPECT_GE(View("dep")->breaker_transitions[static_cast<size_t>(BreakerState::kOpen)], 1u);
+}
+
+TEST_F(SchedulerTest, ResetBreakerClosesAndRunsNow) {
+  Scheduler s(&store_, &reporter_, factory_);
+  State("dep")->fail = true;
+  Config cfg;
+  auto c = Fake("dep", 100, 50);
+  c.timing.breaker = {2, 600000, 2};
+  cfg.checks = {c};
+  s.Start(cfg);
+  ASSERT_TRUE(WaitFor([&] { return View("dep")->circuit == BreakerState::kOpen; }));
+  State("dep")->fail = false;
+  const int runs = State("dep")->runs;
+  EXPECT_TRUE(s.ResetBreaker("dep"));
+  EXPECT_FALSE(s.ResetBreaker("nope"));
+  ASSERT_TRUE(WaitFor([&] { return View("dep")->status == Status::kPass; }, 1000ms));
+  EXPECT_GT(State("dep")->runs, runs);
+  EXPECT_EQ(View("dep")->circuit, BreakerState::kClosed);
+}
+
+TEST_F(SchedulerTest, ReloadKeepsUnchangedChecksAndDropsRemovedOnes) {
+  Scheduler s(&store_, &reporter_, factory_);
+  Config cfg;
+  cfg.checks = {Fake("keep", 100), Fake("change", 100), Fake("gone", 100)};
+  s.Start(cfg);
+  ASSERT_TRUE(WaitFor([&] { return View("keep")->attempts >= 3; }));
+  const uint64_t kept_attempts = View("keep")->attempts;
+  Config next;
+  auto changed = Fake("change", 200);
+  next.checks = {Fake("keep", 100), changed, Fake("new", 100)};
+  s.Apply(next);
+  auto snap = store_.Get();
+  ASSERT_NE(snap->Find("keep"), nullptr);
+  EXPECT_GE(snap->Find("keep")->attempts, kept_attempts);  // results kept
+  EXPECT_EQ(snap->Find("gone"), nullptr);
+  ASSERT_NE(snap->Find("change"), nullptr);
+  EXPECT_EQ(snap->Find("change")->interval_ms, 200);
+  ASSERT_TRUE(WaitFor([&] { return View("new") && View("new")->status == Status::kPass; }));
+}
+
+TEST_F(SchedulerTest, DrainingIsPublished) {
+  Scheduler s(&store_, &reporter_, factory_);
+  s.Start(Config{});
+  s.SetDraining(true);
+  EXPECT_TRUE(store_.Get()->draining);
+}
+
+}  // namespace
+}  // namespace vigil

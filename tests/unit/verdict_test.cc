@@ -1,0 +1,134 @@
+// Every row of SPEC §2's status table and §1's role table.
+#include "agent/verdict.h"
+
+#include <gtest/gtest.h>
+
+#include "agent/config.h"
+
+namespace vigil {
+namespace {
+
+CheckView MakeCheck(const std::string& name, bool required, Status s, bool liveness = false) {
+  CheckView c;
+  c.name = name;
+  c.required = required;
+  c.status = s;
+  c.liveness = liveness;
+  c.ever_passed = s == Status::kPass || s == Status::kWarn;
+  return c;
+}
+
+HealthSnapshot Snap(std::vector<CheckView> checks, bool draining = false) {
+  HealthSnapshot s;
+  s.checks = std::move(checks);
+  s.draining = draining;
+  return s;
+}
+
+TEST(RoleTable, OptionalRoles) {
+  for (const char* role : {"cache", "pubsub", "flags", "queue"})
+    EXPECT_FALSE(RoleRequiredByDefault(role)) << role;
+}
+
+TEST(RoleTable, RequiredRoles) {
+  for (const char* role : {"session", "lock", "idempotency", "rate-limit", "database", "app"})
+    EXPECT_TRUE(RoleRequiredByDefault(role)) << role;
+}
+
+TEST(Overall, EveryCheckPassesIsOk) {
+  auto s = Snap({MakeCheck("db", true, Status::kPass), MakeCheck("cache", false, Status::kPass)});
+  EXPECT_EQ(OverallStatus(s), Overall::kOk);
+  EXPECT_EQ(OverallHttpCode(OverallStatus(s)), 200);
+  EXPECT_TRUE(IsReady(s));
+}
+
+TEST(Overall, OptionalFailingIsDegraded200AndStillReady) {
+  auto s = Snap({MakeCheck("db", true, Status::kPass), MakeCheck("cache", false, Status::kFail)});
+  EXPECT_EQ(OverallStatus(s), Overall::kDegraded);
+  EXPECT_EQ(OverallHttpCode(OverallStatus(s)), 200);
+  EXPECT_TRUE(IsReady(s));  // the defining rule: a cache outage keeps the pod in
+}
+
+TEST(Overall, AnyWarnIsDegraded) {
+  auto s = Snap({MakeCheck("db", true, Status::kWarn), MakeCheck("cache", false, Status::kPass)});
+  EXPECT_EQ(OverallStatus(s), Overall::kDegraded);
+  EXPECT_TRUE(IsReady(s));  // warn still serves
+  s = Snap({MakeCheck("db", true, Status::kPass), MakeCheck("cache", false, Status::kWarn)});
+  EXPECT_EQ(OverallStatus(s), Overall::kDegraded);
+}
+
+TEST(Overall, RequiredFailingIsError503AndUnready) {
+  auto s = Snap({MakeCheck("db", true, Status::kFail), MakeCheck("cache", false, Status::kPass)});
+  EXPECT_EQ(OverallStatus(s), Overall::kError);
+  EXPECT_EQ(OverallHttpCode(OverallStatus(s)), 503);
+  EXPECT_FALSE(IsReady(s));
+}
+
+TEST(Overall, LivenessCheckFailingIsErrorAndNotLive) {
+  auto s = Snap({MakeCheck("app", false, Status::kFail, /*liveness=*/true)});
+  EXPECT_EQ(OverallStatus(s), Overall::kError);
+  EXPECT_FALSE(IsLive(s, true));
+}
+
+TEST(Overall, RequiredNotCompletedIsStarting503) {
+  auto s =
+      Snap({MakeCheck("db", true, Status::kUnknown), MakeCheck("cache", false, Status::kPass)});
+  EXPECT_EQ(OverallStatus(s), Overall::kStarting);
+  EXPECT_EQ(OverallHttpCode(OverallStatus(s)), 503);
+  EXPECT_FALSE(IsReady(s));
+  EXPECT_FALSE(IsStarted(s));
+}
+
+TEST(Overall, ErrorWinsOverStarting) {
+  auto s = Snap({MakeCheck("db", true, Status::kUnknown), MakeCheck("s", true, Status::kFail)});
+  EXPECT_EQ(OverallStatus(s), Overall::kError);
+}
+
+TEST(Overall, OptionalNotCompletedDoesNotHoldStartup) {
+  auto s =
+      Snap({MakeCheck("db", true, Status::kPass), MakeCheck("cache", false, Status::kUnknown)});
+  EXPECT_EQ(OverallStatus(s), Overall::kOk);
+  EXPECT_TRUE(IsStarted(s));
+  EXPECT_TRUE(IsReady(s));
+}
+
+TEST(Overall, NoChecksIsOk) {
+  HealthSnapshot s;
+  EXPECT_EQ(OverallStatus(s), Overall::kOk);
+  EXPECT_TRUE(IsReady(s));
+  EXPECT_TRUE(IsLive(s, true));
+  EXPECT_TRUE(IsStarted(s));
+}
+
+TEST(Live, NeverDependsOnRedisOrDatabase) {
+  auto s = Snap({MakeCheck("db", true, Status::kFail), MakeCheck("cache", false, Status::kFail),
+                 MakeCheck("session", true, Status::kUnknown)});
+  EXPECT_TRUE(IsLive(s, true));
+}
+
+TEST(Live, StalledLoopIsNotLive) {
+  HealthSnapshot s;
+  EXPECT_FALSE(IsLive(s, /*loop_alive=*/false));
+}
+
+TEST(Ready, DrainingIsUnreadyButLive) {
+  auto s = Snap({MakeCheck("db", true, Status::kPass)}, /*draining=*/true);
+  EXPECT_FALSE(IsReady(s));
+  EXPECT_TRUE(IsLive(s, true));
+}
+
+TEST(Ready, ExcludeLeavesACheckOut) {
+  auto s = Snap({MakeCheck("db", true, Status::kPass), MakeCheck("session", true, Status::kFail)});
+  EXPECT_FALSE(IsReady(s));
+  EXPECT_TRUE(IsReady(s, {"session"}));
+}
+
+TEST(Started, NeedsEveryRequiredCheckToHavePassedOnce) {
+  auto db = MakeCheck("db", true, Status::kFail);
+  db.ever_passed = true;  // passed once, failing now: started stays true
+  EXPECT_TRUE(IsStarted(Snap({db})));
+  EXPECT_FALSE(IsStarted(Snap({db, MakeCheck("s", true, Status::kFail)})));
+}
+
+}  // namespace
+}  // namespace vigil
