@@ -1,0 +1,150 @@
+#include "tests/support/agent_process.h"
+
+#include <fcntl.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "tests/support/ports.h"
+
+namespace vigil::testing {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+pid_t Spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+            const std::string& out, const std::string& err) {
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(o, 1);
+    dup2(e, 2);
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(VIGIL_BINARY));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    // The test binary may have signals blocked or ignored: reset them.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
+    execv(VIGIL_BINARY, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+std::optional<int> Wait(pid_t pid, int timeout_ms) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < end) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      return 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+HttpReply HttpCall(int port, const std::string& method, const std::string& path,
+                   const std::map<std::string, std::string>& headers) {
+  HttpReply reply;
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_connection_timeout(std::chrono::seconds(2));
+  cli.set_read_timeout(std::chrono::seconds(2));
+  cli.set_keep_alive(false);
+  httplib::Headers h;
+  for (const auto& [k, v] : headers) h.emplace(k, v);
+  const auto t0 = std::chrono::steady_clock::now();
+  httplib::Result res = method == "POST"   ? cli.Post(path.c_str(), h, "", "text/plain")
+                        : method == "HEAD" ? cli.Head(path.c_str(), h)
+                                           : cli.Get(path.c_str(), h);
+  reply.took =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+  if (!res) return reply;
+  reply.status = res->status;
+  reply.body = res->body;
+  for (const auto& [k, v] : res->headers) reply.headers[k] = v;
+  return reply;
+}
+
+CommandResult RunVigil(const std::vector<std::string>& args,
+                       const std::map<std::string, std::string>& env, int timeout_ms) {
+  std::string dir = MakeTempDir("vigil-cmd");
+  pid_t pid = Spawn(args, env, dir + "/out", dir + "/err");
+  CommandResult r;
+  auto code = Wait(pid, timeout_ms);
+  if (!code) {
+    kill(pid, SIGKILL);
+    Wait(pid, 5000);
+  }
+  r.exit_code = code.value_or(-1);
+  r.out = Slurp(dir + "/out");
+  r.err = Slurp(dir + "/err");
+  RemoveTree(dir);
+  return r;
+}
+
+AgentProcess::AgentProcess(const std::string& config_path, std::vector<std::string> extra,
+                           std::map<std::string, std::string> env) {
+  dir_ = MakeTempDir("vigil-agent");
+  port_ = FreePort();
+  std::vector<std::string> args = {"run", "--config", config_path, "--listen",
+                                   "127.0.0.1:" + std::to_string(port_)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  pid_ = Spawn(args, env, dir_ + "/out", dir_ + "/err");
+  if (!WaitForPort(port_, 10000)) {
+    throw std::runtime_error("vigil did not listen; stderr: " + Stderr());
+  }
+}
+
+AgentProcess::~AgentProcess() {
+  if (pid_ > 0 && !Wait(pid_, 0)) {
+    kill(pid_, SIGKILL);
+    Wait(pid_, 5000);
+  }
+  RemoveTree(dir_);
+}
+
+void AgentProcess::Signal(int sig) { kill(pid_, sig); }
+
+std::optional<int> AgentProcess::WaitExit(int timeout_ms) {
+  auto code = Wait(pid_, timeout_ms);
+  if (code) pid_ = -1;
+  return code;
+}
+
+std::string AgentProcess::Stdout() const { return Slurp(dir_ + "/out"); }
+std::string AgentProcess::Stderr() const { return Slurp(dir_ + "/err"); }
+
+bool AgentProcess::WaitFor(const std::string& path, int status, const std::string& needle, int ms) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < end) {
+    HttpReply r = Get(path);
+    if (r.status == status && r.body.find(needle) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return false;
+}
+
+}  // namespace vigil::testing
