@@ -1,11 +1,437 @@
 #include "checks/redis/redis_check.h"
 
-namespace vigil {
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <optional>
 
-// STUB: replaced by the real implementation.
+#include "checks/redis/redis_connection.h"
+#include "checks/url.h"
+
+namespace vigil {
+namespace {
+
+struct RedisOptions {
+  std::string expect_role;  // "", "master" or "replica"
+  double max_memory_ratio = 0.9;
+  double slow_ms = 0;  // 0: no latency warning
+};
+
+using InfoFields = std::map<std::string, std::string>;
+
+// "# Section\r\nkey:value\r\n..." (INFO, CLUSTER INFO).
+InfoFields ParseInfo(const std::string& text) {
+  InfoFields fields;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    fields[line.substr(0, colon)] = line.substr(colon + 1);
+  }
+  return fields;
+}
+
+std::string Field(const InfoFields& f, const char* key) {
+  auto it = f.find(key);
+  return it == f.end() ? std::string() : it->second;
+}
+
+double Number(const std::string& s) { return s.empty() ? 0 : std::strtod(s.c_str(), nullptr); }
+
+std::string Join(const std::vector<std::string>& parts, const char* sep) {
+  std::string out;
+  for (const auto& p : parts) {
+    if (!out.empty()) out += sep;
+    out += p;
+  }
+  return out;
+}
+
+bool SameAddress(const HostAndPort& a, const HostAndPort& b) {
+  return a.host == b.host && a.port == b.port;
+}
+
+long long Ms(Clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+// One kept-open connection to the server (the master, under Sentinel). A run
+// in steady state is one pipelined round trip, PING + INFO, on it.
+class RedisCheck final : public Check {
+ public:
+  RedisCheck(RedisUrl url, RedisOptions opts) : url_(std::move(url)), opts_(std::move(opts)) {
+    std::vector<std::string> hosts;
+    for (const auto& h : url_.hosts) hosts.push_back(h.ToString());
+    target_ = Join(hosts, ",");
+  }
+
+  CheckResult Run(Deadline deadline) override {
+    const auto start = Clock::now();
+    CheckResult r = Attempt(deadline);
+    // After a failure the connection is suspect (a timeout leaves it out of
+    // step with the server; the server may be gone): start afresh next run.
+    if (r.outcome == Outcome::kFail) conn_.Close();
+    r.reason = Scrub(std::move(r.reason));
+    r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    return r;
+  }
+
+  std::string Target() const override {
+    std::lock_guard<std::mutex> lock(target_mu_);
+    return target_;
+  }
+
+  void Close() override {
+    conn_.Close();
+    sentinel_.Close();
+  }
+
+ private:
+  struct Probe {
+    CheckResult result;
+    bool connection_lost = false;  // an I/O error, not a reply or a timeout
+  };
+
+  enum class SentinelAnswer { kMaster, kLost, kNone };
+
+  CheckResult Attempt(Deadline deadline) {
+    HostAndPort where = url_.hosts[0];
+    if (url_.sentinel) {
+      if (auto failed = FindMaster(deadline, &where)) return *failed;
+    }
+    SetTarget(where.ToString());
+    // Sentinel moved the master: the kept connection goes to the old one.
+    if (conn_.connected() && !SameAddress(connected_to_, where)) conn_.Close();
+    if (conn_.connected()) {
+      Probe p = RunProbe(deadline);
+      if (!p.connection_lost) return p.result;
+      // The kept connection was gone (server restarted, idle timeout, a
+      // proxy): one fresh connection under the same deadline before calling
+      // the server down.
+      conn_.Close();
+    }
+    if (auto failed = Open(where, deadline)) return *failed;
+    return RunProbe(deadline).result;
+  }
+
+  // Asks the Sentinels in turn, starting with the one that answered last, on
+  // a kept connection. Sentinel is asked on every run, not only when
+  // (re)connecting: after a failover the old master keeps saying role:master
+  // until Sentinel demotes it (seconds later, or never while it is cut off
+  // from the Sentinels but not from this pod), and a check that only watched
+  // the role on its kept connection would pass against it all that time. The
+  // cost is one small command a run to a Sentinel, on a kept connection.
+  std::optional<CheckResult> FindMaster(Deadline deadline, HostAndPort* master) {
+    const size_t n = url_.hosts.size();
+    std::vector<std::string> errors;
+    for (size_t i = 0; i < n; ++i) {
+      const size_t idx = (sentinel_index_ + i) % n;
+      const HostAndPort& s = url_.hosts[idx];
+      const auto now = Clock::now();
+      if (now >= deadline) return CheckResult::Timeout("asking sentinel");
+      // The time left is shared among the Sentinels not asked yet, so one
+      // that black-holes packets cannot use up the whole run.
+      const Deadline share = now + (deadline - now) / static_cast<int>(n - i);
+      std::string error;
+      bool kept = sentinel_.connected() && idx == sentinel_index_;
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        if (!kept) {
+          NetResult c = sentinel_.Connect(s.host, s.port, share);
+          if (c.status != NetStatus::kOk) {
+            error = c.status == NetStatus::kTimeout ? s.ToString() + ": timeout" : c.error;
+            break;
+          }
+          sentinel_index_ = idx;
+        }
+        SentinelAnswer a = AskSentinel(share, master, &error);
+        if (a == SentinelAnswer::kMaster) return std::nullopt;
+        sentinel_.Close();
+        error = s.ToString() + ": " + error;
+        // A kept connection that was lost gets one fresh try (a restart).
+        if (!(kept && a == SentinelAnswer::kLost)) break;
+        kept = false;
+      }
+      errors.push_back(error);
+    }
+    if (Clock::now() >= deadline) return CheckResult::Timeout("asking sentinel");
+    return CheckResult::Fail("no sentinel answered: " + Join(errors, "; "));
+  }
+
+  SentinelAnswer AskSentinel(Deadline deadline, HostAndPort* master, std::string* error) {
+    std::vector<RedisReply> replies;
+    IoResult io = sentinel_.Exchange({{"SENTINEL", "get-master-addr-by-name", url_.master_name}},
+                                     deadline, &replies);
+    if (io.status == IoStatus::kTimeout) {
+      *error = "timeout";
+      return SentinelAnswer::kNone;
+    }
+    if (io.status == IoStatus::kError) {
+      *error = io.error;
+      return SentinelAnswer::kLost;
+    }
+    const RedisReply& r = replies[0];
+    if (r.IsError()) {
+      *error = r.str;
+      return SentinelAnswer::kNone;
+    }
+    if (r.type == RedisReply::Type::kNil ||
+        (r.type == RedisReply::Type::kArray && r.elements.empty())) {
+      *error = "master \"" + url_.master_name + "\" unknown";
+      return SentinelAnswer::kNone;
+    }
+    if (r.type == RedisReply::Type::kArray && r.elements.size() == 2 &&
+        r.elements[0].type == RedisReply::Type::kString &&
+        r.elements[1].type == RedisReply::Type::kString) {
+      int port = std::atoi(r.elements[1].str.c_str());
+      if (!r.elements[0].str.empty() && port > 0 && port <= 65535) {
+        master->host = r.elements[0].str;
+        master->port = port;
+        return SentinelAnswer::kMaster;
+      }
+    }
+    *error = "unexpected reply to SENTINEL get-master-addr-by-name";
+    return SentinelAnswer::kNone;
+  }
+
+  // Connects, then AUTH and SELECT in one round trip.
+  std::optional<CheckResult> Open(const HostAndPort& where, Deadline deadline) {
+    NetResult c = conn_.Connect(where.host, where.port, deadline);
+    if (c.status == NetStatus::kTimeout) return CheckResult::Timeout(c.error);
+    if (c.status != NetStatus::kOk) return CheckResult::Fail(c.error);
+    connected_to_ = where;
+    // Per connection: a new server (or a changed ACL) may answer otherwise.
+    info_denied_ = false;
+    cluster_info_denied_ = false;
+    cluster_ = false;
+
+    std::vector<std::vector<std::string>> hello;
+    if (!url_.user.empty()) {
+      hello.push_back({"AUTH", url_.user, url_.password});
+    } else if (!url_.password.empty()) {
+      hello.push_back({"AUTH", url_.password});
+    }
+    if (url_.db != 0) hello.push_back({"SELECT", std::to_string(url_.db)});
+    if (hello.empty()) return std::nullopt;
+
+    std::vector<RedisReply> replies;
+    IoResult io = conn_.Exchange(hello, deadline, &replies);
+    if (io.status == IoStatus::kTimeout) {
+      return CheckResult::Timeout(hello[0][0] == "AUTH" ? "authenticating" : "selecting database");
+    }
+    if (io.status == IoStatus::kError) return CheckResult::Fail(Lost(io.error));
+    for (size_t i = 0; i < hello.size(); ++i) {
+      if (!replies[i].IsError()) continue;
+      // Never the AUTH arguments: only the command's name.
+      std::string what = hello[i][0] == "AUTH" ? "AUTH" : "SELECT " + std::to_string(url_.db);
+      return CheckResult::Fail(what + ": " + replies[i].str);
+    }
+    return std::nullopt;
+  }
+
+  Probe RunProbe(Deadline deadline) {
+    std::vector<std::vector<std::string>> commands = {{"PING"}};
+    const bool with_info = !info_denied_;
+    if (with_info) {
+      // Only the sections read below (Redis 7 takes several; older ones one).
+      if (info_sections_) {
+        commands.push_back({"INFO", "persistence", "replication", "memory", "cluster"});
+      } else {
+        commands.push_back({"INFO"});
+      }
+      if (cluster_ && !cluster_info_denied_) commands.push_back({"CLUSTER", "INFO"});
+    }
+    std::vector<RedisReply> replies;
+    const auto sent = Clock::now();
+    IoResult io = conn_.Exchange(commands, deadline, &replies);
+    const auto round_trip = Clock::now() - sent;
+    if (io.status == IoStatus::kTimeout) return {CheckResult::Timeout("waiting for PONG"), false};
+    if (io.status == IoStatus::kError) return {CheckResult::Fail(Lost(io.error)), true};
+
+    const RedisReply& pong = replies[0];
+    if (pong.IsError()) return {CheckResult::Fail("PING: " + pong.str)};
+    if (pong.type != RedisReply::Type::kStatus || pong.str != "PONG") {
+      return {CheckResult::Fail("PING: unexpected reply")};
+    }
+
+    std::vector<std::string> warnings;
+    std::string note;
+    if (with_info) {
+      const RedisReply& info = replies[1];
+      if (info.IsError()) {
+        if (Denied(info)) {
+          // SPEC §1: the PING verdict stands; said once, then INFO is not
+          // sent again on this connection (each denial would land in the
+          // server's ACL LOG).
+          info_denied_ = true;
+          if (!noperm_noted_) note = "INFO not permitted for this user (" + info.ErrorCode() + ")";
+          noperm_noted_ = true;
+        } else if (info.ErrorCode() == "ERR" && info_sections_) {
+          // Redis before 7 refuses several sections: plain INFO next run.
+          info_sections_ = false;
+        } else {
+          return {CheckResult::Fail("INFO: " + info.str)};
+        }
+      } else if (info.type != RedisReply::Type::kString) {
+        return {CheckResult::Fail("INFO: unexpected reply")};
+      } else {
+        InfoFields f = ParseInfo(info.str);
+        if (Field(f, "loading") == "1") return {CheckResult::Fail("loading dataset")};
+
+        if (!opts_.expect_role.empty()) {
+          std::string role = Field(f, "role");
+          if (role == "slave") role = "replica";
+          if (!role.empty() && role != opts_.expect_role) {
+            return {CheckResult::Fail("role is " + role + ", expected " + opts_.expect_role)};
+          }
+        }
+
+        if (Field(f, "cluster_enabled") == "1" && !cluster_info_denied_) {
+          std::optional<CheckResult> failed =
+              CheckCluster(commands.size() > 2 ? &replies[2] : nullptr, deadline, &note);
+          cluster_ = true;
+          if (failed) return {*failed};
+        } else {
+          cluster_ = false;
+        }
+
+        const double used = Number(Field(f, "used_memory"));
+        const double max = Number(Field(f, "maxmemory"));
+        if (max > 0 && used / max > opts_.max_memory_ratio) {
+          warnings.push_back(
+              "used_memory is " + std::to_string(static_cast<long long>(100 * used / max)) +
+              "% of maxmemory (over " +
+              std::to_string(static_cast<int>(opts_.max_memory_ratio * 100 + 0.5)) + "%)");
+        }
+      }
+    }
+
+    if (opts_.slow_ms > 0 && Ms(round_trip) > opts_.slow_ms) {
+      warnings.push_back("PING took " + std::to_string(Ms(round_trip)) + " ms (slow_ms " +
+                         std::to_string(static_cast<long long>(opts_.slow_ms)) + ")");
+    }
+    if (!warnings.empty()) {
+      if (!note.empty()) warnings.push_back(note);
+      return {CheckResult::Warn(Join(warnings, "; "))};
+    }
+    // A pass with a reason: the one-time note, for the agent to log.
+    CheckResult pass = CheckResult::Pass();
+    pass.reason = note;
+    return {pass};
+  }
+
+  // cluster_state from CLUSTER INFO: pipelined with PING once the server is
+  // known to be in cluster mode, fetched on its own the first time.
+  std::optional<CheckResult> CheckCluster(const RedisReply* reply, Deadline deadline,
+                                          std::string* note) {
+    std::vector<RedisReply> replies;
+    if (reply == nullptr) {
+      IoResult io = conn_.Exchange({{"CLUSTER", "INFO"}}, deadline, &replies);
+      if (io.status == IoStatus::kTimeout) return CheckResult::Timeout("waiting for CLUSTER INFO");
+      if (io.status == IoStatus::kError) return CheckResult::Fail(Lost(io.error));
+      reply = &replies[0];
+    }
+    if (reply->IsError()) {
+      if (Denied(*reply)) {
+        cluster_info_denied_ = true;
+        if (!noperm_noted_) *note = "CLUSTER INFO not permitted for this user";
+        noperm_noted_ = true;
+        return std::nullopt;
+      }
+      return CheckResult::Fail("CLUSTER INFO: " + reply->str);
+    }
+    if (reply->type != RedisReply::Type::kString) {
+      return CheckResult::Fail("CLUSTER INFO: unexpected reply");
+    }
+    std::string state = Field(ParseInfo(reply->str), "cluster_state");
+    if (state != "ok")
+      return CheckResult::Fail("cluster_state is " + (state.empty() ? "?" : state));
+    return std::nullopt;
+  }
+
+  // ACL -NOPERM, or INFO renamed away (rename-command INFO "").
+  static bool Denied(const RedisReply& r) {
+    return r.ErrorCode() == "NOPERM" || r.str.find("unknown command") != std::string::npos;
+  }
+
+  std::string Lost(const std::string& error) const {
+    return "connection to " + connected_to_.ToString() + " lost: " + error;
+  }
+
+  // Redis never echoes a password, but a reason must not carry one whatever
+  // the server or a proxy says.
+  std::string Scrub(std::string text) const {
+    for (const std::string* secret : {&url_.password, &url_.password_as_written}) {
+      if (secret->empty()) continue;
+      for (size_t pos = text.find(*secret); pos != std::string::npos;
+           pos = text.find(*secret, pos + 3)) {
+        text.replace(pos, secret->size(), "***");
+      }
+    }
+    return text;
+  }
+
+  void SetTarget(std::string target) {
+    std::lock_guard<std::mutex> lock(target_mu_);
+    target_ = std::move(target);
+  }
+
+  const RedisUrl url_;
+  const RedisOptions opts_;
+  RedisConnection conn_;      // to the server (the master, under Sentinel)
+  HostAndPort connected_to_;  // where conn_ goes
+  RedisConnection sentinel_;
+  size_t sentinel_index_ = 0;         // the Sentinel on sentinel_, or the one to ask first
+  bool info_sections_ = true;         // INFO with several sections (Redis >= 7)
+  bool info_denied_ = false;          // INFO refused on this connection
+  bool cluster_info_denied_ = false;  // CLUSTER INFO refused on this connection
+  bool noperm_noted_ = false;         // the one-time note was given
+  bool cluster_ = false;              // the server said cluster_enabled:1
+  mutable std::mutex target_mu_;
+  std::string target_;  // Guarded by target_mu_.
+};
+
+}  // namespace
+
 CheckKind RedisCheckKind() {
   CheckKind kind;
   kind.name = "redis";
+  kind.keys = {"url", "expect_role", "max_memory_ratio", "slow_ms"};
+  kind.default_role = "cache";
+  kind.create = [](const CheckSpec& spec) -> std::unique_ptr<Check> {
+    const std::string text = spec.RequireString("url");
+    RedisUrl url;
+    try {
+      url = ParseRedisUrl(text);
+    } catch (const UrlError& e) {
+      throw ConfigError(spec.Field("url"), e.what());
+    }
+    if (spec.secrets != nullptr) {
+      for (const std::string& s : {url.password, url.password_as_written}) {
+        if (!s.empty()) spec.secrets->push_back(s);
+      }
+    }
+
+    RedisOptions opts;
+    opts.expect_role = spec.OptionalString("expect_role", url.sentinel ? "master" : "");
+    if (opts.expect_role == "slave") opts.expect_role = "replica";
+    if (!opts.expect_role.empty() && opts.expect_role != "master" &&
+        opts.expect_role != "replica") {
+      throw ConfigError(spec.Field("expect_role"), "want \"master\" or \"replica\"");
+    }
+    if (url.sentinel && opts.expect_role != "master") {
+      throw ConfigError(spec.Field("expect_role"),
+                        "a redis+sentinel:// check checks the master: want \"master\"");
+    }
+    opts.max_memory_ratio = spec.OptionalNumber("max_memory_ratio", 0.9, 0.01, 1.0);
+    opts.slow_ms = spec.OptionalNumber("slow_ms", 0, 1, 3600000);
+    return std::make_unique<RedisCheck>(std::move(url), std::move(opts));
+  };
   return kind;
 }
 

@@ -1,0 +1,135 @@
+#include "checks/redis/redis_connection.h"
+
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace vigil {
+namespace {
+
+RedisReply Convert(const redisReply* r) {
+  RedisReply out;
+  switch (r->type) {
+    case REDIS_REPLY_STATUS:
+      out.type = RedisReply::Type::kStatus;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = RedisReply::Type::kError;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STRING:
+      out.type = RedisReply::Type::kString;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = RedisReply::Type::kInteger;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = RedisReply::Type::kArray;
+      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(Convert(r->element[i]));
+      break;
+    default:
+      out.type = RedisReply::Type::kNil;
+      break;
+  }
+  return out;
+}
+
+// RESP: *<argc>\r\n then $<len>\r\n<arg>\r\n for each argument.
+void AppendCommand(const std::vector<std::string>& argv, std::string* out) {
+  out->append("*").append(std::to_string(argv.size())).append("\r\n");
+  for (const std::string& arg : argv) {
+    out->append("$").append(std::to_string(arg.size())).append("\r\n");
+    out->append(arg).append("\r\n");
+  }
+}
+
+IoResult Waited(const NetResult& w) {
+  if (w.status == NetStatus::kTimeout) return {IoStatus::kTimeout, {}};
+  return {IoStatus::kError, w.error};
+}
+
+}  // namespace
+
+std::string RedisReply::ErrorCode() const { return str.substr(0, str.find(' ')); }
+
+RedisConnection::~RedisConnection() { Close(); }
+
+void RedisConnection::Close() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  if (reader_ != nullptr) redisReaderFree(reader_);
+  reader_ = nullptr;
+}
+
+NetResult RedisConnection::Connect(const std::string& host, int port, Deadline deadline) {
+  Close();
+  int fd = -1;
+  NetResult r = ConnectTcp(host, port, deadline, &fd);
+  if (r.status != NetStatus::kOk) return r;
+  reader_ = redisReaderCreate();
+  if (reader_ == nullptr) {
+    close(fd);
+    return {NetStatus::kError, "out of memory"};
+  }
+  fd_ = fd;
+  return {NetStatus::kOk, {}};
+}
+
+IoResult RedisConnection::Exchange(const std::vector<std::vector<std::string>>& commands,
+                                   Deadline deadline, std::vector<RedisReply>* replies) {
+  replies->clear();
+  if (fd_ < 0) return {IoStatus::kError, "not connected"};
+
+  std::string out;
+  for (const auto& argv : commands) AppendCommand(argv, &out);
+  size_t sent = 0;
+  while (sent < out.size()) {
+    ssize_t n = send(fd_, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      NetResult w = WaitFd(fd_, POLLOUT, deadline);
+      if (w.status != NetStatus::kOk) return Waited(w);
+      continue;
+    }
+    return {IoStatus::kError, std::string("send: ") + std::strerror(errno)};
+  }
+
+  while (replies->size() < commands.size()) {
+    void* reply = nullptr;
+    if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
+      return {IoStatus::kError, std::string("protocol error: ") + reader_->errstr};
+    }
+    if (reply != nullptr) {
+      replies->push_back(Convert(static_cast<redisReply*>(reply)));
+      freeReplyObject(reply);
+      continue;
+    }
+    NetResult w = WaitFd(fd_, POLLIN, deadline);
+    if (w.status != NetStatus::kOk) return Waited(w);
+    char buf[16384];
+    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    if (n > 0) {
+      if (redisReaderFeed(reader_, buf, static_cast<size_t>(n)) != REDIS_OK) {
+        return {IoStatus::kError, "out of memory"};
+      }
+    } else if (n == 0) {
+      return {IoStatus::kError, "connection closed by the server"};
+    } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+      return {IoStatus::kError, std::string("recv: ") + std::strerror(errno)};
+    }
+  }
+  return {IoStatus::kOk, {}};
+}
+
+}  // namespace vigil

@@ -1,0 +1,64 @@
+// One RESP connection to a Redis server or Sentinel, every step bound to an
+// absolute deadline.
+//
+// hiredis 0.14 has no deadline-aware API: its blocking calls take a relative
+// timeout per read, and its context writes with write(), which raises SIGPIPE
+// on a socket the server has closed. So the socket is ours (checks/net.h
+// connects it, send(MSG_NOSIGNAL) writes it, poll() waits on it) and hiredis
+// only parses replies (its redisReader).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "checks/check.h"
+#include "checks/net.h"
+
+struct redisReader;
+
+namespace vigil {
+
+struct RedisReply {
+  enum class Type { kStatus, kError, kString, kInteger, kNil, kArray };
+  Type type = Type::kNil;
+  std::string str;  // status, error or bulk string
+  long long integer = 0;
+  std::vector<RedisReply> elements;
+
+  bool IsError() const { return type == Type::kError; }
+  // The error's first word: "WRONGPASS" of "WRONGPASS invalid username...".
+  std::string ErrorCode() const;
+};
+
+enum class IoStatus { kOk, kTimeout, kError };
+
+struct IoResult {
+  IoStatus status = IoStatus::kError;
+  std::string error;  // one line, when status == kError
+};
+
+class RedisConnection {
+ public:
+  RedisConnection() = default;
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  // Resolves and connects before the deadline; closes any previous socket.
+  NetResult Connect(const std::string& host, int port, Deadline deadline);
+
+  // Sends `commands` in one write (a pipeline) and reads one reply for each,
+  // all before the deadline. On kError or kTimeout the connection is out of
+  // step with the server: close it.
+  IoResult Exchange(const std::vector<std::vector<std::string>>& commands, Deadline deadline,
+                    std::vector<RedisReply>* replies);
+
+  void Close();
+  bool connected() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+  redisReader* reader_ = nullptr;
+};
+
+}  // namespace vigil
