@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace vigil {
@@ -44,7 +45,8 @@ addrinfo Hints(int flags) {
 struct PendingResolution {
   std::mutex mu;
   std::condition_variable cv;
-  bool done = false;                // Guarded by mu.
+  bool done = false;       // Guarded by mu.
+  bool abandoned = false;  // Guarded by mu. The caller gave up waiting.
   int rc = 0;                       // Guarded by mu.
   std::vector<Endpoint> endpoints;  // Guarded by mu.
 };
@@ -83,31 +85,32 @@ NetResult Resolve(const std::string& host, int port, Deadline deadline,
                                    " lookups pending)"};
   }
   auto pending = std::make_shared<PendingResolution>();
-  std::thread([pending, host, service] {
-    addrinfo hints = Hints(AI_NUMERICSERV | AI_ADDRCONFIG);
-    addrinfo* res = nullptr;
-    int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
-    std::vector<Endpoint> eps;
-    if (rc == 0) {
-      CollectAddrinfo(res, &eps);
-      freeaddrinfo(res);
-    }
-    std::lock_guard<std::mutex> lock(pending->mu);
-    pending->done = true;
-    pending->rc = rc;
-    pending->endpoints = std::move(eps);
-    pending->cv.notify_all();
-  }).detach();
+  try {
+    std::thread([pending, host, service] {
+      addrinfo hints = Hints(AI_NUMERICSERV | AI_ADDRCONFIG);
+      addrinfo* res = nullptr;
+      int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
+      std::vector<Endpoint> eps;
+      if (rc == 0) {
+        CollectAddrinfo(res, &eps);
+        freeaddrinfo(res);
+      }
+      std::lock_guard<std::mutex> lock(pending->mu);
+      pending->done = true;
+      pending->rc = rc;
+      pending->endpoints = std::move(eps);
+      // A lookup its caller gave up on no longer counts as stuck.
+      if (pending->abandoned) g_stuck_resolutions.fetch_sub(1);
+      pending->cv.notify_all();
+    }).detach();
+  } catch (const std::system_error& e) {
+    return {NetStatus::kError, std::string("cannot start resolver thread: ") + e.what()};
+  }
 
   std::unique_lock<std::mutex> lock(pending->mu);
   if (!pending->cv.wait_until(lock, deadline, [&] { return pending->done; })) {
-    // Count it until the helper thread finishes on its own.
+    pending->abandoned = true;
     g_stuck_resolutions.fetch_add(1);
-    std::thread([pending] {
-      std::unique_lock<std::mutex> l(pending->mu);
-      pending->cv.wait(l, [&] { return pending->done; });
-      g_stuck_resolutions.fetch_sub(1);
-    }).detach();
     return {NetStatus::kTimeout, "resolving " + host};
   }
   if (pending->rc != 0) {
