@@ -147,6 +147,11 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
       result.reason = TimeoutReason(std::chrono::milliseconds(r.config.timing.timeout_ms));
     }
     result.reason = reporter->redactor().Scrub(std::move(result.reason));
+    if (result.outcome == Outcome::kPass && !result.reason.empty()) {
+      // A pass with a note (e.g. INFO refused by ACL: PING verdict only).
+      // Checks say it once; it is logged, not shown as a warn.
+      Emit(r, Level::kWarn, "check_note", result.reason, " note: ");
+    }
     Transition t = r.tracker.Record(result, now);
     LogTransition(r, t, now);
     if (result.outcome == Outcome::kFail && !t.status_changed &&
