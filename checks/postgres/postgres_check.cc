@@ -1,11 +1,353 @@
 #include "checks/postgres/postgres_check.h"
 
-namespace vigil {
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <poll.h>
 
-// STUB: replaced by the real implementation.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <thread>
+
+#include "checks/net.h"
+#include "checks/postgres/pg_dsn.h"
+
+namespace vigil {
+namespace {
+
+// One round trip either way; the recovery columns only when asked for.
+constexpr char kPingQuery[] = "SELECT 1";
+// Lag as postgres_exporter reports it: 0 on a primary, and 0 on a replica
+// that has replayed everything it received (an idle primary writes no
+// commits, so now() - last replay timestamp alone would grow forever).
+constexpr char kRecoveryQuery[] =
+    "SELECT pg_is_in_recovery(), CASE WHEN NOT pg_is_in_recovery() THEN 0"
+    " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+    " ELSE GREATEST(0, COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0))"
+    " END";
+
+// Addresses of one name handed to libpq, tried in turn; a probe needs few.
+constexpr size_t kMaxAddresses = 4;
+
+struct PostgresOptions {
+  bool require_primary = false;
+  std::optional<double> max_replication_lag_s;
+  bool keep_open = true;
+  int statement_timeout_ms = 1000;
+};
+
+// At most one cancel request per check is in flight. PQcancel blocks (libpq
+// 15 has no non-blocking cancel), and against a hung server it blocks until
+// the server wakes up, so it runs on a detached thread that owns its PGcancel
+// and this slot, never the check.
+struct CancelSlot {
+  std::atomic<bool> busy{false};
+};
+
+void FireCancel(PGconn* conn, const std::shared_ptr<CancelSlot>& slot) {
+  if (slot->busy.exchange(true)) return;  // the previous one is still stuck
+  PGcancel* cancel = PQgetCancel(conn);
+  if (cancel == nullptr) {
+    slot->busy = false;
+    return;
+  }
+  try {
+    std::thread([cancel, slot] {
+      char err[256];
+      PQcancel(cancel, err, sizeof err);
+      PQfreeCancel(cancel);
+      slot->busy = false;
+    }).detach();
+  } catch (const std::system_error&) {
+    PQfreeCancel(cancel);
+    slot->busy = false;
+  }
+}
+
+// "10.0.0.7" / "::1" out of a resolved endpoint, for libpq's hostaddr.
+std::string NumericHost(const Endpoint& ep) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ep.addr.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ep.addr)->sin_addr, buf, sizeof buf);
+  } else {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ep.addr)->sin6_addr, buf,
+              sizeof buf);
+  }
+  return buf;
+}
+
+std::string FormatSeconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", s);
+  return buf;
+}
+
+struct ResultFree {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using ResultPtr = std::unique_ptr<PGresult, ResultFree>;
+
+class PostgresCheck final : public Check {
+ public:
+  PostgresCheck(PgDsn dsn, PostgresOptions opts)
+      : dsn_(std::move(dsn)), opts_(opts), cancel_(std::make_shared<CancelSlot>()) {
+    // Everything but the addresses is fixed for the life of the check.
+    bool has_app_name = false, has_gssencmode = false;
+    std::string options;
+    for (const auto& kv : dsn_.params) {
+      if (kv.first == "options") {
+        options = kv.second;
+        continue;
+      }
+      if (kv.first == "application_name") has_app_name = true;
+      if (kv.first == "gssencmode") has_gssencmode = true;
+      base_params_.push_back(kv);
+    }
+    if (!has_app_name) base_params_.emplace_back("application_name", "vigil");
+    // GSSAPI's "prefer" may look for Kerberos credentials (and a KDC) on the
+    // connect path, outside our deadline; ask for it explicitly if you use it.
+    if (!has_gssencmode) base_params_.emplace_back("gssencmode", "disable");
+    // A server-side bound too, so a stuck statement cannot hold a backend
+    // after we gave up on it.
+    if (!options.empty()) options += " ";
+    options += "-c statement_timeout=" + std::to_string(opts_.statement_timeout_ms);
+    base_params_.emplace_back("options", options);
+    if (!dsn_.password.empty()) base_params_.emplace_back("password", dsn_.password);
+  }
+
+  ~PostgresCheck() override { Drop(); }
+
+  CheckResult Run(Deadline deadline) override {
+    std::lock_guard<std::mutex> lock(run_mu_);
+    const auto start = Clock::now();
+    CheckResult r = Attempt(deadline);
+    r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    if (r.outcome == Outcome::kFail || !opts_.keep_open) Drop();
+    if (close_requested_.exchange(false)) Drop();
+    return r;
+  }
+
+  std::string Target() const override { return dsn_.Target(); }
+
+  void Close() override {
+    // Never wait for a run in flight: it drops the connection when it ends.
+    std::unique_lock<std::mutex> lock(run_mu_, std::try_to_lock);
+    if (!lock.owns_lock()) {
+      close_requested_ = true;
+      return;
+    }
+    Drop();
+  }
+
+ private:
+  CheckResult Attempt(Deadline deadline) {
+    const bool reused = conn_ != nullptr;
+    if (!reused) {
+      CheckResult c = Connect(deadline);
+      if (c.outcome == Outcome::kFail) return c;
+    }
+    bool broken = false;
+    CheckResult r = Query(deadline, &broken);
+    // A kept-open connection the server has since closed (restart, idle
+    // timeout, a pooler) says nothing about the server now: try once afresh.
+    if (reused && broken && !r.timed_out && Clock::now() < deadline) {
+      Drop();
+      CheckResult c = Connect(deadline);
+      if (c.outcome == Outcome::kFail) return c;
+      r = Query(deadline, &broken);
+    }
+    return r;
+  }
+
+  CheckResult Connect(Deadline deadline) {
+    std::vector<std::string> addrs;
+    if (!dsn_.hostaddr.empty()) {
+      addrs.push_back(dsn_.hostaddr);
+    } else if (!dsn_.IsUnixSocket()) {
+      // Resolve here, under the deadline: libpq's own lookup would block.
+      std::vector<Endpoint> eps;
+      NetResult r = Resolve(dsn_.host, dsn_.port, deadline, &eps);
+      if (r.status == NetStatus::kTimeout) return CheckResult::Timeout("resolving " + dsn_.host);
+      if (r.status != NetStatus::kOk) return CheckResult::Fail(r.error);
+      for (const Endpoint& ep : eps) {
+        if (addrs.size() >= kMaxAddresses) break;
+        std::string a = NumericHost(ep);
+        bool seen = false;
+        for (const auto& x : addrs) seen = seen || x == a;
+        if (!seen) addrs.push_back(a);
+      }
+      if (addrs.empty()) return CheckResult::Fail("no address for " + dsn_.host);
+    }
+
+    // One libpq "host" per address, all with the configured name so that TLS
+    // verifies the name while libpq connects to the address we resolved.
+    std::string hosts, hostaddrs, ports;
+    const std::string port = std::to_string(dsn_.port);
+    if (addrs.empty()) {
+      hosts = dsn_.host;
+      ports = port;
+    }
+    for (size_t i = 0; i < addrs.size(); ++i) {
+      const char* sep = i == 0 ? "" : ",";
+      hosts += sep + (dsn_.host.empty() ? addrs[i] : dsn_.host);
+      hostaddrs += sep + addrs[i];
+      ports += sep + port;
+    }
+    std::vector<const char*> keys, vals;
+    auto add = [&](const char* k, const std::string& v) {
+      keys.push_back(k);
+      vals.push_back(v.c_str());
+    };
+    add("host", hosts);
+    if (!hostaddrs.empty()) add("hostaddr", hostaddrs);
+    add("port", ports);
+    for (const auto& kv : base_params_) add(kv.first.c_str(), kv.second);
+    keys.push_back(nullptr);
+    vals.push_back(nullptr);
+
+    if (Clock::now() >= deadline) return CheckResult::Timeout("connecting");
+    conn_ = PQconnectStartParams(keys.data(), vals.data(), 0);
+    if (conn_ == nullptr) return CheckResult::Fail("out of memory");
+    if (PQstatus(conn_) == CONNECTION_BAD) return CheckResult::Fail(ErrorLine());
+
+    // Per libpq's docs: act as if PQconnectPoll had asked to write.
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    for (;;) {
+      if (st == PGRES_POLLING_OK) break;
+      if (st == PGRES_POLLING_FAILED) return CheckResult::Fail(ErrorLine());
+      int fd = PQsocket(conn_);
+      if (fd < 0) return CheckResult::Fail(ErrorLine());
+      NetResult w = WaitFd(fd, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+      if (w.status == NetStatus::kTimeout) return CheckResult::Timeout("connecting");
+      if (w.status == NetStatus::kError) return CheckResult::Fail(w.error);
+      st = PQconnectPoll(conn_);
+    }
+    if (PQsetnonblocking(conn_, 1) != 0) return CheckResult::Fail(ErrorLine());
+    return CheckResult::Pass();
+  }
+
+  CheckResult Query(Deadline deadline, bool* broken) {
+    *broken = false;
+    const bool recovery = opts_.require_primary || opts_.max_replication_lag_s.has_value();
+    auto conn_failure = [&] {
+      *broken = PQstatus(conn_) == CONNECTION_BAD;
+      return CheckResult::Fail(ErrorLine());
+    };
+    if (!PQsendQuery(conn_, recovery ? kRecoveryQuery : kPingQuery)) return conn_failure();
+    const int fd = PQsocket(conn_);
+    for (;;) {
+      int f = PQflush(conn_);
+      if (f < 0) return conn_failure();
+      if (f == 0) break;
+      NetResult w = WaitFd(fd, POLLIN | POLLOUT, deadline);
+      if (w.status == NetStatus::kTimeout) return CancelOnTimeout();
+      if (w.status == NetStatus::kError) return CheckResult::Fail(w.error);
+      if (!PQconsumeInput(conn_)) return conn_failure();
+    }
+    ResultPtr kept;
+    for (;;) {
+      if (!PQconsumeInput(conn_)) return conn_failure();
+      bool done = false;
+      while (!PQisBusy(conn_)) {
+        ResultPtr res(PQgetResult(conn_));
+        if (!res) {
+          done = true;
+          break;
+        }
+        if (!kept) kept = std::move(res);
+      }
+      if (done) break;
+      NetResult w = WaitFd(fd, POLLIN, deadline);
+      if (w.status == NetStatus::kTimeout) return CancelOnTimeout();
+      if (w.status == NetStatus::kError) return CheckResult::Fail(w.error);
+    }
+    if (!kept) return conn_failure();
+    if (PQresultStatus(kept.get()) != PGRES_TUPLES_OK) {
+      *broken = PQstatus(conn_) == CONNECTION_BAD;
+      return CheckResult::Fail(PgErrorLine(PQresultErrorMessage(kept.get()), dsn_.password));
+    }
+    if (!recovery) return CheckResult::Pass();
+    return Judge(kept.get());
+  }
+
+  CheckResult Judge(const PGresult* res) const {
+    if (PQntuples(res) != 1 || PQnfields(res) != 2) {
+      return CheckResult::Fail("unexpected reply to the recovery query");
+    }
+    const bool in_recovery = PQgetvalue(res, 0, 0)[0] == 't';
+    if (opts_.require_primary && in_recovery) {
+      return CheckResult::Fail("server is in recovery (a replica), primary required");
+    }
+    if (in_recovery && opts_.max_replication_lag_s) {
+      double lag = std::strtod(PQgetvalue(res, 0, 1), nullptr);
+      if (std::isfinite(lag) && lag > *opts_.max_replication_lag_s) {
+        return CheckResult::Warn("replication lag " + FormatSeconds(lag) + " s over " +
+                                 FormatSeconds(*opts_.max_replication_lag_s) + " s");
+      }
+    }
+    return CheckResult::Pass();
+  }
+
+  CheckResult CancelOnTimeout() {
+    FireCancel(conn_, cancel_);
+    Drop();
+    return CheckResult::Timeout("waiting for query");
+  }
+
+  std::string ErrorLine() const {
+    return PgErrorLine(conn_ != nullptr ? PQerrorMessage(conn_) : "", dsn_.password);
+  }
+
+  void Drop() {
+    // Non-blocking mode keeps PQfinish's goodbye message from blocking on a
+    // full socket buffer.
+    if (conn_ != nullptr) PQfinish(conn_);
+    conn_ = nullptr;
+  }
+
+  const PgDsn dsn_;
+  const PostgresOptions opts_;
+  std::vector<std::pair<std::string, std::string>> base_params_;
+  std::shared_ptr<CancelSlot> cancel_;
+  std::mutex run_mu_;
+  PGconn* conn_ = nullptr;  // Guarded by run_mu_.
+  std::atomic<bool> close_requested_{false};
+};
+
+}  // namespace
+
 CheckKind PostgresCheckKind() {
   CheckKind kind;
   kind.name = "postgres";
+  kind.keys = {"url", "require_primary", "max_replication_lag_s", "keep_open",
+               "statement_timeout_ms"};
+  kind.default_role = "database";
+  kind.create = [](const CheckSpec& spec) -> std::unique_ptr<Check> {
+    PgDsn dsn = ParsePgDsn(spec.RequireString("url"), spec.Field("url"));
+    if (spec.secrets != nullptr) {
+      for (const auto& s : dsn.secrets) spec.secrets->push_back(s);
+    }
+    PostgresOptions opts;
+    opts.require_primary = spec.OptionalBool("require_primary", false);
+    if (spec.json.contains("max_replication_lag_s")) {
+      opts.max_replication_lag_s = spec.OptionalNumber("max_replication_lag_s", 0, 0, 86400);
+    }
+    opts.keep_open = spec.OptionalBool("keep_open", true);
+    // By default the server gives up on a statement when we do (at least 1 s:
+    // a statement that is merely slow should not be cut off too eagerly).
+    double fallback = 1000;
+    auto t = spec.json.find("timeout_ms");
+    if (t != spec.json.end() && t->is_number()) fallback = std::max(1000.0, t->get<double>());
+    opts.statement_timeout_ms =
+        static_cast<int>(spec.OptionalNumber("statement_timeout_ms", fallback, 1, 86400000));
+    return std::make_unique<PostgresCheck>(std::move(dsn), opts);
+  };
   return kind;
 }
 

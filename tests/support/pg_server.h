@@ -1,0 +1,95 @@
+// A throwaway PostgreSQL 15 cluster for integration tests: initdb into a
+// fresh dir (on /dev/shm when roomy, else /tmp), pg_ctl on 127.0.0.1 and a
+// free port, and the faults the tests need (stop, hang every process, a
+// streaming replica, promotion). As root the server commands run as the
+// `postgres` user through runuser.
+//
+// Every wait is bounded; the destructor always resumes, stops (immediate) and
+// removes the directory. initdb costs about a second: share one cluster per
+// suite where the tests do not conflict.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vigil::testing {
+
+struct PgServerOptions {
+  // Non-empty: TCP connections must authenticate with this password (SCRAM);
+  // the Unix socket (used by Psql) stays trust. Empty: trust everywhere.
+  std::string password;
+  // Extra server settings, as "name=value" (passed as -c name=value).
+  std::vector<std::string> settings;
+};
+
+class PgServer {
+ public:
+  // initdb + start. Throws std::runtime_error (with the log's tail) on failure.
+  explicit PgServer(PgServerOptions options = {});
+  ~PgServer();
+  PgServer(const PgServer&) = delete;
+  PgServer& operator=(const PgServer&) = delete;
+
+  // A streaming replica of this cluster (pg_basebackup -R), started on its
+  // own port with the same password and settings.
+  std::unique_ptr<PgServer> StartReplica() const;
+
+  int port() const { return port_; }
+  const std::string& dir() const { return dir_; }
+  const std::string& password() const { return options_.password; }
+  // postgresql://postgres:PASSWORD@127.0.0.1:PORT/DB
+  std::string Url(const std::string& db = "postgres") const;
+  std::string UrlWithPassword(const std::string& password,
+                              const std::string& db = "postgres") const;
+
+  // The postmaster's pid (postmaster.pid), or 0 when not running.
+  int PostmasterPid() const;
+  // The postmaster and all its children.
+  std::vector<int> ClusterPids() const;
+
+  // pg_ctl stop -m fast / start (on the same port). Start returns false if the
+  // server did not come up.
+  void Stop();
+  bool Start();
+  bool running() const { return running_; }
+
+  // SIGSTOP every process of the cluster (the postmaster first, so that it
+  // forks nothing new), SIGCONT them all. A stopped postmaster alone would
+  // leave existing backends answering.
+  void Pause();
+  void Resume();
+  bool paused() const { return !paused_pids_.empty(); }
+
+  // pg_ctl promote -w on a replica.
+  bool Promote();
+
+  // Runs SQL with psql over the Unix socket as postgres (trust), database
+  // `db`; returns the unaligned, tuples-only output, trimmed. Throws
+  // std::runtime_error on failure. Bounded to 30 s.
+  std::string Psql(const std::string& sql, const std::string& db = "postgres") const;
+
+  // The server log so far, and how often `needle` occurs in it.
+  std::string LogText() const;
+  int CountInLog(const std::string& needle) const;
+
+ private:
+  struct ReplicaTag {};
+  PgServer(ReplicaTag, const PgServer& primary);
+
+  void Init();
+  bool StartOnce();
+  std::string AsPostgres(const std::string& command) const;
+  void ChownToPostgres(const std::string& path) const;
+
+  PgServerOptions options_;
+  std::string dir_;   // /dev/shm (or /tmp)/vigil-pg-XXXXXX, owned by postgres
+  std::string data_;  // dir_/data
+  std::string log_;   // dir_/server.log
+  int port_ = 0;
+  bool running_ = false;
+  std::vector<int> paused_pids_;
+  mutable int psql_seq_ = 0;
+};
+
+}  // namespace vigil::testing
