@@ -1,0 +1,513 @@
+#!/usr/bin/env node
+// Offline checks of the vigil chart's and manifests' output (run by tests/k8s/run).
+//
+//   check.js schema SCHEMA VALUES.json          values against values.schema.json (ajv, draft-07)
+//   check.js chart RENDERED.yaml VALUES.json NOTES.txt OUTDIR
+//                                                every object against the Kubernetes API
+//                                                schemas, then the chart's promises
+//   check.js manifests RENDERED.yaml OUTDIR      the same for `kubectl kustomize` output
+//   check.js readme SCHEMA VALUES.yaml README    README's values table is the generated one
+//   check.js readme-table SCHEMA VALUES.yaml     print that table
+//
+// OUTDIR receives config.json (the ConfigMap's, for `vigil validate`),
+// config.env (dummy values for its ${VAR}s) and, when a PrometheusRule was
+// rendered, rules.yaml (for promtool). Exit 1 with one line a failure.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const crypto = require('crypto');
+const YAML = require('yaml');
+
+const failures = [];
+function fail(msg) { failures.push(msg); }
+function expect(cond, msg) { if (!cond) fail(msg); return cond; }
+function finish(what) {
+  if (failures.length) {
+    for (const f of failures) console.error(`FAIL ${f}`);
+    process.exit(1);
+  }
+}
+
+// ---------------------------------------------------------------- models
+
+const modelModules = {
+  'v1': 'kubernetes-models/v1',
+  'apps/v1': 'kubernetes-models/apps/v1',
+  'policy/v1': 'kubernetes-models/policy/v1',
+  'monitoring.coreos.com/v1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
+};
+
+function loadDocs(file) {
+  const text = fs.readFileSync(file, 'utf8');
+  const docs = YAML.parseAllDocuments(text);
+  const objs = [];
+  for (const d of docs) {
+    if (d.errors.length) { fail(`${file}: YAML: ${d.errors[0].message}`); continue; }
+    const o = d.toJSON();
+    if (o === null || o === undefined) continue;
+    objs.push(o);
+  }
+  return objs;
+}
+
+function validateModels(objs, where) {
+  for (const o of objs) {
+    const id = `${o.kind}/${o.metadata && o.metadata.name}`;
+    if (!expect(o.apiVersion && o.kind && o.metadata && o.metadata.name, `${where}: object without apiVersion/kind/metadata.name`)) continue;
+    const mod = modelModules[o.apiVersion];
+    if (!expect(mod, `${where}: ${id}: no model for apiVersion ${o.apiVersion}`)) continue;
+    const Model = require(mod)[o.kind];
+    if (!expect(Model, `${where}: ${id}: no model for kind ${o.kind} in ${o.apiVersion}`)) continue;
+    try {
+      new Model(o).validate();
+    } catch (e) {
+      fail(`${where}: ${id} is not a valid ${o.apiVersion} ${o.kind}: ${e.message}`);
+    }
+    expect(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(o.metadata.name) && o.metadata.name.length <= 63,
+      `${where}: ${id}: name is not a DNS label of at most 63 characters`);
+    const labelSets = [o.metadata.labels, o.spec && o.spec.template && o.spec.template.metadata && o.spec.template.metadata.labels,
+      o.spec && o.spec.selector && (o.spec.selector.matchLabels || (o.kind === 'Service' ? o.spec.selector : undefined))];
+    for (const labels of labelSets) {
+      for (const [k, v] of Object.entries(labels || {})) {
+        expect(typeof v === 'string' && v.length <= 63 && /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(v),
+          `${where}: ${id}: label ${k}=${JSON.stringify(v)} is not a valid label value`);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- vigil config (SPEC §5)
+
+const TOP_KEYS = ['listen', 'drain_seconds', 'admin_token_file', 'log_format', 'defaults', 'checks'];
+const TIMING_KEYS = ['interval_ms', 'timeout_ms', 'unhealthy_threshold', 'healthy_threshold', 'jitter_percent', 'breaker'];
+const BREAKER_KEYS = ['failure_threshold', 'recovery_timeout_ms', 'success_threshold'];
+const CHECK_KEYS = ['name', 'kind', 'role', 'required', 'liveness', ...TIMING_KEYS];
+const KIND_KEYS = {
+  redis: ['url', 'expect_role', 'max_memory_ratio', 'slow_ms'],
+  postgres: ['url', 'require_primary', 'max_replication_lag_s', 'keep_open', 'statement_timeout_ms'],
+  tcp: ['address'],
+  http: ['url', 'expect_body_contains', 'expect_status'],
+};
+const ROLES = ['cache', 'pubsub', 'flags', 'queue', 'session', 'lock', 'idempotency', 'rate-limit', 'database', 'app'];
+
+function unknownKeys(obj, allowed) { return Object.keys(obj || {}).filter((k) => !allowed.includes(k)); }
+
+// Checks the config JSON for keys vigil refuses, and returns the ${VAR}s it uses.
+function checkConfig(cfg, where) {
+  const vars = new Set();
+  expect(unknownKeys(cfg, TOP_KEYS).length === 0, `${where}: unknown top-level keys ${unknownKeys(cfg, TOP_KEYS)}`);
+  if (cfg.defaults) {
+    expect(unknownKeys(cfg.defaults, TIMING_KEYS).length === 0, `${where}: unknown keys in defaults: ${unknownKeys(cfg.defaults, TIMING_KEYS)}`);
+    expect(unknownKeys(cfg.defaults.breaker, BREAKER_KEYS).length === 0, `${where}: unknown keys in defaults.breaker`);
+  }
+  expect(Array.isArray(cfg.checks) && cfg.checks.length > 0, `${where}: no checks`);
+  const names = new Set();
+  (cfg.checks || []).forEach((c, i) => {
+    const at = `${where}: checks[${i}]`;
+    expect(/^[a-z0-9-]{1,63}$/.test(c.name), `${at}.name ${JSON.stringify(c.name)} does not match [a-z0-9-]{1,63}`);
+    expect(!names.has(c.name), `${at}.name ${c.name} is used twice`);
+    names.add(c.name);
+    if (!expect(KIND_KEYS[c.kind], `${at}.kind ${JSON.stringify(c.kind)} unknown`)) return;
+    expect(ROLES.includes(c.role), `${at}.role ${JSON.stringify(c.role)} unknown`);
+    const bad = unknownKeys(c, [...CHECK_KEYS, ...KIND_KEYS[c.kind]]);
+    expect(bad.length === 0, `${at}: keys vigil does not know for a ${c.kind} check: ${bad}`);
+    expect(unknownKeys(c.breaker, BREAKER_KEYS).length === 0, `${at}.breaker: unknown keys`);
+    if (c.url) {
+      const m = /^[a-z+]+:\/\/([^/@]*)@/.exec(c.url);
+      if (m && m[1].includes(':')) {
+        const pw = m[1].slice(m[1].indexOf(':') + 1);
+        expect(/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(pw), `${at}.url holds a literal password, not a \${VAR}`);
+      }
+      const kw = /(^|\s)password\s*=\s*(\S*)/.exec(c.url);
+      expect(!kw || /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(kw[2]), `${at}.url holds a literal password=, not a \${VAR}`);
+      for (const v of c.url.matchAll(/\$\{([^}]*)\}/g)) vars.add(v[1]);
+    }
+  });
+  return vars;
+}
+
+// ---------------------------------------------------------------- pod checks
+
+function containersOf(spec) {
+  return [...(spec.initContainers || []), ...(spec.containers || [])];
+}
+
+function checkHardened(podSpec, where) {
+  const psc = podSpec.securityContext || {};
+  expect(podSpec.automountServiceAccountToken === false, `${where}: automountServiceAccountToken is not false`);
+  expect(psc.seccompProfile && psc.seccompProfile.type === 'RuntimeDefault', `${where}: pod seccompProfile is not RuntimeDefault`);
+  for (const c of containersOf(podSpec)) {
+    const sc = c.securityContext || {};
+    const cw = `${where}: container ${c.name}`;
+    expect(sc.allowPrivilegeEscalation === false, `${cw}: allowPrivilegeEscalation is not false`);
+    expect(sc.readOnlyRootFilesystem === true, `${cw}: readOnlyRootFilesystem is not true`);
+    expect(sc.privileged !== true, `${cw}: privileged`);
+    expect(sc.capabilities && (sc.capabilities.drop || []).includes('ALL'), `${cw}: capabilities do not drop ALL`);
+    expect(!(sc.capabilities && sc.capabilities.add && sc.capabilities.add.length), `${cw}: capabilities added`);
+    expect(sc.runAsNonRoot === true || (psc.runAsNonRoot === true && sc.runAsNonRoot !== false), `${cw}: not runAsNonRoot`);
+    const uid = sc.runAsUser !== undefined ? sc.runAsUser : psc.runAsUser;
+    expect(uid === undefined || uid > 0, `${cw}: runs as uid 0`);
+    expect(c.image && /[:@]/.test(c.image.split('/').pop()) && !/:latest$/.test(c.image), `${cw}: image ${c.image} is not pinned to a tag or digest`);
+  }
+}
+
+function probePort(p) {
+  const h = p.httpGet || p.tcpSocket;
+  return h ? h.port : undefined;
+}
+
+// The kubelet-facing promises: probes at vigil's port and paths, drain fits
+// in the grace period, Downward API, config mounted. Returns the vigil
+// container and the config's checks.
+function checkVigilPod(podSpec, opts, where) {
+  const { vigilPort, native, drainSeconds, probes } = opts;
+  const vigilInit = (podSpec.initContainers || []).find((c) => c.name === 'vigil');
+  const vigilMain = (podSpec.containers || []).find((c) => c.name === 'vigil');
+  let vigil;
+  if (native) {
+    expect(vigilInit && !vigilMain, `${where}: vigil is not (only) an init container although nativeSidecar is on`);
+    expect(vigilInit && vigilInit.restartPolicy === 'Always', `${where}: native sidecar without restartPolicy: Always`);
+    vigil = vigilInit;
+  } else {
+    expect(vigilMain && !vigilInit, `${where}: vigil is not (only) a regular container`);
+    expect(!vigilMain || vigilMain.restartPolicy === undefined, `${where}: regular vigil container has a restartPolicy`);
+    vigil = vigilMain;
+  }
+  if (!vigil) return null;
+  expect((vigil.ports || []).some((p) => p.containerPort === vigilPort), `${where}: vigil does not declare containerPort ${vigilPort}`);
+  const args = (vigil.command || []).concat(vigil.args || []);
+  expect(args[0] === 'run' && args.includes('--config'), `${where}: vigil is not started as "run --config FILE": ${JSON.stringify(args)}`);
+  const configFile = args[args.indexOf('--config') + 1];
+  const mount = (vigil.volumeMounts || []).find((m) => configFile && configFile.startsWith(m.mountPath.replace(/\/?$/, '/')));
+  expect(mount, `${where}: no volume mounted where --config ${configFile} is`);
+  const vol = mount && (podSpec.volumes || []).find((v) => v.name === mount.name);
+  expect(vol && vol.configMap && vol.configMap.name, `${where}: --config ${configFile} is not from a ConfigMap volume`);
+  expect(!mount || !mount.subPath, `${where}: the config is mounted with subPath, which never sees ConfigMap updates`);
+
+  const env = Object.fromEntries((vigil.env || []).map((e) => [e.name, e]));
+  for (const [name, field] of [['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace'], ['NODE_NAME', 'spec.nodeName']]) {
+    const e = env[name];
+    expect(e && e.valueFrom && e.valueFrom.fieldRef && e.valueFrom.fieldRef.fieldPath === field, `${where}: vigil env ${name} is not the Downward API ${field}`);
+  }
+
+  // The pod's probes: on the app container(s), at vigil's port.
+  const apps = (podSpec.containers || []).filter((c) => c.name !== 'vigil');
+  expect(apps.length > 0, `${where}: no application container`);
+  for (const app of apps) {
+    for (const [kind, pathWanted] of [['livenessProbe', '/livez'], ['readinessProbe', '/readyz'], ['startupProbe', '/startupz']]) {
+      if (probes && probes[kind] === false) continue;
+      const p = app[kind];
+      if (!expect(p, `${where}: app container ${app.name} has no ${kind}`)) continue;
+      expect(probePort(p) === vigilPort, `${where}: ${app.name}.${kind} is not on vigil's port ${vigilPort} (${JSON.stringify(probePort(p))})`);
+      expect(p.httpGet && p.httpGet.path === pathWanted, `${where}: ${app.name}.${kind} path is not ${pathWanted}`);
+      expect((p.timeoutSeconds || 1) >= 1 && (p.periodSeconds || 10) >= 1, `${where}: ${app.name}.${kind} has bad timing`);
+    }
+    const ps = app.lifecycle && app.lifecycle.preStop;
+    const sleep = ps ? (ps.sleep ? ps.sleep.seconds : (ps.exec && ps.exec.command[0] === 'sleep' ? Number(ps.exec.command[1]) : NaN)) : 0;
+    expect(!Number.isNaN(sleep), `${where}: ${app.name} preStop is neither a sleep action nor "sleep N"`);
+    const grace = podSpec.terminationGracePeriodSeconds === undefined ? 30 : podSpec.terminationGracePeriodSeconds;
+    expect(grace > sleep + drainSeconds,
+      `${where}: terminationGracePeriodSeconds ${grace} does not exceed preStop ${sleep} s + drain ${drainSeconds} s`);
+  }
+  // vigil's own liveness must not be /livez: that follows the app's checks.
+  if (vigil.livenessProbe && vigil.livenessProbe.httpGet) {
+    expect(vigil.livenessProbe.httpGet.path !== '/livez', `${where}: vigil's own livenessProbe uses /livez (restarts vigil when the app fails)`);
+  }
+  return { vigil, configMapName: vol && vol.configMap && vol.configMap.name, env };
+}
+
+// Every ${VAR} of the config is in vigil's env; Secrets come by reference.
+function checkSecretsWiring(vars, env, where) {
+  const entries = {};
+  for (const v of vars) {
+    const e = env[v];
+    if (!expect(e, `${where}: \${${v}} in the config is not in vigil's env (vigil refuses it at start-up)`)) continue;
+    expect(e.valueFrom && (e.valueFrom.secretKeyRef || e.valueFrom.fieldRef), `${where}: \${${v}} is not taken from a Secret (secretKeyRef) or the Downward API`);
+    if (e.valueFrom && e.valueFrom.secretKeyRef) entries[v] = e.valueFrom.secretKeyRef;
+  }
+  return entries;
+}
+
+function writeConfigOut(outDir, configText, vars) {
+  fs.mkdirSync(outDir, { recursive: true });
+  fs.writeFileSync(path.join(outDir, 'config.json'), configText);
+  // Dummy values so that vigil validate can expand ${VAR}.
+  fs.writeFileSync(path.join(outDir, 'config.env'), [...vars].map((v) => `${v}=dummy-${v.toLowerCase()}\n`).join(''));
+}
+
+function selectorMatches(selector, labels) {
+  return Object.entries(selector || {}).every(([k, v]) => (labels || {})[k] === v);
+}
+
+// ---------------------------------------------------------------- chart
+
+function checkChart(renderedFile, valuesFile, notesFile, outDir) {
+  const where = path.basename(renderedFile);
+  const values = JSON.parse(fs.readFileSync(valuesFile, 'utf8'));
+  const rendered = fs.readFileSync(renderedFile, 'utf8');
+  const objs = loadDocs(renderedFile);
+  validateModels(objs, where);
+  const byKind = (k) => objs.filter((o) => o.kind === k);
+  const V = values.vigil;
+
+  const deployments = byKind('Deployment');
+  const cms = byKind('ConfigMap');
+  const services = byKind('Service');
+  if (!expect(deployments.length === 1 && cms.length === 1 && services.length === 1,
+    `${where}: want one Deployment, ConfigMap and Service, got ${deployments.length}/${cms.length}/${services.length}`)) return finish(where);
+  const dep = deployments[0];
+  const cm = cms[0];
+  const svc = services[0];
+  const pod = dep.spec.template;
+
+  // ConfigMap: vigil's config, nothing else, no secret material.
+  const configText = cm.data && cm.data['config.json'];
+  let cfg = {};
+  try { cfg = JSON.parse(configText); } catch (e) { fail(`${where}: ConfigMap config.json is not JSON: ${e.message}`); }
+  expect(Object.keys(cm.data || {}).join() === 'config.json', `${where}: ConfigMap holds more than config.json`);
+  const vars = checkConfig(cfg, `${where}: config.json`);
+  expect(cfg.listen === `0.0.0.0:${V.port}`, `${where}: config listen ${cfg.listen} is not 0.0.0.0:${V.port}`);
+  expect(cfg.drain_seconds === V.drainSeconds, `${where}: config drain_seconds ${cfg.drain_seconds} is not vigil.drainSeconds`);
+  expect(cfg.log_format === V.logFormat, `${where}: config log_format is not vigil.logFormat`);
+  for (const c of V.checks || []) {
+    for (const k of ['existingSecret', 'existingSecretKey', 'secretEnv']) {
+      if (c[k] !== undefined) expect(!configText.includes(`"${k}"`), `${where}: chart-only key ${k} reached the ConfigMap`);
+    }
+  }
+  expect(byKind('Secret').length === 0, `${where}: the chart renders a Secret (passwords must come from existing Secrets)`);
+
+  // Pod.
+  checkHardened(pod.spec, `${where}: Deployment`);
+  const probes = {};
+  for (const k of ['livenessProbe', 'readinessProbe', 'startupProbe']) if (!values[k]) probes[k] = false;
+  const r = checkVigilPod(pod.spec, { vigilPort: V.port, native: !!V.nativeSidecar, drainSeconds: cfg.drain_seconds || 0, probes }, `${where}: Deployment`);
+  if (r) {
+    expect(r.configMapName === cm.metadata.name, `${where}: the pod mounts ConfigMap ${r.configMapName}, the chart renders ${cm.metadata.name}`);
+    const refs = checkSecretsWiring(vars, r.env, `${where}: Deployment`);
+    for (const c of V.checks || []) {
+      if (!c.existingSecret) continue;
+      const envName = c.secretEnv || `${c.name.toUpperCase().replace(/-/g, '_')}_PASSWORD`;
+      const ref = refs[envName];
+      expect(ref && ref.name === c.existingSecret && ref.key === (c.existingSecretKey || 'password'),
+        `${where}: check ${c.name}: env ${envName} is not secretKeyRef ${c.existingSecret}/${c.existingSecretKey || 'password'}`);
+      const rc = (cfg.checks || []).find((x) => x.name === c.name);
+      expect(rc && rc.url.includes(`\${${envName}}`), `${where}: check ${c.name}: url in the ConfigMap does not use \${${envName}}`);
+    }
+    if (V.admin && V.admin.existingSecret) {
+      const vol = (pod.spec.volumes || []).find((v) => v.secret && v.secret.secretName === V.admin.existingSecret);
+      const m = vol && (r.vigil.volumeMounts || []).find((x) => x.name === vol.name);
+      const item = vol && (vol.secret.items || []).find((i) => i.key === V.admin.existingSecretKey);
+      expect(m && item && cfg.admin_token_file === `${m.mountPath}/${item.path}`,
+        `${where}: admin_token_file ${cfg.admin_token_file} is not the mounted Secret ${V.admin.existingSecret}/${V.admin.existingSecretKey}`);
+    } else {
+      expect(cfg.admin_token_file === undefined, `${where}: admin_token_file set without vigil.admin.existingSecret`);
+    }
+  }
+  // checksum/config: the sha256 of the config the ConfigMap holds.
+  const ann = pod.metadata.annotations || {};
+  if (V.rollOnConfigChange) {
+    const sum = crypto.createHash('sha256').update(configText.replace(/\n$/, '')).digest('hex');
+    expect(ann['checksum/config'] === sum, `${where}: checksum/config ${ann['checksum/config']} is not the sha256 of config.json (${sum})`);
+  }
+
+  // app.env goes through tpl: no template text reaches the pod.
+  const appC = pod.spec.containers.find((c) => c.name === values.app.name);
+  for (const e of (appC && appC.env) || []) {
+    expect(!/\{\{|\}\}/.test(e.value || ''), `${where}: app env ${e.name} still holds template text: ${e.value}`);
+  }
+  for (const e of values.app.env || []) {
+    if (/\{\{/.test(e.value || '')) {
+      expect(((appC && appC.env) || []).some((x) => x.name === e.name && x.value), `${where}: app env ${e.name} (tpl) not rendered`);
+    }
+  }
+
+  // Labels, Service, selectors.
+  const sel = dep.spec.selector.matchLabels;
+  expect(selectorMatches(sel, pod.metadata.labels), `${where}: Deployment selector does not match its pod labels`);
+  expect(JSON.stringify(svc.spec.selector) === JSON.stringify(sel), `${where}: Service selector differs from the Deployment's`);
+  const vport = (svc.spec.ports || []).find((p) => p.name === 'vigil');
+  expect(vport && vport.targetPort === V.port, `${where}: Service port "vigil" does not target ${V.port}`);
+  const hport = (svc.spec.ports || []).find((p) => p.name === 'http');
+  const appPorts = pod.spec.containers.flatMap((c) => (c.name === 'vigil' ? [] : c.ports || []));
+  expect(hport && appPorts.some((p) => p.name === hport.targetPort || p.containerPort === hport.targetPort),
+    `${where}: Service port "http" targets ${hport && hport.targetPort}, which no app container declares`);
+  for (const p of byKind('Pod')) {
+    expect(!selectorMatches(svc.spec.selector, p.metadata.labels), `${where}: Service selects the test pod ${p.metadata.name}`);
+  }
+
+  // ServiceAccount.
+  const sas = byKind('ServiceAccount');
+  if (values.serviceAccount.create) {
+    expect(sas.length === 1 && sas[0].metadata.name === pod.spec.serviceAccountName && sas[0].automountServiceAccountToken === false,
+      `${where}: ServiceAccount missing, misnamed or automounting its token`);
+  }
+
+  // helm test hook: pinned image, GETs /health on the Service's vigil port.
+  const tests = byKind('Pod').filter((p) => ((p.metadata.annotations || {})['helm.sh/hook'] || '').split(',').includes('test'));
+  if (values.tests.enabled) {
+    if (expect(tests.length === 1, `${where}: want one helm test pod, got ${tests.length}`)) {
+      const t = tests[0];
+      checkHardened(t.spec, `${where}: test pod`);
+      const cmd = t.spec.containers[0].command.concat(t.spec.containers[0].args || []).join(' ');
+      expect(cmd.includes(`http://${svc.metadata.name}:${vport && vport.port}/health`), `${where}: the test pod does not GET /health on the Service: ${cmd}`);
+      expect(t.spec.restartPolicy === 'Never', `${where}: the test pod restarts`);
+    }
+  }
+
+  // NOTES.txt: the selector and names it prints are the chart's.
+  const notes = fs.readFileSync(notesFile, 'utf8');
+  const l = /-l "([^"]+)"/.exec(notes);
+  if (expect(l, `${where}: NOTES.txt has no -l "selector"`)) {
+    const nsel = Object.fromEntries(l[1].split(',').map((kv) => kv.split('=')));
+    expect(JSON.stringify(nsel) === JSON.stringify(sel), `${where}: NOTES.txt selector ${l[1]} is not the Deployment's`);
+  }
+  expect(notes.includes(`svc/${svc.metadata.name} `), `${where}: NOTES.txt does not port-forward to svc/${svc.metadata.name}`);
+  expect(notes.includes('/health'), `${where}: NOTES.txt does not say how to see /health`);
+  expect(!notes.includes('<no value>'), `${where}: NOTES.txt has <no value>`);
+
+  // ServiceMonitor and PrometheusRule.
+  const sms = byKind('ServiceMonitor');
+  const prs = byKind('PrometheusRule');
+  expect(sms.length === (values.serviceMonitor.enabled ? 1 : 0), `${where}: ServiceMonitor count ${sms.length} does not follow serviceMonitor.enabled`);
+  expect(prs.length === (values.prometheusRule.enabled ? 1 : 0), `${where}: PrometheusRule count ${prs.length} does not follow prometheusRule.enabled`);
+  for (const sm of sms) {
+    expect(selectorMatches(sm.spec.selector.matchLabels, svc.metadata.labels), `${where}: ServiceMonitor does not select the Service`);
+    const ep = sm.spec.endpoints[0];
+    expect(ep.port === 'vigil' && ep.path === '/metrics', `${where}: ServiceMonitor does not scrape port vigil /metrics`);
+  }
+  for (const pr of prs) {
+    const rules = pr.spec.groups.flatMap((g) => g.rules);
+    const want = {
+      VigilCircuitBreakerOpen: { metric: 'vigil_circuit_breaker_state', cond: /== 2$/, sev: 'critical', for: '1m' },
+      VigilCheckFailuresHigh: { metric: 'vigil_check_failures_total', cond: /rate\(.*\[1m\]\)\) \* 60 > 10$/, sev: 'warning' },
+      VigilPodNotReady: { metric: 'vigil_ready', cond: /== 0$/, for: '5m' },
+      VigilDegraded: { metric: 'vigil_health_status', cond: /status="degraded"\}\) == 1$/, for: '15m' },
+    };
+    for (const [name, w] of Object.entries(want)) {
+      const rule = rules.find((x) => x.alert === name);
+      if (!expect(rule, `${where}: PrometheusRule lacks ${name}`)) continue;
+      expect(rule.expr.includes(w.metric) && w.cond.test(rule.expr), `${where}: ${name} expr is ${rule.expr}`);
+      if (w.sev) expect(rule.labels.severity === w.sev, `${where}: ${name} severity ${rule.labels.severity} is not ${w.sev}`);
+      if (w.for) expect(rule.for === w.for, `${where}: ${name} for ${rule.for} is not ${w.for}`);
+      expect(rule.expr.includes(`job="${svc.metadata.name}"`) || values.prometheusRule.selector,
+        `${where}: ${name} does not select the ServiceMonitor's job ${svc.metadata.name}`);
+    }
+    fs.mkdirSync(outDir, { recursive: true });
+    fs.writeFileSync(path.join(outDir, 'rules.yaml'), YAML.stringify({ groups: pr.spec.groups }));
+  }
+
+  // No unrendered template or Helm leftovers.
+  expect(!rendered.includes('<no value>'), `${where}: "<no value>" in the output`);
+  writeConfigOut(outDir, configText || '', vars);
+  finish(where);
+}
+
+// ---------------------------------------------------------------- kustomize output
+
+function checkManifests(renderedFile, outDir) {
+  const where = path.basename(renderedFile);
+  const objs = loadDocs(renderedFile);
+  validateModels(objs, where);
+  const dep = objs.find((o) => o.kind === 'Deployment');
+  const cm = objs.find((o) => o.kind === 'ConfigMap');
+  const svc = objs.find((o) => o.kind === 'Service');
+  if (!expect(dep && cm && svc, `${where}: want a Deployment, a ConfigMap and a Service`)) return finish(where);
+  const configText = cm.data['config.json'];
+  let cfg = {};
+  try { cfg = JSON.parse(configText); } catch (e) { fail(`${where}: config.json is not JSON: ${e.message}`); }
+  const vars = checkConfig(cfg, `${where}: config.json`);
+  const port = Number((cfg.listen || '').split(':').pop());
+  checkHardened(dep.spec.template.spec, `${where}: Deployment`);
+  const native = (dep.spec.template.spec.initContainers || []).some((c) => c.name === 'vigil');
+  const r = checkVigilPod(dep.spec.template.spec, { vigilPort: port, native, drainSeconds: cfg.drain_seconds === undefined ? 5 : cfg.drain_seconds }, `${where}: Deployment`);
+  if (r) {
+    expect(r.configMapName === cm.metadata.name, `${where}: the pod mounts ConfigMap ${r.configMapName}, kustomize renders ${cm.metadata.name}`);
+    checkSecretsWiring(vars, r.env, `${where}: Deployment`);
+  }
+  const sel = dep.spec.selector.matchLabels;
+  expect(selectorMatches(sel, dep.spec.template.metadata.labels), `${where}: Deployment selector does not match its pod labels`);
+  expect(JSON.stringify(svc.spec.selector) === JSON.stringify(sel), `${where}: Service selector differs from the Deployment's`);
+  expect((svc.spec.ports || []).some((p) => p.targetPort === port || p.targetPort === 'vigil'), `${where}: Service does not expose vigil's port`);
+  writeConfigOut(outDir, configText, vars);
+  finish(where);
+}
+
+// ---------------------------------------------------------------- values schema
+
+function checkSchema(schemaFile, valuesFile) {
+  const Ajv = require('ajv');
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  const validate = ajv.compile(JSON.parse(fs.readFileSync(schemaFile, 'utf8')));
+  const values = JSON.parse(fs.readFileSync(valuesFile, 'utf8'));
+  if (!validate(values)) {
+    // The shortest messages first: "if/then" wrappers say less than their causes.
+    const msgs = [...new Set(validate.errors.map((e) => `${e.instancePath || '/'} ${e.message}${e.params && e.params.allowedValues ? ` (${e.params.allowedValues.join(', ')})` : ''}${e.params && e.params.additionalProperty ? ` (${e.params.additionalProperty})` : ''}${e.params && e.params.missingProperty ? '' : ''}`))];
+    for (const m of msgs) console.error(`schema: ${m}`);
+    process.exit(1);
+  }
+}
+
+// ---------------------------------------------------------------- README table
+
+function resolve(schema, root) {
+  if (schema && schema.$ref) {
+    const name = schema.$ref.replace('#/definitions/', '');
+    return { ...root.definitions[name], description: schema.description || root.definitions[name].description };
+  }
+  return schema;
+}
+
+function typeOf(s) {
+  if (s.oneOf) return s.oneOf.map((x) => (x.$ref ? x.$ref.split('/').pop() : x.type)).join(' or ');
+  const t = Array.isArray(s.type) ? s.type.join(' or ') : s.type;
+  return s.enum ? `${t} (${s.enum.join(', ')})` : t;
+}
+
+function tableRows(schema, values, root, prefix) {
+  const rows = [];
+  for (const [key, raw] of Object.entries(schema.properties || {})) {
+    const s = resolve(raw, root);
+    const name = prefix ? `${prefix}.${key}` : key;
+    const v = values === undefined || values === null ? undefined : values[key];
+    if (v === undefined) continue; // the schema allows it, values.yaml does not set it
+    if (s.type === 'object' && s.properties && v && typeof v === 'object' && Object.keys(v).length) {
+      rows.push(...tableRows(s, v, root, name));
+    } else {
+      const def = `\`${JSON.stringify(v)}\``;
+      rows.push(`| \`${name}\` | ${typeOf(s)} | ${def.replace(/\|/g, '\\|')} | ${(s.description || '').replace(/\|/g, '\\|')} |`);
+    }
+  }
+  return rows;
+}
+
+function readmeTable(schemaFile, valuesYamlFile) {
+  const schema = JSON.parse(fs.readFileSync(schemaFile, 'utf8'));
+  const values = YAML.parse(fs.readFileSync(valuesYamlFile, 'utf8'));
+  return ['| Key | Type | Default | Description |', '|---|---|---|---|', ...tableRows(schema, values, schema, '')].join('\n') + '\n';
+}
+
+function checkReadme(schemaFile, valuesYamlFile, readmeFile) {
+  const readme = fs.readFileSync(readmeFile, 'utf8');
+  const m = /<!-- values-table-start -->\n([\s\S]*?)<!-- values-table-end -->/.exec(readme);
+  if (!expect(m, `${readmeFile}: no <!-- values-table-start --> ... <!-- values-table-end --> block`)) return finish('README');
+  const want = readmeTable(schemaFile, valuesYamlFile);
+  if (m[1] !== want) {
+    fail(`${readmeFile}: the values table is stale; regenerate it with: node tests/k8s/check.js readme-table ${schemaFile} ${valuesYamlFile}`);
+  }
+  finish('README');
+}
+
+// ---------------------------------------------------------------- main
+
+const [cmd, ...args] = process.argv.slice(2);
+switch (cmd) {
+  case 'schema': checkSchema(args[0], args[1]); break;
+  case 'chart': checkChart(args[0], args[1], args[2], args[3]); break;
+  case 'manifests': checkManifests(args[0], args[1]); break;
+  case 'readme': checkReadme(args[0], args[1], args[2]); break;
+  case 'readme-table': process.stdout.write(readmeTable(args[0], args[1])); break;
+  default:
+    console.error('usage: check.js schema|chart|manifests|readme|readme-table ...');
+    process.exit(64);
+}
