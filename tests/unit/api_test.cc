@@ -97,7 +97,7 @@ TEST_F(ApiTest, VerboseListsOneLineACheckKubeStyle) {
   EXPECT_EQ(r.status, 503);
   EXPECT_NE(r.body.find("[+]db ok\n"), std::string::npos);
   EXPECT_NE(r.body.find("[-]redis-session failed: timeout after 200 ms\n"), std::string::npos);
-  EXPECT_NE(r.body.find("[~]redis-cache degraded, not required"), std::string::npos);
+  EXPECT_NE(r.body.find("[~]redis-cache degraded, not required\n"), std::string::npos);
   EXPECT_NE(r.body.find("readyz check failed"), std::string::npos);
 }
 
