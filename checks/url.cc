@@ -15,26 +15,6 @@ bool AllDigits(const std::string& s) {
          std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
 }
 
-// RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
-bool ValidScheme(const std::string& s) {
-  if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isalnum(c) != 0 || c == '+' || c == '-' || c == '.';
-  });
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // "host", "host:port", "[v6]", "[v6]:port". `what` names the host in errors
 // ("host", "sentinel 2") without repeating its text.
 HostAndPort ParseHostPort(const std::string& text, int default_port, const std::string& what) {
@@ -106,6 +86,25 @@ std::string HostAndPort::ToString() const {
   return host + ":" + std::to_string(port);
 }
 
+bool ValidUrlScheme(const std::string& s) {
+  if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 || c == '+' || c == '-' || c == '.';
+  });
+}
+
+int HexDigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string AsciiLower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 bool PercentDecode(const std::string& in, std::string* out) {
   std::string r;
   r.reserve(in.size());
@@ -115,8 +114,8 @@ bool PercentDecode(const std::string& in, std::string* out) {
       continue;
     }
     if (i + 2 >= in.size()) return false;
-    int hi = HexValue(in[i + 1]);
-    int lo = HexValue(in[i + 2]);
+    int hi = HexDigitValue(in[i + 1]);
+    int lo = HexDigitValue(in[i + 2]);
     if (hi < 0 || lo < 0) return false;
     r.push_back(static_cast<char>(hi * 16 + lo));
     i += 2;
@@ -127,9 +126,9 @@ bool PercentDecode(const std::string& in, std::string* out) {
 
 RedisUrl ParseRedisUrl(const std::string& url) {
   auto sep = url.find("://");
-  if (sep == std::string::npos || !ValidScheme(url.substr(0, sep))) throw UrlError(kRedisForm);
+  if (sep == std::string::npos || !ValidUrlScheme(url.substr(0, sep))) throw UrlError(kRedisForm);
   const std::string scheme = url.substr(0, sep);
-  const std::string lower = Lower(scheme);
+  const std::string lower = AsciiLower(scheme);
 
   RedisUrl out;
   if (lower == "rediss" || lower == "rediss+sentinel") {

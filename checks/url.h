@@ -47,8 +47,18 @@ constexpr int kSentinelDefaultPort = 26379;
 // '@'); a raw '%' must be written %25. Throws UrlError.
 RedisUrl ParseRedisUrl(const std::string& url);
 
-// Decodes %XX escapes; false on a malformed escape. '+' stays '+'.
+// Decodes %XX escapes; false on a malformed escape (*out is then left as
+// it was). '+' stays '+'.
 bool PercentDecode(const std::string& in, std::string* out);
+
+// RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+bool ValidUrlScheme(const std::string& s);
+
+// The value of the hex digit `c` (0-15), or -1 when `c` is not one.
+int HexDigitValue(char c);
+
+// `s` with its ASCII letters in lower case (schemes, header names).
+std::string AsciiLower(std::string s);
 
 // The URL with its password replaced by "***" ("redis://u:***@h:6379/0");
 // unchanged when it holds no password. For any scheme.

@@ -1,28 +1,11 @@
 // `http` check kind: see README "Check kinds" and SPEC §1.
 #pragma once
 
-#include <string>
-
+#include "checks/http/http_url.h"  // HttpUrl, ParseHttpUrl: for the unit tests
 #include "checks/registry.h"
 
 namespace vigil {
 
 CheckKind HttpCheckKind();
-
-// A parsed `http://[user[:password]@]host[:port][/path][?query]` URL.
-// Exposed for the unit tests.
-struct HttpUrl {
-  std::string host;  // no brackets around an IPv6 literal
-  int port = 80;
-  std::string path_and_query;  // "/healthz?full=1"; "/" when the URL has no path
-  bool has_userinfo = false;
-  std::string user;              // percent-decoded
-  std::string password;          // percent-decoded; a secret
-  std::string password_encoded;  // as written in the URL; a secret too
-};
-
-// Parses `url`; on a fault returns false and sets *error to a one-line
-// description that never repeats the password ("unsupported scheme \"ftp\"").
-bool ParseHttpUrl(const std::string& url, HttpUrl* out, std::string* error);
 
 }  // namespace vigil

@@ -6,44 +6,29 @@
 #include <memory>
 
 #include "checks/registry.h"
+#include "checks/url.h"
 
 namespace vigil {
 namespace {
 
 constexpr int kDefaultPort = 5432;
 
-bool IsSchemeChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
-}
-
 // The scheme of "scheme://..." or "" when `url` is not shaped like a URL
 // (a keyword string may hold "://" inside a quoted value).
 std::string SchemeOf(const std::string& url) {
   auto sep = url.find("://");
-  if (sep == std::string::npos || sep == 0) return {};
-  if (!std::isalpha(static_cast<unsigned char>(url[0]))) return {};
-  for (size_t i = 0; i < sep; ++i)
-    if (!IsSchemeChar(url[i])) return {};
-  return url.substr(0, sep);
+  if (sep == std::string::npos) return {};
+  std::string scheme = url.substr(0, sep);
+  return ValidUrlScheme(scheme) ? scheme : std::string();
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string PercentDecode(const std::string& s) {
+// Unlike checks/url.h PercentDecode, keeps a malformed escape as written:
+// the input is a guess at a password that libpq may have read either way.
+std::string PercentDecodeLenient(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%' && i + 2 < s.size()) {
-      int hi = HexValue(s[i + 1]), lo = HexValue(s[i + 2]);
+      int hi = HexDigitValue(s[i + 1]), lo = HexDigitValue(s[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;
@@ -62,7 +47,7 @@ std::vector<std::string> PasswordCandidates(const std::string& url, bool is_uri)
   auto add = [&out](const std::string& s) {
     if (s.empty()) return;
     out.push_back(s);
-    std::string d = PercentDecode(s);
+    std::string d = PercentDecodeLenient(s);
     if (d != s && !d.empty()) out.push_back(d);
   };
   if (is_uri) {
@@ -207,7 +192,7 @@ PgDsn ParsePgDsn(const std::string& url, const std::string& field) {
   const std::string scheme = SchemeOf(url);
   const bool is_uri = !scheme.empty();
   if (is_uri) {
-    std::string lower = Lower(scheme);
+    std::string lower = AsciiLower(scheme);
     if (lower != "postgres" && lower != "postgresql") {
       throw ConfigError(field, "unsupported scheme \"" + scheme + "\"");
     }
@@ -259,7 +244,7 @@ PgDsn ParsePgDsn(const std::string& url, const std::string& field) {
     dsn.secrets.push_back(dsn.password);
     // The password as written in the url, when it was percent-encoded.
     for (const auto& c : PasswordCandidates(url, is_uri)) {
-      if (c != dsn.password && PercentDecode(c) == dsn.password) dsn.secrets.push_back(c);
+      if (c != dsn.password && PercentDecodeLenient(c) == dsn.password) dsn.secrets.push_back(c);
     }
   }
   return dsn;

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "checks/redis/redis_connection.h"
+#include "checks/redis/sentinel.h"
 #include "checks/url.h"
 
 namespace vigil {
@@ -65,7 +66,8 @@ long long Ms(Clock::duration d) {
 // in steady state is one pipelined round trip, PING + INFO, on it.
 class RedisCheck final : public Check {
  public:
-  RedisCheck(RedisUrl url, RedisOptions opts) : url_(std::move(url)), opts_(std::move(opts)) {
+  RedisCheck(RedisUrl url, RedisOptions opts)
+      : url_(std::move(url)), opts_(std::move(opts)), sentinels_(url_.hosts, url_.master_name) {
     std::vector<std::string> hosts;
     for (const auto& h : url_.hosts) hosts.push_back(h.ToString());
     target_ = Join(hosts, ",");
@@ -89,7 +91,7 @@ class RedisCheck final : public Check {
 
   void Close() override {
     conn_.Close();
-    sentinel_.Close();
+    sentinels_.Close();
   }
 
  private:
@@ -98,12 +100,16 @@ class RedisCheck final : public Check {
     bool connection_lost = false;  // an I/O error, not a reply or a timeout
   };
 
-  enum class SentinelAnswer { kMaster, kLost, kNone };
-
   CheckResult Attempt(Deadline deadline) {
     HostAndPort where = url_.hosts[0];
+    // Sentinel is asked on every run, not only when (re)connecting: after a
+    // failover the old master keeps saying role:master until Sentinel demotes
+    // it (seconds later, or never while it is cut off from the Sentinels but
+    // not from this pod), and a check that only watched the role on its kept
+    // connection would pass against it all that time. The cost is one small
+    // command a run to a Sentinel, on a kept connection.
     if (url_.sentinel) {
-      if (auto failed = FindMaster(deadline, &where)) return *failed;
+      if (auto failed = sentinels_.FindMaster(deadline, &where)) return *failed;
     }
     SetTarget(where.ToString());
     // Sentinel moved the master: the kept connection goes to the old one.
@@ -118,85 +124,6 @@ class RedisCheck final : public Check {
     }
     if (auto failed = Open(where, deadline)) return *failed;
     return RunProbe(deadline).result;
-  }
-
-  // Asks the Sentinels in turn, starting with the one that answered last, on
-  // a kept connection. Sentinel is asked on every run, not only when
-  // (re)connecting: after a failover the old master keeps saying role:master
-  // until Sentinel demotes it (seconds later, or never while it is cut off
-  // from the Sentinels but not from this pod), and a check that only watched
-  // the role on its kept connection would pass against it all that time. The
-  // cost is one small command a run to a Sentinel, on a kept connection.
-  std::optional<CheckResult> FindMaster(Deadline deadline, HostAndPort* master) {
-    const size_t n = url_.hosts.size();
-    std::vector<std::string> errors;
-    for (size_t i = 0; i < n; ++i) {
-      const size_t idx = (sentinel_index_ + i) % n;
-      const HostAndPort& s = url_.hosts[idx];
-      const auto now = Clock::now();
-      if (now >= deadline) return CheckResult::Timeout("asking sentinel");
-      // The time left is shared among the Sentinels not asked yet, so one
-      // that black-holes packets cannot use up the whole run.
-      const Deadline share = now + (deadline - now) / static_cast<int>(n - i);
-      std::string error;
-      bool kept = sentinel_.connected() && idx == sentinel_index_;
-      for (int attempt = 0; attempt < 2; ++attempt) {
-        if (!kept) {
-          NetResult c = sentinel_.Connect(s.host, s.port, share);
-          if (c.status != NetStatus::kOk) {
-            error = c.status == NetStatus::kTimeout ? s.ToString() + ": timeout" : c.error;
-            break;
-          }
-          sentinel_index_ = idx;
-        }
-        SentinelAnswer a = AskSentinel(share, master, &error);
-        if (a == SentinelAnswer::kMaster) return std::nullopt;
-        sentinel_.Close();
-        error = s.ToString() + ": " + error;
-        // A kept connection that was lost gets one fresh try (a restart).
-        if (!(kept && a == SentinelAnswer::kLost)) break;
-        kept = false;
-      }
-      errors.push_back(error);
-    }
-    if (Clock::now() >= deadline) return CheckResult::Timeout("asking sentinel");
-    return CheckResult::Fail("no sentinel answered: " + Join(errors, "; "));
-  }
-
-  SentinelAnswer AskSentinel(Deadline deadline, HostAndPort* master, std::string* error) {
-    std::vector<RedisReply> replies;
-    IoResult io = sentinel_.Exchange({{"SENTINEL", "get-master-addr-by-name", url_.master_name}},
-                                     deadline, &replies);
-    if (io.status == IoStatus::kTimeout) {
-      *error = "timeout";
-      return SentinelAnswer::kNone;
-    }
-    if (io.status == IoStatus::kError) {
-      *error = io.error;
-      return SentinelAnswer::kLost;
-    }
-    const RedisReply& r = replies[0];
-    if (r.IsError()) {
-      *error = r.str;
-      return SentinelAnswer::kNone;
-    }
-    if (r.type == RedisReply::Type::kNil ||
-        (r.type == RedisReply::Type::kArray && r.elements.empty())) {
-      *error = "master \"" + url_.master_name + "\" unknown";
-      return SentinelAnswer::kNone;
-    }
-    if (r.type == RedisReply::Type::kArray && r.elements.size() == 2 &&
-        r.elements[0].type == RedisReply::Type::kString &&
-        r.elements[1].type == RedisReply::Type::kString) {
-      int port = std::atoi(r.elements[1].str.c_str());
-      if (!r.elements[0].str.empty() && port > 0 && port <= 65535) {
-        master->host = r.elements[0].str;
-        master->port = port;
-        return SentinelAnswer::kMaster;
-      }
-    }
-    *error = "unexpected reply to SENTINEL get-master-addr-by-name";
-    return SentinelAnswer::kNone;
   }
 
   // Connects, then AUTH and SELECT in one round trip.
@@ -383,10 +310,9 @@ class RedisCheck final : public Check {
 
   const RedisUrl url_;
   const RedisOptions opts_;
-  RedisConnection conn_;      // to the server (the master, under Sentinel)
-  HostAndPort connected_to_;  // where conn_ goes
-  RedisConnection sentinel_;
-  size_t sentinel_index_ = 0;         // the Sentinel on sentinel_, or the one to ask first
+  RedisConnection conn_;              // to the server (the master, under Sentinel)
+  HostAndPort connected_to_;          // where conn_ goes
+  SentinelResolver sentinels_;        // redis+sentinel:// only
   bool info_sections_ = true;         // INFO with several sections (Redis >= 7)
   bool info_denied_ = false;          // INFO refused on this connection
   bool cluster_info_denied_ = false;  // CLUSTER INFO refused on this connection

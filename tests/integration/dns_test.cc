@@ -33,12 +33,15 @@
 
 #include "checks/check.h"
 #include "checks/net.h"
-#include "checks/registry.h"
+#include "tests/support/check_builder.h"
 
 namespace vigil {
 namespace {
 
 using std::chrono::milliseconds;
+using testing::BuildCheck;
+using testing::RunFor;
+using testing::Timed;
 
 constexpr milliseconds kShortTimeout{300};
 constexpr milliseconds kMargin{700};
@@ -48,30 +51,13 @@ constexpr int kMaxStuckResolutions = 8;
 
 constexpr const char* kStaticName = "vigil-dns-static.test";
 
-std::unique_ptr<Check> MakeCheck(const std::string& kind, nlohmann::json json) {
-  std::vector<std::string> secrets;
-  CheckSpec spec{json, "checks[0]", &secrets};
-  return CheckRegistry::Builtin().Find(kind)->create(spec);
-}
-
-struct Timed {
-  CheckResult result;
-  milliseconds elapsed;
-};
-
-Timed RunFor(Check& check, milliseconds budget) {
-  auto start = Clock::now();
-  CheckResult r = check.Run(start + budget);
-  return {r, std::chrono::duration_cast<milliseconds>(Clock::now() - start)};
-}
-
 // ---------------------------------------------------------------------------
 // In the host's own environment.
 
 // `.invalid` never resolves (RFC 6761). Whether the host has a resolver or
 // none at all, the answer must come from the resolver, well before the deadline.
 TEST(DnsTest, NonexistentNameFailsFastWithResolverReason) {
-  auto check = MakeCheck("tcp", {{"address", "nonexistent.invalid:80"}});
+  auto check = BuildCheck("tcp", {{"address", "nonexistent.invalid:80"}}).check;
   Timed t = RunFor(*check, kLongTimeout);
   EXPECT_EQ(t.result.outcome, Outcome::kFail);
   EXPECT_FALSE(t.result.timed_out) << "the resolver did not answer within " << kLongTimeout.count()
@@ -85,7 +71,7 @@ TEST(DnsTest, NonexistentNameFailsFastWithResolverReason) {
   EXPECT_EQ(r.status, NetStatus::kError) << r.error;
   EXPECT_TRUE(eps.empty());
 
-  auto http = MakeCheck("http", {{"url", "http://nonexistent.invalid:8080/healthz"}});
+  auto http = BuildCheck("http", {{"url", "http://nonexistent.invalid:8080/healthz"}}).check;
   Timed h = RunFor(*http, kLongTimeout);
   EXPECT_EQ(h.result.outcome, Outcome::kFail);
   EXPECT_FALSE(h.result.timed_out) << h.result.reason;
@@ -320,7 +306,7 @@ void SetUpChildWorld(Resolver resolver) {
 // overlay is in effect, and "files" comes first.
 void ExpectStaticNamePasses(int port) {
   auto check =
-      MakeCheck("tcp", {{"address", std::string(kStaticName) + ":" + std::to_string(port)}});
+      BuildCheck("tcp", {{"address", std::string(kStaticName) + ":" + std::to_string(port)}}).check;
   Timed t = RunFor(*check, kLongTimeout);
   CHILD_EXPECT(t.result.outcome == Outcome::kPass, "static name: " + Describe(t));
   CHILD_EXPECT(t.elapsed < milliseconds(1000), "static name slow: " + Describe(t));
@@ -334,7 +320,8 @@ void ExpectStaticNamePasses(int port) {
   int timeouts = 0;
 
   {  // tcp check: fails at its deadline, says it was resolving.
-    auto check = MakeCheck("tcp", {{"address", "vigil-stuck-a.test:" + std::to_string(port)}});
+    auto check =
+        BuildCheck("tcp", {{"address", "vigil-stuck-a.test:" + std::to_string(port)}}).check;
     Timed t = RunFor(*check, kShortTimeout);
     CHILD_EXPECT(t.result.outcome == Outcome::kFail && t.result.timed_out, "tcp: " + Describe(t));
     CHILD_EXPECT(t.result.reason == "timeout while resolving vigil-stuck-a.test",
@@ -344,7 +331,8 @@ void ExpectStaticNamePasses(int port) {
   }
   {  // http check: the same.
     auto check =
-        MakeCheck("http", {{"url", "http://vigil-stuck-b.test:" + std::to_string(port) + "/"}});
+        BuildCheck("http", {{"url", "http://vigil-stuck-b.test:" + std::to_string(port) + "/"}})
+            .check;
     Timed t = RunFor(*check, kShortTimeout);
     CHILD_EXPECT(t.result.outcome == Outcome::kFail && t.result.timed_out, "http: " + Describe(t));
     CHILD_EXPECT(t.result.reason == "timeout while resolving vigil-stuck-b.test",
@@ -398,7 +386,7 @@ void ExpectStaticNamePasses(int port) {
                  "capped lookup took " + std::to_string(capped_elapsed.count()) + " ms");
 
     // A check meanwhile fails fast with that reason instead of hanging.
-    auto check = MakeCheck("tcp", {{"address", "vigil-stuck-d.test:80"}});
+    auto check = BuildCheck("tcp", {{"address", "vigil-stuck-d.test:80"}}).check;
     Timed t = RunFor(*check, kShortTimeout);
     CHILD_EXPECT(t.result.outcome == Outcome::kFail && !t.result.timed_out,
                  "capped tcp: " + Describe(t));
@@ -407,7 +395,7 @@ void ExpectStaticNamePasses(int port) {
     CHILD_EXPECT(t.elapsed < milliseconds(100), "capped tcp: " + Describe(t));
 
     // Numeric addresses never need the resolver.
-    auto numeric = MakeCheck("tcp", {{"address", "127.0.0.1:" + std::to_string(port)}});
+    auto numeric = BuildCheck("tcp", {{"address", "127.0.0.1:" + std::to_string(port)}}).check;
     Timed n = RunFor(*numeric, kLongTimeout);
     CHILD_EXPECT(n.result.outcome == Outcome::kPass, "numeric while capped: " + Describe(n));
   }
@@ -461,12 +449,12 @@ void ExpectStaticNamePasses(int port) {
 // and the check says the resolver's words.
 [[noreturn]] void RunAbsentResolverChild() {
   SetUpChildWorld(Resolver::kAbsent);
-  auto check = MakeCheck("tcp", {{"address", "vigil-nx.test:80"}});
+  auto check = BuildCheck("tcp", {{"address", "vigil-nx.test:80"}}).check;
   Timed t = RunFor(*check, kLongTimeout);
   CHILD_EXPECT(t.result.outcome == Outcome::kFail && !t.result.timed_out, Describe(t));
   CHILD_EXPECT(t.result.reason.rfind("cannot resolve vigil-nx.test: ", 0) == 0, Describe(t));
   CHILD_EXPECT(t.elapsed < kLongTimeout / 2, Describe(t));
-  auto http = MakeCheck("http", {{"url", "http://vigil-nx.test/healthz"}});
+  auto http = BuildCheck("http", {{"url", "http://vigil-nx.test/healthz"}}).check;
   Timed h = RunFor(*http, kLongTimeout);
   CHILD_EXPECT(h.result.outcome == Outcome::kFail && !h.result.timed_out, Describe(h));
   CHILD_EXPECT(h.result.reason.rfind("cannot resolve vigil-nx.test: ", 0) == 0, Describe(h));

@@ -19,13 +19,17 @@
 #include <httplib.h>
 
 #include "checks/check.h"
-#include "checks/registry.h"
+#include "tests/support/check_builder.h"
 #include "tests/support/ports.h"
 
 namespace vigil {
 namespace {
 
 using std::chrono::milliseconds;
+using testing::BuildCheck;
+using testing::BuiltCheck;
+using testing::RunFor;
+using testing::Timed;
 
 // Generous on a loaded 2-core machine; what matters is that a run never takes
 // much longer than its deadline.
@@ -33,22 +37,9 @@ constexpr milliseconds kShortTimeout{300};
 constexpr milliseconds kMargin{700};
 constexpr milliseconds kLongTimeout{5000};
 
-std::unique_ptr<Check> MakeHttpCheck(nlohmann::json json,
-                                     std::vector<std::string>* secrets = nullptr) {
-  std::vector<std::string> local;
-  CheckSpec spec{json, "checks[0]", secrets != nullptr ? secrets : &local};
-  return CheckRegistry::Builtin().Find("http")->create(spec);
-}
-
-struct Timed {
-  CheckResult result;
-  milliseconds elapsed;
-};
-
-Timed RunFor(Check& check, milliseconds budget) {
-  auto start = Clock::now();
-  CheckResult r = check.Run(start + budget);
-  return {r, std::chrono::duration_cast<milliseconds>(Clock::now() - start)};
+// One run of the `http` check that `config` describes.
+Timed RunHttpCheck(const nlohmann::json& config, milliseconds budget = kLongTimeout) {
+  return RunFor(*BuildCheck("http", config).check, budget);
 }
 
 // cpp-httplib server on 127.0.0.1, an ephemeral port, its own thread.
@@ -212,7 +203,7 @@ TEST_F(HttpCheckTest, Status200Passes) {
   });
   StartServer();
 
-  auto check = MakeHttpCheck({{"url", http_.Url("/healthz?full=1")}});
+  auto check = BuildCheck("http", {{"url", http_.Url("/healthz?full=1")}}).check;
   Timed t = RunFor(*check, kLongTimeout);
   EXPECT_EQ(t.result.outcome, Outcome::kPass) << t.result.reason;
   EXPECT_FALSE(t.result.timed_out);
@@ -238,7 +229,7 @@ TEST_F(HttpCheckTest, RepeatedRunsEachPass) {
     res.set_content("ok", "text/plain");
   });
   StartServer();
-  auto check = MakeHttpCheck({{"url", http_.Url("/")}});
+  auto check = BuildCheck("http", {{"url", http_.Url("/")}}).check;
   for (int i = 0; i < 5; ++i) {
     Timed t = RunFor(*check, kLongTimeout);
     EXPECT_EQ(t.result.outcome, Outcome::kPass) << "run " << i << ": " << t.result.reason;
@@ -256,7 +247,7 @@ TEST_F(HttpCheckTest, RedirectPassesAndIsNotFollowed) {
     res.status = 404;
   });
   StartServer();
-  auto check = MakeHttpCheck({{"url", http_.Url("/old")}});
+  auto check = BuildCheck("http", {{"url", http_.Url("/old")}}).check;
   Timed t = RunFor(*check, kLongTimeout);
   EXPECT_EQ(t.result.outcome, Outcome::kPass) << t.result.reason;
   EXPECT_EQ(target_hits.load(), 0) << "the redirect was followed";
@@ -271,19 +262,19 @@ TEST_F(HttpCheckTest, ServerErrorFails) {
                      [](const httplib::Request&, httplib::Response& res) { res.status = 503; });
   StartServer();
 
-  Timed t500 = RunFor(*MakeHttpCheck({{"url", http_.Url("/500")}}), kLongTimeout);
+  Timed t500 = RunHttpCheck({{"url", http_.Url("/500")}});
   EXPECT_EQ(t500.result.outcome, Outcome::kFail);
   EXPECT_EQ(t500.result.reason, "HTTP 500");
   EXPECT_FALSE(t500.result.timed_out);
 
-  Timed t503 = RunFor(*MakeHttpCheck({{"url", http_.Url("/503")}}), kLongTimeout);
+  Timed t503 = RunHttpCheck({{"url", http_.Url("/503")}});
   EXPECT_EQ(t503.result.outcome, Outcome::kFail);
   EXPECT_EQ(t503.result.reason, "HTTP 503");
 }
 
 TEST_F(HttpCheckTest, NotFoundFails) {
   StartServer();  // no routes: 404
-  Timed t = RunFor(*MakeHttpCheck({{"url", http_.Url("/nope")}}), kLongTimeout);
+  Timed t = RunHttpCheck({{"url", http_.Url("/nope")}});
   EXPECT_EQ(t.result.outcome, Outcome::kFail);
   EXPECT_EQ(t.result.reason, "HTTP 404");
 }
@@ -292,11 +283,9 @@ TEST_F(HttpCheckTest, ExpectStatusIsExact) {
   http_.server().Get("/204",
                      [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
   StartServer();
-  Timed ok =
-      RunFor(*MakeHttpCheck({{"url", http_.Url("/204")}, {"expect_status", 204}}), kLongTimeout);
+  Timed ok = RunHttpCheck({{"url", http_.Url("/204")}, {"expect_status", 204}});
   EXPECT_EQ(ok.result.outcome, Outcome::kPass) << ok.result.reason;
-  Timed bad =
-      RunFor(*MakeHttpCheck({{"url", http_.Url("/204")}, {"expect_status", 200}}), kLongTimeout);
+  Timed bad = RunHttpCheck({{"url", http_.Url("/204")}, {"expect_status", 200}});
   EXPECT_EQ(bad.result.outcome, Outcome::kFail);
   EXPECT_EQ(bad.result.reason, "HTTP 204, want 200");
 }
@@ -306,14 +295,10 @@ TEST_F(HttpCheckTest, BodyContains) {
     res.set_content("{\"status\":\"UP\"}", "application/json");
   });
   StartServer();
-  Timed pass =
-      RunFor(*MakeHttpCheck({{"url", http_.Url("/status")}, {"expect_body_contains", "\"UP\""}}),
-             kLongTimeout);
+  Timed pass = RunHttpCheck({{"url", http_.Url("/status")}, {"expect_body_contains", "\"UP\""}});
   EXPECT_EQ(pass.result.outcome, Outcome::kPass) << pass.result.reason;
 
-  Timed fail =
-      RunFor(*MakeHttpCheck({{"url", http_.Url("/status")}, {"expect_body_contains", "DOWN"}}),
-             kLongTimeout);
+  Timed fail = RunHttpCheck({{"url", http_.Url("/status")}, {"expect_body_contains", "DOWN"}});
   EXPECT_EQ(fail.result.outcome, Outcome::kFail);
   EXPECT_FALSE(fail.result.timed_out);
   EXPECT_EQ(fail.result.reason, "HTTP 200 but body does not contain \"DOWN\"");
@@ -332,13 +317,9 @@ TEST_F(HttpCheckTest, ChunkedBodyDecoded) {
     });
   });
   StartServer();
-  Timed t =
-      RunFor(*MakeHttpCheck({{"url", http_.Url("/chunked")}, {"expect_body_contains", "needle"}}),
-             kLongTimeout);
+  Timed t = RunHttpCheck({{"url", http_.Url("/chunked")}, {"expect_body_contains", "needle"}});
   EXPECT_EQ(t.result.outcome, Outcome::kPass) << t.result.reason;
-  Timed miss =
-      RunFor(*MakeHttpCheck({{"url", http_.Url("/chunked")}, {"expect_body_contains", "5\r\n"}}),
-             kLongTimeout);
+  Timed miss = RunHttpCheck({{"url", http_.Url("/chunked")}, {"expect_body_contains", "5\r\n"}});
   EXPECT_EQ(miss.result.outcome, Outcome::kFail) << "chunk framing leaked into the body";
 }
 
@@ -351,13 +332,9 @@ TEST_F(HttpCheckTest, BodySearchCappedAt64KiB) {
     res.set_content(filler + "LATE", "text/plain");
   });
   StartServer();
-  Timed early =
-      RunFor(*MakeHttpCheck({{"url", http_.Url("/big-early")}, {"expect_body_contains", "EARLY"}}),
-             kLongTimeout);
+  Timed early = RunHttpCheck({{"url", http_.Url("/big-early")}, {"expect_body_contains", "EARLY"}});
   EXPECT_EQ(early.result.outcome, Outcome::kPass) << early.result.reason;
-  Timed late =
-      RunFor(*MakeHttpCheck({{"url", http_.Url("/big-late")}, {"expect_body_contains", "LATE"}}),
-             kLongTimeout);
+  Timed late = RunHttpCheck({{"url", http_.Url("/big-late")}, {"expect_body_contains", "LATE"}});
   EXPECT_EQ(late.result.outcome, Outcome::kFail);
   EXPECT_NE(late.result.reason.find("first 64 KiB"), std::string::npos) << late.result.reason;
 }
@@ -372,19 +349,16 @@ TEST_F(HttpCheckTest, BasicAuthFromUrl) {
     }
   });
   StartServer();
-  std::vector<std::string> secrets;
   const std::string url =
       "http://probe:p%40ss%3Aw0rd@127.0.0.1:" + std::to_string(http_.port()) + "/private";
-  auto check = MakeHttpCheck({{"url", url}}, &secrets);
-  Timed t = RunFor(*check, kLongTimeout);
+  BuiltCheck built = BuildCheck("http", {{"url", url}});
+  Timed t = RunFor(*built.check, kLongTimeout);
   EXPECT_EQ(t.result.outcome, Outcome::kPass) << t.result.reason;
-  EXPECT_EQ(check->Target(), "127.0.0.1:" + std::to_string(http_.port()));
-  EXPECT_EQ(secrets, (std::vector<std::string>{"p@ss:w0rd", "p%40ss%3Aw0rd"}));
+  EXPECT_EQ(built.check->Target(), "127.0.0.1:" + std::to_string(http_.port()));
+  EXPECT_EQ(built.secrets, (std::vector<std::string>{"p@ss:w0rd", "p%40ss%3Aw0rd"}));
 
-  Timed wrong = RunFor(
-      *MakeHttpCheck(
-          {{"url", "http://probe:nope@127.0.0.1:" + std::to_string(http_.port()) + "/private"}}),
-      kLongTimeout);
+  Timed wrong = RunHttpCheck(
+      {{"url", "http://probe:nope@127.0.0.1:" + std::to_string(http_.port()) + "/private"}});
   EXPECT_EQ(wrong.result.outcome, Outcome::kFail);
   EXPECT_EQ(wrong.result.reason, "HTTP 401");
   EXPECT_EQ(wrong.result.reason.find("nope"), std::string::npos);
@@ -396,8 +370,7 @@ TEST(HttpCheckRawTest, ReadToCloseBody) {
     std::this_thread::sleep_for(milliseconds(20));
     RawServer::Write(fd, "world");
   });
-  Timed t = RunFor(*MakeHttpCheck({{"url", server.Url("/")}, {"expect_body_contains", "world"}}),
-                   kLongTimeout);
+  Timed t = RunHttpCheck({{"url", server.Url("/")}, {"expect_body_contains", "world"}});
   EXPECT_EQ(t.result.outcome, Outcome::kPass) << t.result.reason;
   EXPECT_EQ(server.last_request().rfind("GET / HTTP/1.1\r\n", 0), 0u) << server.last_request();
 }
@@ -406,13 +379,13 @@ TEST(HttpCheckRawTest, InterimContinueSkipped) {
   RawServer server([](RawServer&, int fd) {
     RawServer::Write(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
   });
-  Timed t = RunFor(*MakeHttpCheck({{"url", server.Url("/")}}), kLongTimeout);
+  Timed t = RunHttpCheck({{"url", server.Url("/")}});
   EXPECT_EQ(t.result.outcome, Outcome::kPass) << t.result.reason;
 }
 
 TEST(HttpCheckRawTest, NotHttpFails) {
   RawServer server([](RawServer&, int fd) { RawServer::Write(fd, "SSH-2.0-OpenSSH_9.2\r\n\r\n"); });
-  Timed t = RunFor(*MakeHttpCheck({{"url", server.Url("/")}}), kLongTimeout);
+  Timed t = RunHttpCheck({{"url", server.Url("/")}});
   EXPECT_EQ(t.result.outcome, Outcome::kFail);
   EXPECT_FALSE(t.result.timed_out);
   EXPECT_NE(t.result.reason.find("malformed HTTP response"), std::string::npos) << t.result.reason;
@@ -420,7 +393,7 @@ TEST(HttpCheckRawTest, NotHttpFails) {
 
 TEST(HttpCheckRawTest, ClosedWithoutResponseFails) {
   RawServer server([](RawServer&, int) {});
-  Timed t = RunFor(*MakeHttpCheck({{"url", server.Url("/")}}), kLongTimeout);
+  Timed t = RunHttpCheck({{"url", server.Url("/")}});
   EXPECT_EQ(t.result.outcome, Outcome::kFail);
   EXPECT_FALSE(t.result.timed_out);
   EXPECT_LT(t.elapsed, kLongTimeout / 2);
@@ -431,7 +404,7 @@ TEST(HttpCheckRawTest, TruncatedBodyFails) {
   RawServer server([](RawServer&, int fd) {
     RawServer::Write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
   });
-  Timed t = RunFor(*MakeHttpCheck({{"url", server.Url("/")}}), kLongTimeout);
+  Timed t = RunHttpCheck({{"url", server.Url("/")}});
   EXPECT_EQ(t.result.outcome, Outcome::kFail);
   EXPECT_EQ(t.result.reason, "connection closed after 3 of 10 body bytes");
 }
@@ -439,8 +412,8 @@ TEST(HttpCheckRawTest, TruncatedBodyFails) {
 TEST(HttpCheckDeadlineTest, AcceptedButNeverAnsweredTimesOutAtDeadline) {
   SilentListener listener;
   ASSERT_GT(listener.port(), 0);
-  auto check =
-      MakeHttpCheck({{"url", "http://127.0.0.1:" + std::to_string(listener.port()) + "/"}});
+  const std::string url = "http://127.0.0.1:" + std::to_string(listener.port()) + "/";
+  auto check = BuildCheck("http", {{"url", url}}).check;
   Timed t = RunFor(*check, kShortTimeout);
   EXPECT_EQ(t.result.outcome, Outcome::kFail);
   EXPECT_TRUE(t.result.timed_out);
@@ -459,7 +432,7 @@ TEST(HttpCheckDeadlineTest, TricklingHeadersTimeOutAtDeadline) {
       s.Pause(50);
     }
   });
-  Timed t = RunFor(*MakeHttpCheck({{"url", server.Url("/")}}), kShortTimeout);
+  Timed t = RunHttpCheck({{"url", server.Url("/")}}, kShortTimeout);
   EXPECT_TRUE(t.result.timed_out) << t.result.reason;
   EXPECT_EQ(t.result.reason, "timeout while waiting for response");
   EXPECT_GE(t.elapsed, kShortTimeout);
@@ -471,7 +444,7 @@ TEST(HttpCheckDeadlineTest, BodyThatStallsTimesOutAtDeadline) {
     RawServer::Write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial");
     s.Hold();
   });
-  Timed t = RunFor(*MakeHttpCheck({{"url", server.Url("/")}}), kShortTimeout);
+  Timed t = RunHttpCheck({{"url", server.Url("/")}}, kShortTimeout);
   EXPECT_TRUE(t.result.timed_out) << t.result.reason;
   EXPECT_GE(t.elapsed, kShortTimeout);
   EXPECT_LT(t.elapsed, kShortTimeout + kMargin);
@@ -479,7 +452,8 @@ TEST(HttpCheckDeadlineTest, BodyThatStallsTimesOutAtDeadline) {
 
 TEST(HttpCheckDeadlineTest, RefusedPortFailsFast) {
   const int port = testing::FreePort();
-  auto check = MakeHttpCheck({{"url", "http://127.0.0.1:" + std::to_string(port) + "/healthz"}});
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/healthz";
+  auto check = BuildCheck("http", {{"url", url}}).check;
   Timed t = RunFor(*check, kLongTimeout);
   EXPECT_EQ(t.result.outcome, Outcome::kFail);
   EXPECT_FALSE(t.result.timed_out);
@@ -489,8 +463,8 @@ TEST(HttpCheckDeadlineTest, RefusedPortFailsFast) {
 
 TEST(HttpCheckDeadlineTest, DeadlineAlreadyPassed) {
   SilentListener listener;
-  auto check =
-      MakeHttpCheck({{"url", "http://127.0.0.1:" + std::to_string(listener.port()) + "/"}});
+  const std::string url = "http://127.0.0.1:" + std::to_string(listener.port()) + "/";
+  auto check = BuildCheck("http", {{"url", url}}).check;
   auto start = Clock::now();
   CheckResult r = check->Run(start - milliseconds(1));
   EXPECT_TRUE(r.timed_out) << r.reason;

@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "checks/check.h"
-#include "checks/registry.h"
+#include "tests/support/check_builder.h"
 #include "tests/support/pg_server.h"
 
 namespace vigil {
@@ -23,6 +23,8 @@ namespace {
 using std::chrono::milliseconds;
 using testing::PgServer;
 using testing::PgServerOptions;
+using testing::RunFor;
+using testing::Timed;
 
 constexpr char kPassword[] = "Pg-s3cret-9f2c";
 constexpr milliseconds kTimeout{1000};
@@ -31,28 +33,11 @@ constexpr milliseconds kShortTimeout{300};
 constexpr milliseconds kMargin{250};
 constexpr milliseconds kLongTimeout{5000};
 
-struct Built {
-  std::unique_ptr<Check> check;
-  std::vector<std::string> secrets;
-};
+using Built = testing::BuiltCheck;
 
 Built MakeCheck(const std::string& url, nlohmann::json extra = nlohmann::json::object()) {
   extra["url"] = url;
-  Built b;
-  CheckSpec spec{extra, "checks[0]", &b.secrets};
-  b.check = CheckRegistry::Builtin().Find("postgres")->create(spec);
-  return b;
-}
-
-struct Timed {
-  CheckResult result;
-  milliseconds elapsed;
-};
-
-Timed RunFor(Check& check, milliseconds budget) {
-  auto start = Clock::now();
-  CheckResult r = check.Run(start + budget);
-  return {r, std::chrono::duration_cast<milliseconds>(Clock::now() - start)};
+  return testing::BuildCheck("postgres", extra);
 }
 
 // Runs until `want` or `limit` passes; the last result.
@@ -116,6 +101,21 @@ class PostgresCheckTest : public ::testing::Test {
   }
   void TearDown() override {
     if (server_ != nullptr && server_->paused()) server_->Resume();
+  }
+
+  // One run of `check` with every server process stopped: it times out at
+  // its deadline while `phase`. Resumed, the next run reconnects and passes.
+  static void ExpectHungServerTimesOut(Check& check, const std::string& phase) {
+    server_->Pause();
+    Timed t = RunFor(check, kTimeout);
+    server_->Resume();
+    EXPECT_EQ(t.result.outcome, Outcome::kFail);
+    EXPECT_TRUE(t.result.timed_out) << Describe(t.result);
+    EXPECT_NE(t.result.reason.find(phase), std::string::npos) << Describe(t.result);
+    EXPECT_GE(t.elapsed, kTimeout - milliseconds(5));
+    EXPECT_LE(t.elapsed, kTimeout + kMargin);
+    t = RunFor(check, kLongTimeout);
+    EXPECT_EQ(t.result.outcome, Outcome::kPass) << Describe(t.result);
   }
 
   static PgServer* server_;
@@ -229,32 +229,13 @@ TEST_F(PostgresCheckTest, KeptConnectionSurvivesAServerRestart) {
 
 TEST_F(PostgresCheckTest, HungServerTimesOutWhileWaitingForTheQuery) {
   Built b = MakeCheck(server_->Url());
-  ASSERT_EQ(RunFor(*b.check, kLongTimeout).result.outcome, Outcome::kPass);
-  server_->Pause();
-  Timed t = RunFor(*b.check, kTimeout);
-  server_->Resume();
-  EXPECT_EQ(t.result.outcome, Outcome::kFail);
-  EXPECT_TRUE(t.result.timed_out) << Describe(t.result);
-  EXPECT_NE(t.result.reason.find("waiting for query"), std::string::npos) << Describe(t.result);
-  EXPECT_GE(t.elapsed, kTimeout - milliseconds(5));
-  EXPECT_LE(t.elapsed, kTimeout + kMargin);
-  // Resumed: the next run reconnects and passes.
-  t = RunFor(*b.check, kLongTimeout);
-  EXPECT_EQ(t.result.outcome, Outcome::kPass) << Describe(t.result);
+  ASSERT_EQ(RunFor(*b.check, kLongTimeout).result.outcome, Outcome::kPass);  // kept open
+  ExpectHungServerTimesOut(*b.check, "waiting for query");
 }
 
 TEST_F(PostgresCheckTest, HungServerTimesOutWhileConnecting) {
   Built b = MakeCheck(server_->Url());
-  server_->Pause();
-  Timed t = RunFor(*b.check, kTimeout);
-  server_->Resume();
-  EXPECT_EQ(t.result.outcome, Outcome::kFail);
-  EXPECT_TRUE(t.result.timed_out) << Describe(t.result);
-  EXPECT_NE(t.result.reason.find("connecting"), std::string::npos) << Describe(t.result);
-  EXPECT_GE(t.elapsed, kTimeout - milliseconds(5));
-  EXPECT_LE(t.elapsed, kTimeout + kMargin);
-  t = RunFor(*b.check, kLongTimeout);
-  EXPECT_EQ(t.result.outcome, Outcome::kPass) << Describe(t.result);
+  ExpectHungServerTimesOut(*b.check, "connecting");
 }
 
 TEST_F(PostgresCheckTest, SubSecondDeadlineIsHonoured) {

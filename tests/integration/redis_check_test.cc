@@ -8,7 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "checks/redis/redis_check.h"
+#include "checks/check.h"
+#include "tests/support/check_builder.h"
 #include "tests/support/ports.h"
 #include "tests/support/redis_server.h"
 
@@ -30,9 +31,7 @@ Deadline In(int ms) { return Clock::now() + milliseconds(ms); }
 std::unique_ptr<Check> MakeCheck(const std::string& url, nlohmann::json extra = {}) {
   nlohmann::json j = extra.is_object() ? extra : nlohmann::json::object();
   j["url"] = url;
-  std::vector<std::string> secrets;
-  CheckSpec spec{j, "checks[0]", &secrets};
-  return RedisCheckKind().create(spec);
+  return testing::BuildCheck("redis", j).check;
 }
 
 std::string Url(const RedisServer& s, const std::string& userinfo = "",

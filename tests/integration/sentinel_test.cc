@@ -8,7 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "checks/redis/redis_check.h"
+#include "checks/check.h"
+#include "tests/support/check_builder.h"
 #include "tests/support/ports.h"
 #include "tests/support/redis_server.h"
 
@@ -25,10 +26,7 @@ constexpr int kBudgetMs = 3000;
 Deadline In(int ms) { return Clock::now() + milliseconds(ms); }
 
 std::unique_ptr<Check> MakeCheck(const std::string& url) {
-  nlohmann::json j = {{"url", url}};
-  std::vector<std::string> secrets;
-  CheckSpec spec{j, "checks[0]", &secrets};
-  return RedisCheckKind().create(spec);
+  return testing::BuildCheck("redis", {{"url", url}}).check;
 }
 
 // Polls until `done` or `ms` pass.

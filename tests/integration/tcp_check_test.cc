@@ -17,33 +17,23 @@
 #include "checks/check.h"
 #include "checks/net.h"
 #include "checks/registry.h"
+#include "tests/support/check_builder.h"
 #include "tests/support/ports.h"
 
 namespace vigil {
 namespace {
 
 using std::chrono::milliseconds;
+using testing::BuildCheck;
+using testing::RunFor;
+using testing::Timed;
 
 constexpr milliseconds kShortTimeout{300};
 constexpr milliseconds kMargin{700};
 constexpr milliseconds kLongTimeout{5000};
 
 std::unique_ptr<Check> MakeTcpCheck(const std::string& address) {
-  nlohmann::json json = {{"address", address}};
-  std::vector<std::string> secrets;
-  CheckSpec spec{json, "checks[0]", &secrets};
-  return CheckRegistry::Builtin().Find("tcp")->create(spec);
-}
-
-struct Timed {
-  CheckResult result;
-  milliseconds elapsed;
-};
-
-Timed RunFor(Check& check, milliseconds budget) {
-  auto start = Clock::now();
-  CheckResult r = check.Run(start + budget);
-  return {r, std::chrono::duration_cast<milliseconds>(Clock::now() - start)};
+  return BuildCheck("tcp", {{"address", address}}).check;
 }
 
 // A listening socket on 127.0.0.1:0 with the given backlog; never accepts.

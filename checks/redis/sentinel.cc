@@ -1,0 +1,81 @@
+#include "checks/redis/sentinel.h"
+
+#include <cstdlib>
+
+namespace vigil {
+
+std::optional<CheckResult> SentinelResolver::FindMaster(Deadline deadline, HostAndPort* master) {
+  const size_t n = sentinels_.size();
+  std::string errors;  // "host:port: why" of each Sentinel asked, "; " between
+  for (size_t i = 0; i < n; ++i) {
+    const size_t idx = (index_ + i) % n;
+    const HostAndPort& s = sentinels_[idx];
+    const auto now = Clock::now();
+    if (now >= deadline) return CheckResult::Timeout("asking sentinel");
+    // The time left is shared among the Sentinels not asked yet, so one
+    // that black-holes packets cannot use up the whole run.
+    const Deadline share = now + (deadline - now) / static_cast<int>(n - i);
+    std::string error;
+    bool kept = conn_.connected() && idx == index_;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!kept) {
+        NetResult c = conn_.Connect(s.host, s.port, share);
+        if (c.status != NetStatus::kOk) {
+          error = c.status == NetStatus::kTimeout ? s.ToString() + ": timeout" : c.error;
+          break;
+        }
+        index_ = idx;
+      }
+      Answer a = Ask(share, master, &error);
+      if (a == Answer::kMaster) return std::nullopt;
+      conn_.Close();
+      error = s.ToString() + ": " + error;
+      // A kept connection that was lost gets one fresh try (a restart).
+      if (!(kept && a == Answer::kLost)) break;
+      kept = false;
+    }
+    if (!errors.empty()) errors += "; ";
+    errors += error;
+  }
+  if (Clock::now() >= deadline) return CheckResult::Timeout("asking sentinel");
+  return CheckResult::Fail("no sentinel answered: " + errors);
+}
+
+SentinelResolver::Answer SentinelResolver::Ask(Deadline deadline, HostAndPort* master,
+                                               std::string* error) {
+  std::vector<RedisReply> replies;
+  IoResult io =
+      conn_.Exchange({{"SENTINEL", "get-master-addr-by-name", master_name_}}, deadline, &replies);
+  if (io.status == IoStatus::kTimeout) {
+    *error = "timeout";
+    return Answer::kNone;
+  }
+  if (io.status == IoStatus::kError) {
+    *error = io.error;
+    return Answer::kLost;
+  }
+  const RedisReply& r = replies[0];
+  if (r.IsError()) {
+    *error = r.str;
+    return Answer::kNone;
+  }
+  if (r.type == RedisReply::Type::kNil ||
+      (r.type == RedisReply::Type::kArray && r.elements.empty())) {
+    *error = "master \"" + master_name_ + "\" unknown";
+    return Answer::kNone;
+  }
+  if (r.type == RedisReply::Type::kArray && r.elements.size() == 2 &&
+      r.elements[0].type == RedisReply::Type::kString &&
+      r.elements[1].type == RedisReply::Type::kString) {
+    int port = std::atoi(r.elements[1].str.c_str());
+    if (!r.elements[0].str.empty() && port > 0 && port <= 65535) {
+      master->host = r.elements[0].str;
+      master->port = port;
+      return Answer::kMaster;
+    }
+  }
+  *error = "unexpected reply to SENTINEL get-master-addr-by-name";
+  return Answer::kNone;
+}
+
+}  // namespace vigil

@@ -1,0 +1,20 @@
+#include "tests/support/check_builder.h"
+
+#include "checks/registry.h"
+
+namespace vigil::testing {
+
+BuiltCheck BuildCheck(const std::string& kind, const nlohmann::json& json) {
+  BuiltCheck b;
+  CheckSpec spec{json, "checks[0]", &b.secrets};
+  b.check = CheckRegistry::Builtin().Find(kind)->create(spec);
+  return b;
+}
+
+Timed RunFor(Check& check, std::chrono::milliseconds budget) {
+  auto start = Clock::now();
+  CheckResult r = check.Run(start + budget);
+  return {r, std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start)};
+}
+
+}  // namespace vigil::testing
