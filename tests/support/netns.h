@@ -1,0 +1,143 @@
+// A private network namespace joined to the host by a veth pair, for tests
+// that need a dependency to black-hole packets (connect hangs, an established
+// connection stalls) rather than refuse them.
+//
+//   host:       vh<pid>s<n>  10.213.X.1/24   (never taken down)
+//   namespace:  vn<pid>s<n>  10.213.X.2/24   lo up, no default route
+//
+// X is derived from the pid and picked, under a lock shared with the soak
+// driver (tests/soak/netns.py), among the /24s of 10.213.0.0/16 that no route
+// uses. A `blackhole 10.213.X.0/24 metric 4242` route sits behind the veth's
+// own route: should the kernel ever ignore the veth route, traffic for the
+// subnet is dropped instead of leaking to the default route.
+//
+// Faults are applied inside the namespace only: iptables DROP on a TCP port,
+// or the namespace side of the veth down. Every command is bounded (`timeout`).
+// The destructor always kills what runs inside, deletes the namespace, the
+// veth and the route; namespaces left by a killed test run (named
+// vigil-bh-<pid>-<n> with a dead pid) are removed by the next run.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace vigil::testing {
+
+class NetNs {
+ public:
+  // Creates the namespace, the veth pair and the addresses. Throws
+  // std::runtime_error naming the step that failed (and cleans up).
+  NetNs();
+  ~NetNs();
+  NetNs(const NetNs&) = delete;
+  NetNs& operator=(const NetNs&) = delete;
+
+  // Whether this process may create namespaces, veth pairs and iptables
+  // rules: tried once (a namespace made and removed), the answer cached.
+  // On false, `why` (if given) says what was missing, for GTEST_SKIP.
+  static bool IsPermitted(std::string* why = nullptr);
+
+  const std::string& name() const { return name_; }
+  const std::string& address() const { return ns_address_; }         // 10.213.X.2
+  const std::string& host_address() const { return host_address_; }  // 10.213.X.1
+  const std::string& inner_interface() const { return inner_if_; }
+  const std::string& host_interface() const { return host_if_; }
+
+  // `ip netns exec NAME sh -c COMMAND`, bounded to `timeout_s`; exit status.
+  int Exec(const std::string& command, int timeout_s = 60) const;
+  // The same, with stdout (and stderr) captured.
+  std::string ExecOutput(const std::string& command, int timeout_s = 60) const;
+
+  // Forks and execs argv[0] (PATH lookup) inside the namespace, stdout and
+  // stderr appended to `log_path`; the child dies with the calling thread
+  // (PR_SET_PDEATHSIG). Returns the pid, or throws.
+  pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) const;
+
+  // Inside the namespace: `iptables -A INPUT -p tcp --dport PORT -j DROP`.
+  // SYNs and segments of established connections vanish. Throws on failure.
+  void DropTcpPort(int port);
+  void UndropTcpPort(int port);
+  void UndropAll();
+  // `ip -n NAME link set INNER down` / up: the namespace side only, never the
+  // host side. Throws on failure.
+  void LinkDownInside();
+  void LinkUpInside();
+
+ private:
+  void Destroy();
+
+  std::string name_, host_if_, inner_if_;
+  std::string host_address_, ns_address_, subnet_;
+  bool route_added_ = false;
+  std::vector<int> dropped_;
+};
+
+// redis-server inside a NetNs, bound to the namespace address (protected mode
+// off: it is only reachable through the veth). Starts in the constructor.
+class NsRedis {
+ public:
+  NsRedis(const NetNs& ns, int port = 6379, std::vector<std::string> extra_args = {});
+  ~NsRedis();
+  NsRedis(const NsRedis&) = delete;
+  NsRedis& operator=(const NsRedis&) = delete;
+
+  // Throws std::runtime_error when it does not answer PING within 10 s.
+  void Start();
+  void Stop();    // SIGTERM, bounded wait, SIGKILL
+  void Pause();   // SIGSTOP
+  void Resume();  // SIGCONT
+  // PING from the host within timeout_ms.
+  bool Ping(int timeout_ms) const;
+
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::string address() const;  // "10.213.X.2:PORT"
+
+ private:
+  const NetNs& ns_;
+  const int port_;
+  const std::vector<std::string> extra_args_;
+  std::string dir_;
+  std::string password_;
+  pid_t pid_ = -1;
+};
+
+// PostgreSQL 15 inside a NetNs: initdb on the host side of the file system,
+// the postmaster started through `ip netns exec NS runuser -u postgres --
+// pg_ctl ...`, listening on the namespace address only. TCP from 10.213.0.0/16
+// is trusted (or, with a password, SCRAM). Starts in the constructor; throws
+// std::runtime_error with the log's tail.
+class NsPostgres {
+ public:
+  NsPostgres(const NetNs& ns, int port = 5432, std::string password = "");
+  ~NsPostgres();
+  NsPostgres(const NsPostgres&) = delete;
+  NsPostgres& operator=(const NsPostgres&) = delete;
+
+  bool Start();
+  void Stop();  // pg_ctl stop -m fast
+  // SIGSTOP / SIGCONT the postmaster and all its children.
+  void Pause();
+  void Resume();
+
+  int port() const { return port_; }
+  // postgresql://postgres[:PASSWORD]@10.213.X.2:PORT/DB
+  std::string Url(const std::string& db = "postgres") const;
+  std::string LogText() const;
+
+ private:
+  std::string AsPostgres(const std::string& command, bool in_namespace) const;
+  int PostmasterPid() const;
+  std::vector<int> ClusterPids() const;
+
+  const NetNs& ns_;
+  const int port_;
+  const std::string password_;
+  std::string dir_, data_, log_;
+  bool running_ = false;
+  std::vector<int> paused_;
+};
+
+}  // namespace vigil::testing
