@@ -29,6 +29,27 @@ int FreePort() {
   return ntohs(a.sin_port);
 }
 
+bool PortFree(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  close(fd);
+  return ok;
+}
+
+int FreeClusterPort() {
+  for (int i = 0; i < 500; ++i) {
+    int p = FreePort();
+    if (p <= 55535 && PortFree(p + 10000)) return p;
+  }
+  throw std::runtime_error("no free port pair for a cluster-mode redis");
+}
+
 std::string MakeTempDir(const std::string& prefix) {
   std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");

@@ -9,6 +9,13 @@ namespace vigil::testing {
 // close). Racy in theory; tests retry server start-up once on EADDRINUSE.
 int FreePort();
 
+// Whether 127.0.0.1:port can be bound right now.
+bool PortFree(int port);
+
+// A free port whose +10000 is free too and at most 55535: Redis in cluster
+// mode listens on both (the cluster bus). Bounded tries.
+int FreeClusterPort();
+
 // A fresh directory under /tmp, world-traversable so that the postgres user
 // can reach it; removed by RemoveTree.
 std::string MakeTempDir(const std::string& prefix);

@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <chrono>
 #include <fstream>
@@ -255,8 +256,10 @@ std::string RedisProcess::LogTail() const {
 RedisServer::RedisServer(std::vector<std::string> extra_args)
     : RedisProcess("redis-server", "vigil-redis", PasswordIn(extra_args)),
       extra_args_(std::move(extra_args)) {
+  const bool cluster =
+      std::find(extra_args_.begin(), extra_args_.end(), "--cluster-enabled") != extra_args_.end();
   for (int attempt = 0;; ++attempt) {
-    port_ = FreePort();
+    port_ = cluster ? FreeClusterPort() : FreePort();
     try {
       Start();
       return;
