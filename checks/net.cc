@@ -45,8 +45,8 @@ addrinfo Hints(int flags) {
 struct PendingResolution {
   std::mutex mu;
   std::condition_variable cv;
-  bool done = false;       // Guarded by mu.
-  bool abandoned = false;  // Guarded by mu. The caller gave up waiting.
+  bool done = false;                // Guarded by mu.
+  bool abandoned = false;           // Guarded by mu. The caller gave up waiting.
   int rc = 0;                       // Guarded by mu.
   std::vector<Endpoint> endpoints;  // Guarded by mu.
 };

@@ -73,14 +73,14 @@ class ConfigMapDir {
 TEST(Operations, BreakerOpensLeavesRedisAloneThenClosesAfterTwoPasses) {
   RedisServer redis;
   ConfigMapDir cm;
-  json cfg = {{"defaults",
-               {{"interval_ms", 100},
-                {"timeout_ms", 200},
-                {"jitter_percent", 0},
-                {"breaker",
-                 {{"failure_threshold", 5}, {"recovery_timeout_ms", 3000},
-                  {"success_threshold", 2}}}}},
-              {"checks", {RedisCheck("redis-cache", "cache", redis.port())}}};
+  json cfg = {
+      {"defaults",
+       {{"interval_ms", 100},
+        {"timeout_ms", 200},
+        {"jitter_percent", 0},
+        {"breaker",
+         {{"failure_threshold", 5}, {"recovery_timeout_ms", 3000}, {"success_threshold", 2}}}}},
+      {"checks", {RedisCheck("redis-cache", "cache", redis.port())}}};
   cm.Write(cfg.dump());
   AgentProcess agent(cm.path());
   ASSERT_TRUE(agent.WaitFor("/health", 200, "\"status\":\"ok\"", 5000));
@@ -106,8 +106,9 @@ TEST(Operations, BreakerOpensLeavesRedisAloneThenClosesAfterTwoPasses) {
   EXPECT_NE(log.find("\"event\":\"circuit_half_open\""), std::string::npos);
   EXPECT_NE(log.find("\"event\":\"circuit_closed\""), std::string::npos);
   const std::string metrics = agent.Get("/metrics").body;
-  EXPECT_NE(metrics.find("vigil_circuit_breaker_transitions_total{check=\"redis-cache\",to=\"open\"} 1"),
-            std::string::npos)
+  EXPECT_NE(
+      metrics.find("vigil_circuit_breaker_transitions_total{check=\"redis-cache\",to=\"open\"} 1"),
+      std::string::npos)
       << metrics;
 }
 
@@ -137,7 +138,7 @@ TEST(Operations, ReloadThroughASymlinkSwapKeepsUnchangedChecks) {
   json h = HealthOf(agent);
   EXPECT_FALSE(h["checks"].contains("old"));
   EXPECT_EQ(h["checks"]["app"]["target"], "127.0.0.1:" + std::to_string(app2.port()));
-  EXPECT_EQ(h["checks"]["redis-cache"]["since"], since);  // results kept
+  EXPECT_EQ(h["checks"]["redis-cache"]["since"], since);            // results kept
   EXPECT_EQ(redis.InfoField("total_connections_received"), conns);  // connection kept
   EXPECT_EQ(agent.Get("/health/old").status, 404);
   EXPECT_EQ(agent.Get("/metrics").body.find("check=\"old\""), std::string::npos);
@@ -186,8 +187,8 @@ TEST(Operations, AdminResetNeedsTheToken) {
   }
   std::ofstream(dir + "/token") << "t0ken-from-file\n";
   AgentProcess agent(cm.path());
-  ASSERT_TRUE(Eventually([&] { return HealthOf(agent)["checks"]["dep"]["circuit"] == "open"; },
-                         5000ms));
+  ASSERT_TRUE(
+      Eventually([&] { return HealthOf(agent)["checks"]["dep"]["circuit"] == "open"; }, 5000ms));
   EXPECT_EQ(HttpCall(agent.port(), "POST", "/admin/circuit-breaker/dep/reset").status, 401);
   EXPECT_EQ(HttpCall(agent.port(), "POST", "/admin/circuit-breaker/dep/reset",
                      {{"Authorization", "Bearer wrong"}})
@@ -219,7 +220,8 @@ TEST(Operations, MetricsPassPromtool) {
   ConfigMapDir cm;
   json cfg = {{"defaults", {{"interval_ms", 100}}},
               {"checks",
-               {RedisCheck("redis-cache", "cache", redis.port()), TcpCheck("app", app.port()),
+               {RedisCheck("redis-cache", "cache", redis.port()),
+                TcpCheck("app", app.port()),
                 {{"name", "down"},
                  {"kind", "tcp"},
                  {"role", "flags"},
@@ -232,8 +234,8 @@ TEST(Operations, MetricsPassPromtool) {
   std::ofstream(dir + "/metrics.txt") << agent.Get("/metrics").body;
   ASSERT_EQ(Shell("command -v promtool >/dev/null"), 0)
       << "promtool missing: scripts/test installs the prometheus package";
-  const int rc = Shell("promtool check metrics < " + dir + "/metrics.txt > " + dir +
-                       "/out.txt 2>&1");
+  const int rc =
+      Shell("promtool check metrics < " + dir + "/metrics.txt > " + dir + "/out.txt 2>&1");
   std::ifstream out(dir + "/out.txt");
   std::string complaints((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
   EXPECT_EQ(rc, 0) << complaints;
