@@ -201,7 +201,10 @@ std::string RedactUrl(const std::string& url) {
 
   size_t at = authority.rfind('@');
   if (at != std::string::npos) {
-    at += start;
+    // Credentials run to the last '@' (as ParseRedisUrl reads them): a raw
+    // password may hold "@...://.../" itself. A path holding an '@' is then
+    // hidden too, which is the safe way round.
+    at = url.rfind('@');
   } else {
     // No '@' before the first '/': either no credentials, or a raw password
     // holding '/', '?' or '#' ("redis://:pa/ss@host"). Only "HOST:PORT" (or

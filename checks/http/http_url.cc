@@ -30,7 +30,12 @@ bool ParseHttpUrl(const std::string& url, HttpUrl* out, std::string* error) {
   // Values from the URL are quoted in messages only when the URL carries no
   // userinfo: with a password in it, a malformed URL could be split in the
   // wrong place and a message would then show part of the password.
-  const bool may_echo = url.find('@') == std::string::npos;
+  // Nor when it names a password some other way: a libpq keyword string or a
+  // ?password= query put in an http check by mistake.
+  const std::string lower = AsciiLower(url);
+  const bool may_echo = url.find('@') == std::string::npos &&
+                        lower.find("pass") == std::string::npos &&
+                        lower.find("pwd") == std::string::npos;
   auto echo = [&](const std::string& what) {
     return may_echo ? " " + QuotedForMessage(what) : std::string();
   };

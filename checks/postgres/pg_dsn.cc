@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cctype>
 #include <memory>
 
@@ -137,8 +138,15 @@ std::string RedactParseError(const std::string& message, const std::vector<std::
     out += line.substr(i, open - i);
     if (!SafeToShow(piece, cands)) {
       // User input may itself hold quotes: hide everything up to the last
-      // quote of the line (libpq quotes the input last, or alone).
-      out += "\"...\"" + line.substr(line.rfind('"') + 1);
+      // quote of the line (libpq quotes the input last, or alone). Not even
+      // that when the line was cut at a newline inside the input, or its
+      // quotes do not pair: the last quote may then open user input.
+      const size_t nl = message.find('\n');
+      const bool cut =
+          nl != std::string::npos && message.find_first_not_of(" \t\r\n", nl) != std::string::npos;
+      const bool paired = std::count(line.begin(), line.end(), '"') % 2 == 0;
+      out += "\"...\"";
+      if (!cut && paired) out += line.substr(line.rfind('"') + 1);
       break;
     }
     out += "\"" + piece + "\"";
@@ -215,6 +223,14 @@ PgDsn ParsePgDsn(const std::string& url, const std::string& field) {
     if (o->val == nullptr) continue;
     const std::string key = o->keyword;
     const std::string val = o->val;
+    // "host=${PGHOST} password=pw" with PGHOST empty reads as a host of
+    // "password=pw", which /health would then show as the target.
+    if (key != "password" &&
+        (AsciiLower(val).find("password") != std::string::npos ||
+         ((key == "host" || key == "hostaddr") && val.find('=') != std::string::npos))) {
+      throw ConfigError(field,
+                        "the value of " + key + " holds a keyword (an empty value before it?)");
+    }
     if (key == "host") {
       dsn.host = val;
     } else if (key == "hostaddr") {
@@ -233,10 +249,35 @@ PgDsn ParsePgDsn(const std::string& url, const std::string& field) {
       port_text.find(',') != std::string::npos) {
     throw ConfigError(field, "several hosts are not supported: use one check per host");
   }
+  // A name or an address (a socket directory aside): anything else is a URL
+  // that libpq split in the wrong place — a raw '/', '@' or '[' in the
+  // password puts the password into the host, which /health shows.
+  auto plain = [](const std::string& h) {
+    return std::all_of(h.begin(), h.end(), [](char ch) {
+      const unsigned char c = static_cast<unsigned char>(ch);
+      return std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':' || c == '%';
+    });
+  };
+  auto path = [](const std::string& h) {
+    return std::all_of(h.begin() + 1, h.end(), [](char ch) {
+      const unsigned char c = static_cast<unsigned char>(ch);
+      return std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == '/' || c == '+';
+    });
+  };
+  const bool socket_dir = !dsn.host.empty() && (dsn.host[0] == '/' || dsn.host[0] == '@');
+  if (!(socket_dir ? path(dsn.host) : plain(dsn.host)) || !plain(dsn.hostaddr)) {
+    throw ConfigError(field,
+                      "host is not a host name or address (percent-encode '/', '@', '[', ':' "
+                      "and the like in a password)");
+  }
   if (port_text.empty()) {
     dsn.port = kDefaultPort;
   } else if (!ParsePort(port_text, &dsn.port)) {
-    throw ConfigError(field, "port must be a number in 1..65535, got \"" + port_text + "\"");
+    // Quoted only when plainly not a password: "port=5432password=pw" (a
+    // missing space) gives libpq a port of "5432password=pw".
+    const bool show = SafeToShow(port_text, PasswordCandidates(url, is_uri));
+    throw ConfigError(field, "port must be a number in 1..65535" +
+                                 (show ? ", got \"" + port_text + "\"" : std::string()));
   }
   if (dsn.host.empty() && dsn.hostaddr.empty()) dsn.host = "localhost";
 

@@ -1,5 +1,6 @@
 #include "checks/redis/redis_check.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -230,10 +231,13 @@ class RedisCheck final : public Check {
         const double used = Number(Field(f, "used_memory"));
         const double max = Number(Field(f, "maxmemory"));
         if (max > 0 && used / max > opts_.max_memory_ratio) {
-          warnings.push_back(
-              "used_memory is " + std::to_string(static_cast<long long>(100 * used / max)) +
-              "% of maxmemory (over " +
-              std::to_string(static_cast<int>(opts_.max_memory_ratio * 100 + 0.5)) + "%)");
+          // Clamped before the cast: a server (or a proxy) saying
+          // used_memory:1e300 or inf must not make it undefined behaviour.
+          const double percent = std::min(100 * used / max, 1e15);
+          warnings.push_back("used_memory is " + std::to_string(static_cast<long long>(percent)) +
+                             "% of maxmemory (over " +
+                             std::to_string(static_cast<int>(opts_.max_memory_ratio * 100 + 0.5)) +
+                             "%)");
         }
       }
     }

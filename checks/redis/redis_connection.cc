@@ -11,6 +11,36 @@
 namespace vigil {
 namespace {
 
+// The replies read here are small (INFO: a few KiB). Whatever sits on the
+// port may send an endless one, or announce an array of a billion elements
+// (hiredis 0.14 allocates it at once): neither may take the agent's memory.
+constexpr size_t kMaxReplyBytes = 1 << 20;  // a round trip's replies
+constexpr int kMaxArrayElements = 1024;
+
+void* (*g_create_array)(const redisReadTask*, int) = nullptr;
+thread_local bool t_array_refused = false;
+
+void* BoundedCreateArray(const redisReadTask* task, int elements) {
+  if (elements < 0 || elements > kMaxArrayElements) {
+    t_array_refused = true;
+    return nullptr;  // the reader fails with "Out of memory"
+  }
+  return g_create_array(task, elements);
+}
+
+// A reader with hiredis' own reply objects, arrays bounded.
+redisReader* CreateReader() {
+  static redisReplyObjectFunctions* const functions = [] {
+    redisReader* r = redisReaderCreate();
+    auto* f = new redisReplyObjectFunctions(*r->fn);
+    redisReaderFree(r);
+    g_create_array = f->createArray;
+    f->createArray = BoundedCreateArray;
+    return f;
+  }();
+  return redisReaderCreateWithFunctions(functions);
+}
+
 RedisReply Convert(const redisReply* r) {
   RedisReply out;
   switch (r->type) {
@@ -73,7 +103,7 @@ NetResult RedisConnection::Connect(const std::string& host, int port, Deadline d
   int fd = -1;
   NetResult r = ConnectTcp(host, port, deadline, &fd);
   if (r.status != NetStatus::kOk) return r;
-  reader_ = redisReaderCreate();
+  reader_ = CreateReader();
   if (reader_ == nullptr) {
     close(fd);
     return {NetStatus::kError, "out of memory"};
@@ -105,9 +135,15 @@ IoResult RedisConnection::Exchange(const std::vector<std::vector<std::string>>& 
     return {IoStatus::kError, std::string("send: ") + std::strerror(errno)};
   }
 
+  size_t received = 0;
   while (replies->size() < commands.size()) {
     void* reply = nullptr;
+    t_array_refused = false;
     if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
+      if (t_array_refused) {
+        return {IoStatus::kError, "protocol error: an array of more than " +
+                                      std::to_string(kMaxArrayElements) + " elements"};
+      }
       return {IoStatus::kError, std::string("protocol error: ") + reader_->errstr};
     }
     if (reply != nullptr) {
@@ -120,6 +156,11 @@ IoResult RedisConnection::Exchange(const std::vector<std::vector<std::string>>& 
     char buf[16384];
     ssize_t n = recv(fd_, buf, sizeof buf, 0);
     if (n > 0) {
+      received += static_cast<size_t>(n);
+      if (received > kMaxReplyBytes) {
+        return {IoStatus::kError, "protocol error: replies larger than " +
+                                      std::to_string(kMaxReplyBytes >> 20) + " MiB"};
+      }
       if (redisReaderFeed(reader_, buf, static_cast<size_t>(n)) != REDIS_OK) {
         return {IoStatus::kError, "out of memory"};
       }
