@@ -1,5 +1,7 @@
 #include "agent/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -17,8 +19,23 @@ using json = nlohmann::json;
 constexpr size_t kMaxConfigBytes = 1 << 20;
 constexpr size_t kMaxChecks = 256;
 
-const std::vector<std::string> kTopKeys = {"listen",     "drain_seconds", "admin_token_file",
-                                           "log_format", "defaults",      "checks"};
+const std::vector<std::string> kTopKeys = {
+    "listen", "drain_seconds", "admin_token_file", "log_format", "defaults", "checks", "server"};
+
+// The "server" object: key, range, member.
+struct ServerKey {
+  const char* key;
+  int min, max;
+  int ServerConfig::*member;
+};
+const ServerKey kServerKeys[] = {
+    {"threads", 1, 64, &ServerConfig::threads},
+    {"max_connections", 1, 65536, &ServerConfig::max_connections},
+    {"read_timeout_ms", 100, 600000, &ServerConfig::read_timeout_ms},
+    {"write_timeout_ms", 100, 600000, &ServerConfig::write_timeout_ms},
+    {"keep_alive_timeout_s", 0, 3600, &ServerConfig::keep_alive_timeout_s},
+    {"max_header_bytes", 1024, 65536, &ServerConfig::max_header_bytes},
+};
 const std::vector<std::string> kTimingKeys = {"interval_ms",         "timeout_ms",
                                               "unhealthy_threshold", "healthy_threshold",
                                               "jitter_percent",      "breaker"};
@@ -42,6 +59,7 @@ std::string Child(const std::string& parent, const std::string& key) {
 
 // Keys are printed as given but cut short: a key is user input too.
 std::string ShortKey(const std::string& key) {
+  if (key.empty()) return "\"\"";
   return key.size() > 64 ? key.substr(0, 64) + "..." : key;
 }
 
@@ -107,16 +125,21 @@ bool ReadBool(const json& obj, const char* key, bool fallback, const std::string
   return it->get<bool>();
 }
 
+// A config is a few levels deep; [[[[...]]]] a hundred thousand deep would
+// overflow the stack of every recursive walk (this one, json copies).
+constexpr int kMaxDepth = 32;
+
 // Expands variables in every string value of the document, in place.
-void ExpandAll(json* j, const EnvLookup& env, const std::string& path) {
+void ExpandAll(json* j, const EnvLookup& env, const std::string& path, int depth = 0) {
+  if (depth > kMaxDepth) throw ConfigError(path, "nested too deeply");
   if (j->is_string()) {
     *j = ExpandVariables(j->get<std::string>(), env, path.empty() ? "(root)" : path);
   } else if (j->is_object()) {
     for (auto it = j->begin(); it != j->end(); ++it)
-      ExpandAll(&it.value(), env, Child(path, it.key()));
+      ExpandAll(&it.value(), env, Child(path, ShortKey(it.key())), depth + 1);
   } else if (j->is_array()) {
     for (size_t i = 0; i < j->size(); ++i)
-      ExpandAll(&(*j)[i], env, path + "[" + std::to_string(i) + "]");
+      ExpandAll(&(*j)[i], env, path + "[" + std::to_string(i) + "]", depth + 1);
   }
 }
 
@@ -224,17 +247,44 @@ std::string ExpandVariables(const std::string& in, const EnvLookup& env, const s
     size_t dflt = body.find(":-");
     std::string name = body.substr(0, dflt);
     if (dflt != std::string::npos) fallback = body.substr(dflt + 2);
-    static const std::regex kVar("[A-Za-z_][A-Za-z0-9_]*");
-    if (!std::regex_match(name, kVar)) {
-      throw ConfigError(field, "invalid variable name \"${" + name.substr(0, 40) + "}\"");
+    // [A-Za-z_][A-Za-z0-9_]*, checked by hand: std::regex recurses once a
+    // character and a ${...} of some 100 KB overflowed the stack.
+    auto word = [](char ch) {
+      const unsigned char c = static_cast<unsigned char>(ch);
+      return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    };
+    if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0])) ||
+        !std::all_of(name.begin(), name.end(), word)) {
+      // Not echoed: a literal password may hold "${" (the text up to "}"
+      // would be a piece of it).
+      throw ConfigError(field,
+                        "invalid variable reference ${...} (a name is [A-Za-z_][A-Za-z0-9_]*; "
+                        "write $$ for a literal $)");
     }
     std::optional<std::string> value = env(name);
     if (!value || (value->empty() && fallback)) value = fallback;
-    if (!value) throw ConfigError(field, "unresolved variable ${" + name + "}");
+    if (!value) {
+      throw ConfigError(field, "unresolved variable ${" +
+                                   (name.size() > 64 ? name.substr(0, 64) + "..." : name) + "}");
+    }
     out += *value;
     i = close;
   }
   return out;
+}
+
+void SetServerOption(const std::string& key, int value, const std::string& field,
+                     ServerConfig* server) {
+  for (const ServerKey& k : kServerKeys) {
+    if (key != k.key) continue;
+    if (value < k.min || value > k.max) {
+      throw ConfigError(field, "out of range: " + std::to_string(value) + " (want " +
+                                   std::to_string(k.min) + ".." + std::to_string(k.max) + ")");
+    }
+    server->*k.member = value;
+    return;
+  }
+  throw ConfigError(field, "unknown server setting");
 }
 
 void ValidateListen(const std::string& listen, const std::string& field) {
@@ -254,6 +304,10 @@ Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckReg
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
     throw ConfigError("(file)", "invalid JSON at " + Position(text, e.byte > 0 ? e.byte - 1 : 0));
+  } catch (const json::exception&) {
+    // out_of_range.406: a number like 1e400. Anything but ConfigError would
+    // end the process (and a reload would take the running agent down).
+    throw ConfigError("(file)", "invalid JSON: a number out of range");
   }
   RequireObject(doc, "(root)");
   RejectUnknownKeys(doc, kTopKeys, "");
@@ -268,6 +322,16 @@ Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckReg
   if (cfg.log_format != "json" && cfg.log_format != "text") {
     throw ConfigError("log_format",
                       "want \"json\" or \"text\", got \"" + cfg.log_format.substr(0, 40) + "\"");
+  }
+
+  if (auto it = doc.find("server"); it != doc.end()) {
+    RequireObject(*it, "server");
+    std::vector<std::string> keys;
+    for (const ServerKey& k : kServerKeys) keys.push_back(k.key);
+    RejectUnknownKeys(*it, keys, "server");
+    for (const ServerKey& k : kServerKeys) {
+      cfg.server.*k.member = ReadInt(*it, k.key, cfg.server.*k.member, k.min, k.max, "server");
+    }
   }
 
   CheckTiming defaults;

@@ -53,8 +53,31 @@ struct CheckConfig {
   bool SameAs(const CheckConfig& o) const { return spec == o.spec && timing == o.timing; }
 };
 
+// The HTTP server's limits (the "server" object; README "HTTP limits";
+// agent/server.h says what each one does). Changing them needs a restart.
+struct ServerConfig {
+  int threads = 2;  // event-loop threads
+  int max_connections = 512;
+  int read_timeout_ms = 5000;
+  int write_timeout_ms = 5000;
+  int keep_alive_timeout_s = 5;
+  int max_header_bytes = 8192;
+  bool operator==(const ServerConfig& o) const {
+    return threads == o.threads && max_connections == o.max_connections &&
+           read_timeout_ms == o.read_timeout_ms && write_timeout_ms == o.write_timeout_ms &&
+           keep_alive_timeout_s == o.keep_alive_timeout_s && max_header_bytes == o.max_header_bytes;
+  }
+  bool operator!=(const ServerConfig& o) const { return !(*this == o); }
+};
+
+// Sets one "server" key ("max_connections", ...) after a range check; throws
+// ConfigError on `field` for an unknown key or a value out of range.
+void SetServerOption(const std::string& key, int value, const std::string& field,
+                     ServerConfig* server);
+
 struct Config {
   std::string listen = "0.0.0.0:8086";
+  ServerConfig server;
   int drain_seconds = 5;
   std::string admin_token_file;
   std::string log_format = "json";  // "json" | "text"

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 
@@ -84,6 +85,22 @@ void ApplyOverrides(const Overrides& o, Config* c) {
     c->log_format = *o.log_format;
   }
   if (o.admin_token_file) c->admin_token_file = *o.admin_token_file;
+  for (const auto& [key, value] : o.server) {
+    std::string flag = key == "threads" ? "--server-threads" : "--" + key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    SetServerOption(key, value, flag, &c->server);
+  }
+}
+
+ServerLimits LimitsOf(const ServerConfig& s) {
+  ServerLimits l;
+  l.threads = s.threads;
+  l.max_connections = s.max_connections;
+  l.read_timeout_ms = s.read_timeout_ms;
+  l.write_timeout_ms = s.write_timeout_ms;
+  l.keep_alive_timeout_s = s.keep_alive_timeout_s;
+  l.max_header_bytes = static_cast<size_t>(s.max_header_bytes);
+  return l;
 }
 
 Config LoadEffectiveConfig(const std::string& path, const Overrides& o) {
@@ -130,7 +147,7 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
   int port = 0;
   std::string listen = config.listen[0] == ':' ? "0.0.0.0" + config.listen : config.listen;
   SplitHostPort(listen, &host, &port);
-  HttpServer server(&api);
+  HttpServer server(&api, LimitsOf(config.server));
   try {
     server.Bind(host, port);
   } catch (const std::exception& e) {
@@ -163,6 +180,21 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
                          {}});
         next.listen = config.listen;
       }
+      if (next.server != config.server) {
+        reporter.Report({Level::kWarn,
+                         "config_server_unchanged",
+                         "",
+                         "",
+                         "",
+                         "changes to the \"server\" settings need a restart; keeping the old ones",
+                         {}});
+        next.server = config.server;
+      }
+      // The new checks' credentials are scrubbed from the log too (and the
+      // old ones still, for lines about checks on their way out).
+      std::vector<std::string> secrets = config.secrets;
+      secrets.insert(secrets.end(), next.secrets.begin(), next.secrets.end());
+      reporter.SetSecrets(secrets);
       scheduler.Apply(next);
       reporter.SetFormat(FormatOf(next));
       api.SetAdminToken(ReadAdminToken(next, &reporter));

@@ -2,10 +2,12 @@
 // of the config file, drain on SIGTERM, exit.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 
 #include "agent/config.h"
+#include "agent/server.h"
 
 namespace vigil {
 
@@ -15,10 +17,16 @@ struct Overrides {
   std::optional<int> drain_seconds;
   std::optional<std::string> log_format;
   std::optional<std::string> admin_token_file;
+  // "server" settings by key ("max_connections", ...), from --max-connections
+  // and the like.
+  std::map<std::string, int> server;
 };
 
 // Applies overrides to a parsed config; throws ConfigError ("--listen: ...").
 void ApplyOverrides(const Overrides& o, Config* config);
+
+// The server's limits from the config's "server" settings.
+ServerLimits LimitsOf(const ServerConfig& server);
 
 // Loads, overrides and validates; throws ConfigError.
 Config LoadEffectiveConfig(const std::string& path, const Overrides& o);

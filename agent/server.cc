@@ -1,71 +1,591 @@
 #include "agent/server.h"
 
-#include <httplib.h>
+#include "agent/http_framing.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
 
 namespace vigil {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using TimePoint = SteadyClock::time_point;
+using std::chrono::milliseconds;
+
+// ---------------------------------------------------------------------------
+void Address(int fd, bool peer, std::string* ip, int* port) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  int rc = peer ? getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                : getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  ip->clear();
+  *port = 0;
+  if (rc != 0) return;
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    *port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    *port = ntohs(a->sin6_port);
+  }
+  *ip = buf;
+}
+
+// What httplib reads a request from and writes its response to: the
+// complete head in memory, and the connection's output buffer.
+class HeadStream final : public httplib::Stream {
+ public:
+  HeadStream(int fd, const char* data, size_t size, std::string* out)
+      : fd_(fd), data_(data), size_(size), out_(out) {}
+
+  using httplib::Stream::write;
+  bool is_readable() const override { return pos_ < size_; }
+  bool is_writable() const override { return true; }
+  ssize_t read(char* ptr, size_t size) override {
+    const size_t n = std::min(size, size_ - pos_);
+    std::memcpy(ptr, data_ + pos_, n);
+    pos_ += n;
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    out_->append(ptr, size);
+    return static_cast<ssize_t>(size);
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    Address(fd_, true, &ip, &port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    Address(fd_, false, &ip, &port);
+  }
+  // httplib (built with select) answers 500 for a socket >= FD_SETSIZE; it
+  // never touches the socket through a Stream otherwise.
+  socket_t socket() const override { return fd_ < FD_SETSIZE ? fd_ : INVALID_SOCKET; }
+
+ private:
+  const int fd_;
+  const char* const data_;
+  const size_t size_;
+  size_t pos_ = 0;
+  std::string* const out_;
+};
+
+// httplib's accept loop hands each accepted socket to a task queue; this one
+// runs the task at once, and the task (process_and_close_socket, overridden
+// below) only passes the socket on to an event loop.
+class InlineTaskQueue final : public httplib::TaskQueue {
+ public:
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override {}
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+class Listener;
+
+// One event-loop thread and the connections it holds. Everything but Adopt()
+// and Stop() runs on its own thread.
+class Reactor {
+ public:
+  Reactor(const ServerLimits& limits, Listener* listener, size_t max_connections);
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  void Stop();
+  void Adopt(int fd);  // any thread; the reactor owns the socket afterwards
+
+ private:
+  enum class State { kReading, kWriting, kLingering };
+  struct Conn {
+    int fd = -1;
+    State state = State::kReading;
+    std::string in;   // received, not yet answered
+    std::string out;  // the response being sent
+    size_t out_sent = 0;
+    bool in_request = false;  // `in` holds the start of a request
+    bool close_after_write = false;
+    bool dead = false;
+    int served = 0;
+    TimePoint deadline;
+    uint64_t last_active = 0;  // Reactor::activity_ when it last did something
+  };
+
+  void Loop();
+  void TakeInbox(TimePoint now);
+  void OnEvent(Conn& c, uint32_t events, TimePoint now);
+  void Drive(Conn& c, TimePoint now);
+  bool Flush(Conn& c, TimePoint now);
+  void Refuse(Conn& c, int status, const char* why, TimePoint now);
+  void Linger(Conn& c, TimePoint now);
+  void Close(Conn& c);
+  bool EvictOne();
+  void Watch(const Conn& c, uint32_t events);
+  void SetDeadline(Conn& c, TimePoint t);
+  void Sweep(TimePoint now);
+  void Reap();
+  int WaitMs(TimePoint now) const;
+
+  const ServerLimits limits_;
+  Listener* const listener_;
+  const size_t max_connections_;
+  int epfd_ = -1;
+  int wakefd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::mutex inbox_mu_;
+  std::vector<int> inbox_;  // Guarded by inbox_mu_.
+  bool stopped_ = false;    // Guarded by inbox_mu_.
+  // The reactor thread's own.
+  std::unordered_map<int, std::unique_ptr<Conn>> conns_;
+  std::vector<int> dead_;
+  size_t live_ = 0;
+  TimePoint earliest_ = TimePoint::max();  // no deadline before this
+  uint64_t activity_ = 0;                  // orders connections by last activity
+};
+
+// httplib parses requests and writes responses (process_request); the
+// sockets go to the reactors instead of one thread each.
+class Listener final : public httplib::Server {
+ public:
+  explicit Listener(std::function<void(int)> adopt) : adopt_(std::move(adopt)) {
+    new_task_queue = [] { return new InlineTaskQueue(); };
+  }
+  bool Serve(httplib::Stream& strm, bool close_connection, bool* connection_closed) {
+    return process_request(strm, close_connection, *connection_closed, nullptr);
+  }
+  // httplib listens with a backlog of 5: a burst of connections (probes of
+  // many containers, a scrape storm, a flood) past it has its SYNs dropped
+  // and retried a second later. listen() again raises it.
+  void RaiseBacklog() {
+    const socket_t fd = svr_sock_;
+    if (fd != INVALID_SOCKET) ::listen(fd, SOMAXCONN);
+  }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    adopt_(sock);
+    return true;
+  }
+  std::function<void(int)> adopt_;
+};
+
+Reactor::Reactor(const ServerLimits& limits, Listener* listener, size_t max_connections)
+    : limits_(limits), listener_(listener), max_connections_(std::max<size_t>(1, max_connections)) {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epfd_ < 0 || wakefd_ < 0) {
+    if (epfd_ >= 0) close(epfd_);
+    if (wakefd_ >= 0) close(wakefd_);
+    throw std::runtime_error(std::string("cannot create event loop: ") + std::strerror(errno));
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wakefd_;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
+}
+
+Reactor::~Reactor() {
+  Stop();
+  close(epfd_);
+  close(wakefd_);
+}
+
+void Reactor::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    stopped_ = true;
+  }
+  stop_.store(true);
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wakefd_, &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+  for (auto& [fd, c] : conns_) {
+    if (!c->dead) close(fd);
+  }
+  conns_.clear();
+  std::lock_guard<std::mutex> lock(inbox_mu_);
+  for (int fd : inbox_) close(fd);
+  inbox_.clear();
+}
+
+void Reactor::Adopt(int fd) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    if (stopped_) {
+      close(fd);
+      return;
+    }
+    inbox_.push_back(fd);
+  }
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wakefd_, &one, sizeof one);
+}
+
+void Reactor::Loop() {
+  epoll_event events[64];
+  while (!stop_.load()) {
+    const int n = epoll_wait(epfd_, events, 64, WaitMs(SteadyClock::now()));
+    if (n < 0 && errno != EINTR) {
+      std::this_thread::sleep_for(milliseconds(10));  // EBADF/EINVAL cannot happen; never spin
+      continue;
+    }
+    const TimePoint now = SteadyClock::now();
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wakefd_) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t r = read(wakefd_, &v, sizeof v);
+        continue;
+      }
+      auto it = conns_.find(fd);
+      if (it == conns_.end() || it->second->dead) continue;
+      OnEvent(*it->second, events[i].events, now);
+    }
+    Reap();
+    TakeInbox(now);
+    Sweep(now);
+    Reap();
+  }
+}
+
+int Reactor::WaitMs(TimePoint now) const {
+  if (earliest_ == TimePoint::max()) return -1;
+  if (earliest_ <= now) return 0;
+  const auto ms = std::chrono::ceil<milliseconds>(earliest_ - now).count();
+  return static_cast<int>(std::min<int64_t>(ms, 60000));
+}
+
+void Reactor::TakeInbox(TimePoint now) {
+  std::vector<int> fds;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    fds.swap(inbox_);
+  }
+  for (int fd : fds) {
+    // Full: the least recently active connection makes room, so that a
+    // kubelet probe always gets in, whoever holds the others.
+    if (live_ >= max_connections_ && !EvictOne()) {
+      close(fd);
+      continue;
+    }
+    const int flags = fcntl(fd, F_GETFL, 0);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto c = std::make_unique<Conn>();
+    c->fd = fd;
+    c->last_active = ++activity_;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      close(fd);
+      continue;
+    }
+    // The first request must be complete within the read timeout of the
+    // accept: a connection that sends nothing is no cheaper to keep.
+    SetDeadline(*c, now + milliseconds(limits_.read_timeout_ms));
+    Conn& conn = *c;
+    conns_[fd] = std::move(c);
+    ++live_;
+    // A probe's request is usually there already: answer it now, before a
+    // flood of connections behind it could make room by closing it.
+    OnEvent(conn, EPOLLIN, now);
+  }
+}
+
+bool Reactor::EvictOne() {
+  Conn* victim = nullptr;
+  for (auto& [fd, c] : conns_) {
+    if (c->dead || c->state == State::kWriting) continue;
+    if (victim == nullptr ||
+        (c->state == State::kLingering) > (victim->state == State::kLingering) ||
+        ((c->state == State::kLingering) == (victim->state == State::kLingering) &&
+         c->last_active < victim->last_active)) {
+      victim = c.get();
+    }
+  }
+  if (victim == nullptr) return false;
+  Close(*victim);
+  return true;
+}
+
+void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now) {
+  if (c.state == State::kWriting) {
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+      if (Flush(c, now)) Drive(c, now);
+    }
+    return;
+  }
+  char buf[16384];
+  const ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+  if (n > 0) {
+    c.last_active = ++activity_;
+    if (c.state == State::kLingering) return;  // discarded
+    c.in.append(buf, static_cast<size_t>(n));
+    Drive(c, now);
+  } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    Close(c);  // the client is gone (or closed its side mid-request)
+  }
+}
+
+// Answers every complete request in `in`, in order, until a response has to
+// wait for the socket or the connection ends.
+void Reactor::Drive(Conn& c, TimePoint now) {
+  while (!c.dead && c.state == State::kReading) {
+    if (!c.in_request) {
+      // RFC 9112 2.2: empty lines before a request line are ignored.
+      size_t skip = 0;
+      while (skip < c.in.size() && (c.in[skip] == '\r' || c.in[skip] == '\n')) ++skip;
+      c.in.erase(0, skip);
+      if (c.in.empty()) return;
+      c.in_request = true;
+      if (c.served > 0) SetDeadline(c, now + milliseconds(limits_.read_timeout_ms));
+    }
+    const Framed f = FrameRequest(c.in, limits_);
+    if (f.frame == Frame::kNeedMore) return;
+    if (f.frame == Frame::kRefuse) {
+      Refuse(c, f.status, f.why, now);
+      return;
+    }
+    const size_t total = f.head_len + f.body_len;
+    if (c.in.size() < total) return;  // the body is still coming
+    ++c.served;
+    const bool close_connection = c.served >= limits_.max_requests_per_connection ||
+                                  limits_.keep_alive_timeout_s <= 0 || stop_.load();
+    bool closed = false;
+    HeadStream stream(c.fd, c.in.data(), f.head_len, &c.out);
+    const bool ok = listener_->Serve(stream, close_connection, &closed);
+    // No endpoint reads a body: it is skipped here.
+    c.in.erase(0, total);
+    c.in_request = false;
+    c.close_after_write = !ok || close_connection || closed;
+    if (c.out.empty()) {
+      Close(c);
+      return;
+    }
+    if (!Flush(c, now)) return;
+  }
+}
+
+// Sends what is left of the response. True when the connection is back to
+// reading (kept alive); false when it waits for the socket, lingers or closed.
+bool Reactor::Flush(Conn& c, TimePoint now) {
+  while (c.out_sent < c.out.size()) {
+    const ssize_t n =
+        send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      c.out_sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (c.state != State::kWriting) {
+        c.state = State::kWriting;
+        Watch(c, EPOLLOUT);
+        SetDeadline(c, now + milliseconds(limits_.write_timeout_ms));
+      }
+      return false;
+    }
+    Close(c);
+    return false;
+  }
+  c.out.clear();
+  c.out_sent = 0;
+  c.last_active = ++activity_;
+  if (c.close_after_write) {
+    Linger(c, now);
+    return false;
+  }
+  if (c.state == State::kWriting) {
+    c.state = State::kReading;
+    Watch(c, EPOLLIN | EPOLLRDHUP);
+  }
+  SetDeadline(c, now + std::chrono::seconds(limits_.keep_alive_timeout_s));
+  return true;
+}
+
+void Reactor::Refuse(Conn& c, int status, const char* why, TimePoint now) {
+  c.in.clear();
+  c.in_request = false;
+  c.out = ErrorResponse(status, why);
+  c.out_sent = 0;
+  c.close_after_write = true;
+  Flush(c, now);
+}
+
+// Closes our side for writing and reads until the client closes its own (or
+// a short while), so that the last response is not lost to a reset.
+void Reactor::Linger(Conn& c, TimePoint now) {
+  shutdown(c.fd, SHUT_WR);
+  c.in.clear();
+  if (c.state != State::kLingering) {
+    if (c.state == State::kWriting) Watch(c, EPOLLIN | EPOLLRDHUP);
+    c.state = State::kLingering;
+  }
+  SetDeadline(c, now + milliseconds(std::min(limits_.read_timeout_ms, 1000)));
+}
+
+void Reactor::Close(Conn& c) {
+  if (c.dead) return;
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  close(c.fd);
+  c.dead = true;
+  dead_.push_back(c.fd);
+  --live_;
+}
+
+void Reactor::Reap() {
+  for (int fd : dead_) conns_.erase(fd);
+  dead_.clear();
+}
+
+void Reactor::Watch(const Conn& c, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = c.fd;
+  epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+}
+
+void Reactor::SetDeadline(Conn& c, TimePoint t) {
+  c.deadline = t;
+  earliest_ = std::min(earliest_, t);
+}
+
+void Reactor::Sweep(TimePoint now) {
+  if (now < earliest_) return;
+  earliest_ = TimePoint::max();
+  for (auto& [fd, cp] : conns_) {
+    Conn& c = *cp;
+    if (c.dead) continue;
+    if (now < c.deadline) {
+      earliest_ = std::min(earliest_, c.deadline);
+      continue;
+    }
+    if (c.state == State::kReading && c.in_request) {
+      Refuse(c, 408, "request not received in time", now);  // slowloris
+    } else {
+      Close(c);  // idle past keep-alive, a response not taken, or done lingering
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+struct HttpServer::Impl {
+  Impl(const Api* api, const ServerLimits& limits) : listener([this](int fd) { AdoptSocket(fd); }) {
+    const size_t threads = static_cast<size_t>(std::max(1, limits.threads));
+    const size_t per =
+        (static_cast<size_t>(std::max(1, limits.max_connections)) + threads - 1) / threads;
+    for (size_t i = 0; i < threads; ++i) {
+      reactors.push_back(std::make_unique<Reactor>(limits, &listener, per));
+    }
+    auto& s = listener;
+    // Only for the Keep-Alive header httplib writes: the reactors enforce them.
+    s.set_keep_alive_max_count(
+        static_cast<size_t>(std::max(1, limits.max_requests_per_connection)));
+    s.set_keep_alive_timeout(limits.keep_alive_timeout_s);
+    // Everything is answered before routing: the Api is the router, and a
+    // POST without a body (an admin reset from curl) is not refused for its
+    // missing Content-Length.
+    s.set_pre_routing_handler([api](const httplib::Request& req, httplib::Response& res) {
+      HttpRequest r;
+      r.method = req.method;
+      r.target = req.target;
+      r.accept = req.get_header_value("Accept");
+      r.authorization = req.get_header_value("Authorization");
+      HttpResponse out = api->Handle(r);
+      res.status = out.status;
+      for (auto& [k, v] : out.headers) res.set_header(k.c_str(), v);
+      res.set_content(std::move(out.body), out.content_type.c_str());
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    s.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+          res.status = 500;
+          res.set_content("{\"error\":\"internal error\",\"status\":500}\n", "application/json");
+        });
+    s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      // httplib's own refusals (bad request line, ...): one JSON shape.
+      res.set_content(
+          "{\"error\":\"request refused\",\"status\":" + std::to_string(res.status) + "}\n",
+          "application/json");
+    });
+  }
+
+  void AdoptSocket(int fd) {
+    const size_t i = next.fetch_add(1, std::memory_order_relaxed) % reactors.size();
+    reactors[i]->Adopt(fd);
+  }
+
+  Listener listener;
+  std::vector<std::unique_ptr<Reactor>> reactors;
+  std::atomic<size_t> next{0};
+  std::thread accept_thread;
+  bool started = false;
+};
 
 HttpServer::HttpServer(const Api* api, ServerLimits limits)
-    : api_(api), limits_(limits), server_(std::make_unique<httplib::Server>()) {
-  auto& s = *server_;
-  const int threads = limits_.threads;
-  s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  s.set_read_timeout(std::chrono::milliseconds(limits_.read_timeout_ms));
-  s.set_write_timeout(std::chrono::milliseconds(limits_.write_timeout_ms));
-  s.set_keep_alive_timeout(limits_.keep_alive_timeout_s);
-  s.set_keep_alive_max_count(1000);
-  s.set_payload_max_length(limits_.max_body_bytes);
-  s.set_tcp_nodelay(true);
-
-  // Everything is answered before routing: the Api is the router, and a
-  // POST without a body (an admin reset from curl) is not refused for its
-  // missing Content-Length.
-  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    HttpRequest r;
-    r.method = req.method;
-    r.target = req.target;
-    r.accept = req.get_header_value("Accept");
-    r.authorization = req.get_header_value("Authorization");
-    HttpResponse out = api_->Handle(r);
-    res.status = out.status;
-    for (auto& [k, v] : out.headers) res.set_header(k.c_str(), v);
-    res.set_content(std::move(out.body), out.content_type.c_str());
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-    res.status = 500;
-    res.set_content("{\"error\":\"internal error\",\"status\":500}\n", "application/json");
-  });
-  s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    // httplib's own refusals (bad request line, too large, ...): one JSON shape.
-    res.set_content(
-        "{\"error\":\"request refused\",\"status\":" + std::to_string(res.status) + "}\n",
-        "application/json");
-  });
-}
+    : impl_(std::make_unique<Impl>(api, limits)) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Bind(const std::string& host, int port) {
-  int bound =
-      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  auto& s = impl_->listener;
+  int bound = port == 0 ? s.bind_to_any_port(host) : (s.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {
     throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " +
                              std::strerror(errno));
   }
   port_ = bound;
+  s.RaiseBacklog();
 }
 
 void HttpServer::Start() {
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  for (auto& r : impl_->reactors) r->Start();
+  impl_->accept_thread = std::thread([this] { impl_->listener.listen_after_bind(); });
+  impl_->started = true;
+  // stop() is a no-op until the accept loop runs: wait for it (bounded).
+  for (int i = 0; i < 2000 && !impl_->listener.is_running(); ++i) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
 }
 
 void HttpServer::Stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (!impl_ || !impl_->started) return;
+  impl_->started = false;
+  // The accept loop first (no new sockets), then the connections.
+  impl_->listener.stop();
+  if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
+  for (auto& r : impl_->reactors) r->Stop();
 }
 
 }  // namespace vigil

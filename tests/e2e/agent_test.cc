@@ -47,7 +47,10 @@ class AgentE2E : public ::testing::Test {
                  {{"interval_ms", 200},
                   {"timeout_ms", 200},
                   {"unhealthy_threshold", 2},
-                  {"jitter_percent", 10}}},
+                  {"jitter_percent", 10},
+                  // Short recovery: a slow Redis restart must not leave the
+                  // breaker open past the test's bounded waits.
+                  {"breaker", {{"recovery_timeout_ms", 500}}}}},
                 {"checks",
                  {{{"name", "redis-cache"},
                    {"kind", "redis"},
