@@ -1,4 +1,5 @@
 #include "agent/redact.h"
+#include "checks/url.h"
 
 #include <algorithm>
 #include <cctype>
@@ -6,21 +7,6 @@
 
 namespace vigil {
 namespace {
-
-std::string PercentEncode(const std::string& s, bool lower_hex = false) {
-  const char* hex = lower_hex ? "0123456789abcdef" : "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 void ReplaceAll(std::string* text, const std::string& needle, const std::string& with) {
   if (needle.empty()) return;

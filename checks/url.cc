@@ -105,6 +105,21 @@ std::string AsciiLower(std::string s) {
   return s;
 }
 
+std::string PercentEncode(const std::string& s, bool lower_hex) {
+  const char* hex = lower_hex ? "0123456789abcdef" : "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 bool PercentDecode(const std::string& in, std::string* out) {
   std::string r;
   r.reserve(in.size());

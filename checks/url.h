@@ -47,6 +47,10 @@ constexpr int kSentinelDefaultPort = 26379;
 // '@'); a raw '%' must be written %25. Throws UrlError.
 RedisUrl ParseRedisUrl(const std::string& url);
 
+// Percent-encodes every byte but RFC 3986's unreserved ones, in upper-case
+// hex (lower-case with `lower_hex`): the forms a password takes in a URL.
+std::string PercentEncode(const std::string& s, bool lower_hex = false);
+
 // Decodes %XX escapes; false on a malformed escape (*out is then left as
 // it was). '+' stays '+'.
 bool PercentDecode(const std::string& in, std::string* out);

@@ -28,8 +28,9 @@ void* BoundedCreateArray(const redisReadTask* task, int elements) {
   return g_create_array(task, elements);
 }
 
-// A reader with hiredis' own reply objects, arrays bounded.
-redisReader* CreateReader() {
+}  // namespace
+
+redisReader* CreateBoundedReader() {
   static redisReplyObjectFunctions* const functions = [] {
     redisReader* r = redisReaderCreate();
     auto* f = new redisReplyObjectFunctions(*r->fn);
@@ -40,6 +41,8 @@ redisReader* CreateReader() {
   }();
   return redisReaderCreateWithFunctions(functions);
 }
+
+namespace {
 
 RedisReply Convert(const redisReply* r) {
   RedisReply out;
@@ -103,7 +106,7 @@ NetResult RedisConnection::Connect(const std::string& host, int port, Deadline d
   int fd = -1;
   NetResult r = ConnectTcp(host, port, deadline, &fd);
   if (r.status != NetStatus::kOk) return r;
-  reader_ = CreateReader();
+  reader_ = CreateBoundedReader();
   if (reader_ == nullptr) {
     close(fd);
     return {NetStatus::kError, "out of memory"};

@@ -30,6 +30,11 @@ struct RedisReply {
   std::string ErrorCode() const;
 };
 
+// A hiredis reader with its own reply objects that refuses arrays over 1024
+// elements (hiredis 0.14 would allocate an announced billion at once).
+// Free with redisReaderFree.
+redisReader* CreateBoundedReader();
+
 enum class IoStatus { kOk, kTimeout, kError };
 
 struct IoResult {

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "checks/url.h"
 #include "tests/support/agent_process.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/ports.h"
@@ -41,21 +42,6 @@ constexpr const char* kNotAVarPw = "nPw-Hj5-Rr9u-h8";       // only in bad confi
 constexpr const char* kProbePw = "prbPw-Ty6-Uo0i";          // vigil probe URL
 
 // RFC 3986 unreserved stay; everything else %XX (upper or lower hex).
-std::string Encode(const std::string& s, bool lower = false) {
-  const char* hex = lower ? "0123456789abcdef" : "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string Base64(const std::string& in) {
   static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
@@ -102,7 +88,7 @@ class Transcript {
     std::vector<std::vector<std::string>> groups;
     for (const std::string& p : passwords) {
       std::vector<std::string> needles;
-      for (const std::string& form : {p, Encode(p), Encode(p, true)}) {
+      for (const std::string& form : {p, vigil::PercentEncode(p), vigil::PercentEncode(p, true)}) {
         needles.push_back(form);
         for (size_t i = 0; i + 8 <= form.size(); ++i) needles.push_back(form.substr(i, 8));
       }
@@ -188,7 +174,7 @@ class SecretsAudit : public ::testing::Test {
         {{"name", "redis-enc"},
          {"kind", "redis"},
          {"role", "cache"},
-         {"url", RedisAt("enc:" + Encode(kRedisEnc))}},
+         {"url", RedisAt("enc:" + vigil::PercentEncode(kRedisEnc))}},
         {{"name", "redis-raw"},
          {"kind", "redis"},
          {"role", "cache"},
@@ -201,7 +187,8 @@ class SecretsAudit : public ::testing::Test {
         {{"name", "pg-url"},
          {"kind", "postgres"},
          {"role", "database"},
-         {"url", "postgresql://postgres:" + Encode(kPg) + "@" + PgHostPort() + "/postgres"}},
+         {"url",
+          "postgresql://postgres:" + vigil::PercentEncode(kPg) + "@" + PgHostPort() + "/postgres"}},
         {{"name", "pg-env"},
          {"kind", "postgres"},
          {"role", "database"},
@@ -209,8 +196,8 @@ class SecretsAudit : public ::testing::Test {
         {{"name", "pg-query"},
          {"kind", "postgres"},
          {"role", "database"},
-         {"url", "postgresql://postgres@" + PgHostPort() + "/postgres?password=" + Encode(kPg) +
-                     "&connect_timeout=5"}},
+         {"url", "postgresql://postgres@" + PgHostPort() +
+                     "/postgres?password=" + vigil::PercentEncode(kPg) + "&connect_timeout=5"}},
         {{"name", "pg-keyword"},
          {"kind", "postgres"},
          {"role", "database"},
@@ -238,7 +225,7 @@ class SecretsAudit : public ::testing::Test {
 
   static std::map<std::string, std::string> Env() {
     return {{"REDIS_PW", kRedisDefault},
-            {"PG_PW_ENC", Encode(kPg)},
+            {"PG_PW_ENC", vigil::PercentEncode(kPg)},
             {"VIGIL_ADMIN_TOKEN", "admin-token-for-the-audit"}};
   }
 
@@ -497,7 +484,8 @@ TEST_F(SecretsAudit, NoPasswordInTheCommandsOutput) {
   for (const std::string& url :
        {"http://u:" + std::string(kProbePw) + "@127.0.0.1:" + std::to_string(FreePort()) + "/",
         "http://:" + std::string(kProbePw) + "@127.0.0.1:" + std::to_string(FreePort()),
-        "http://u:" + Encode(kProbePw) + "@[::1/livez", "ftp://u:" + std::string(kProbePw) + "@h/",
+        "http://u:" + vigil::PercentEncode(kProbePw) + "@[::1/livez",
+        "ftp://u:" + std::string(kProbePw) + "@h/",
         "http://127.0.0.1:" + std::to_string(FreePort()) + "/?password=" + kProbePw}) {
     CommandResult r = RunVigil({"probe", url, "--timeout-ms", "300"});
     EXPECT_NE(r.exit_code, 0);

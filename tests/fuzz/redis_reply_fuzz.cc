@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "checks/redis/redis_connection.h"
 #include "checks/registry.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -50,26 +51,8 @@ std::vector<std::string> Split(const std::string& s, const std::string& sep) {
 // pointed at `port` on loopback: the check must never connect (or resolve a
 // name) anywhere else. A kept Sentinel connection reads the second reply of
 // a chunk on the next run, so all of them, not only the first.
-// A reader like the check's (arrays over 1024 elements refused), so that an
-// announced array of a billion does not allocate it here either.
-void* (*g_create_array)(const redisReadTask*, int) = nullptr;
-void* BoundedCreateArray(const redisReadTask* task, int elements) {
-  return elements < 0 || elements > 1024 ? nullptr : g_create_array(task, elements);
-}
-redisReader* CreateReader() {
-  static redisReplyObjectFunctions* const functions = [] {
-    redisReader* r = redisReaderCreate();
-    auto* f = new redisReplyObjectFunctions(*r->fn);
-    redisReaderFree(r);
-    g_create_array = f->createArray;
-    f->createArray = BoundedCreateArray;
-    return f;
-  }();
-  return redisReaderCreateWithFunctions(functions);
-}
-
 std::string PointMastersAt(const std::string& chunk, int port) {
-  redisReader* r = CreateReader();
+  redisReader* r = vigil::CreateBoundedReader();
   redisReaderFeed(r, chunk.data(), chunk.size());
   std::string out;
   size_t done = 0;  // chunk[0, done) is accounted for in `out`

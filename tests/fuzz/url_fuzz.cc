@@ -37,21 +37,6 @@ using vigil::fuzz::Require;
 
 constexpr char kPlaceholder[] = "\x01";
 
-std::string Encode(const std::string& s, bool lower) {
-  const char* hex = lower ? "0123456789abcdef" : "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 // The spellings of the password that must not be printed.
 std::vector<std::string> Forms(const std::string& password) {
   std::vector<std::string> forms = {password};
@@ -225,11 +210,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!password.empty() && password.find('*') == std::string::npos) {
     vigil::Redactor r;
     r.SetSecrets({password});
-    for (const std::string& spelled : {password, Encode(password, false), Encode(password, true)}) {
+    for (const std::string& spelled :
+         {password, vigil::PercentEncode(password, false), vigil::PercentEncode(password, true)}) {
       const std::string text = rest + spelled + scheme + spelled;
       const std::string scrubbed = r.Scrub(text);
-      for (const std::string& needle :
-           {password, Encode(password, false), Encode(password, true)}) {
+      for (const std::string& needle : {password, vigil::PercentEncode(password, false),
+                                        vigil::PercentEncode(password, true)}) {
         if (needle.size() >= 4 && (rest + scheme).find(needle) == std::string::npos &&
             scrubbed.find(needle) != std::string::npos) {
           vigil::fuzz::Fail("Redactor::Scrub left a known secret in", text, scrubbed);

@@ -1,5 +1,7 @@
 #include "tests/support/netns.h"
 
+#include "tests/support/pg_server.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -225,17 +227,6 @@ void RemoveClusterDir(const std::string& dir) {
   } else {
     RemoveTree(dir);
   }
-}
-
-int ParentPid(int pid) {
-  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream rest(stat.substr(close + 1));
-  std::string state;
-  int ppid = -1;
-  rest >> state >> ppid;
-  return ppid;
 }
 
 timeval Tv(int ms) {
@@ -616,30 +607,9 @@ void NsPostgres::Stop() {
   running_ = false;
 }
 
-int NsPostgres::PostmasterPid() const {
-  std::ifstream in(data_ + "/postmaster.pid");
-  int pid = 0;
-  if (!(in >> pid) || pid <= 0) return 0;
-  if (kill(pid, 0) != 0) return 0;
-  return pid;
-}
+int NsPostgres::PostmasterPid() const { return PostmasterPidIn(data_); }
 
-std::vector<int> NsPostgres::ClusterPids() const {
-  std::vector<int> pids;
-  const int pm = PostmasterPid();
-  if (pm == 0) return pids;
-  pids.push_back(pm);
-  DIR* proc = opendir("/proc");
-  if (proc == nullptr) return pids;
-  while (dirent* e = readdir(proc)) {
-    char* end = nullptr;
-    long pid = std::strtol(e->d_name, &end, 10);
-    if (end == e->d_name || *end != '\0' || pid <= 0) continue;
-    if (ParentPid(static_cast<int>(pid)) == pm) pids.push_back(static_cast<int>(pid));
-  }
-  closedir(proc);
-  return pids;
-}
+std::vector<int> NsPostgres::ClusterPids() const { return ClusterPidsIn(data_); }
 
 void NsPostgres::Pause() {
   const int pm = PostmasterPid();

@@ -186,17 +186,17 @@ bool PgServer::Promote() {
                "/ctl.log 2>&1") == 0;
 }
 
-int PgServer::PostmasterPid() const {
-  std::ifstream in(data_ + "/postmaster.pid");
+int PostmasterPidIn(const std::string& data_dir) {
+  std::ifstream in(data_dir + "/postmaster.pid");
   int pid = 0;
   if (!(in >> pid) || pid <= 0) return 0;
   if (kill(pid, 0) != 0) return 0;
   return pid;
 }
 
-std::vector<int> PgServer::ClusterPids() const {
+std::vector<int> ClusterPidsIn(const std::string& data_dir) {
   std::vector<int> pids;
-  const int pm = PostmasterPid();
+  const int pm = PostmasterPidIn(data_dir);
   if (pm == 0) return pids;
   pids.push_back(pm);
   DIR* proc = opendir("/proc");
@@ -210,6 +210,10 @@ std::vector<int> PgServer::ClusterPids() const {
   closedir(proc);
   return pids;
 }
+
+int PgServer::PostmasterPid() const { return PostmasterPidIn(data_); }
+
+std::vector<int> PgServer::ClusterPids() const { return ClusterPidsIn(data_); }
 
 void PgServer::Pause() {
   const int pm = PostmasterPid();

@@ -15,6 +15,11 @@
 
 namespace vigil::testing {
 
+// The postmaster's pid from DATA/postmaster.pid (0 when not running), and the
+// postmaster with all its children: what a hang test must SIGSTOP.
+int PostmasterPidIn(const std::string& data_dir);
+std::vector<int> ClusterPidsIn(const std::string& data_dir);
+
 struct PgServerOptions {
   // Non-empty: TCP connections must authenticate with this password (SCRAM);
   // the Unix socket (used by Psql) stays trust. Empty: trust everywhere.
