@@ -1221,7 +1221,8 @@ def write_report(R, out_dir):
     base = R.get("baseline")
     if base:
         before = {t["figure"]: t for t in base["targets"]}
-        L.append("Before: `%s` (%s, %s). After: this run." % (base["file"], base["source_rev"], base["date"]))
+        L.append("Before: %s (%s, %s). After: this run." % (
+            base.get("label") or "`%s`" % base["file"], base["source_rev"], base["date"]))
         L.append("")
         L.append("| figure | before | met | after | met | target |")
         L.append("|---|---|---|---|---|---|")
@@ -1440,6 +1441,14 @@ def write_report(R, out_dir):
     for line in reading(R):
         L.append("- " + line)
     L.append("")
+    # The lead's reading of the committed run, by hand (what changed, why a
+    # target is missed): kept in its own file so a new run keeps it; only
+    # the committed results carry it.
+    notes = os.path.join(HERE, "READING.md")
+    if os.path.abspath(out_dir) == HERE and os.path.exists(notes):
+        with open(notes) as f:
+            L.append(f.read().rstrip("\n"))
+        L.append("")
     with open(os.path.join(out_dir, "RESULTS.md"), "w") as f:
         f.write("\n".join(L))
 
@@ -1546,6 +1555,7 @@ def main():
     ap.add_argument("--command", default=None, help="the command line to record")
     ap.add_argument("--source-rev", default=None, help="the vigil source revision to record")
     ap.add_argument("--baseline", help="an earlier results.json: RESULTS.md shows its targets as 'before'")
+    ap.add_argument("--baseline-label", help="what the baseline is, for RESULTS.md (default: its file name)")
     ap.add_argument("--render", metavar="RESULTS_JSON",
                     help="only write RESULTS.md again from a results.json (targets recomputed)")
     a = ap.parse_args() if "--render" not in sys.argv else ap.parse_known_args()[0]
@@ -1561,7 +1571,8 @@ def main():
                 base = json.load(f)
             R["baseline"] = {"file": os.path.relpath(a.baseline, ROOT),
                              "source_rev": base["meta"].get("source_rev"),
-                             "date": base["meta"]["date"], "targets": base["targets"]}
+                             "date": base["meta"]["date"], "targets": base["targets"],
+                             "label": a.baseline_label}
         write_report(R, a.out or os.path.dirname(os.path.abspath(a.render)))
         return 0
     a.duration = a.duration or (1 if a.quick else 10)
@@ -1600,7 +1611,8 @@ def main():
         with open(a.baseline) as f:
             base = json.load(f)
         R["baseline"] = {"file": os.path.relpath(a.baseline, ROOT), "source_rev": base["meta"].get("source_rev"),
-                         "date": base["meta"]["date"], "targets": base["targets"]}
+                         "date": base["meta"]["date"], "targets": base["targets"],
+                             "label": a.baseline_label}
     write_report(R, a.out)
     log("wrote %s/RESULTS.md and results.json (%.0f s)" % (a.out, now() - started))
     for t in R["targets"]:
