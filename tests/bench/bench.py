@@ -687,13 +687,13 @@ http {
         """The memory floor of the client libraries vigil must use: the floor
         programs (tests/bench/floor/floor.c) hold one PostgreSQL and one Redis
         connection as vigil's checks do, with nothing else. Measured after
-        three rounds, against a database of their own and outside every
+        three more rounds, against a database of their own and outside every
         dependency window, so they add nothing to the dependency figures."""
         out = {}
         for key, binary in (("clients", self.a.floor), ("clients_httplib", self.a.floor_httplib)):
             if not binary:
                 continue
-            conninfo = "host=127.0.0.1 port=%d user=postgres dbname=floor" % self.pg_port
+            conninfo = "host=127.0.0.1 port=%d user=postgres dbname=floor connect_timeout=5" % self.pg_port
             p = subprocess.Popen([binary, conninfo, "127.0.0.1", str(self.cache["port"]), "5"],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                  start_new_session=True)
@@ -1611,8 +1611,7 @@ def main():
         with open(a.baseline) as f:
             base = json.load(f)
         R["baseline"] = {"file": os.path.relpath(a.baseline, ROOT), "source_rev": base["meta"].get("source_rev"),
-                         "date": base["meta"]["date"], "targets": base["targets"],
-                             "label": a.baseline_label}
+                         "date": base["meta"]["date"], "targets": base["targets"], "label": a.baseline_label}
     write_report(R, a.out)
     log("wrote %s/RESULTS.md and results.json (%.0f s)" % (a.out, now() - started))
     for t in R["targets"]:

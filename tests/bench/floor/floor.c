@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static int round_trip(PGconn* pg, redisContext* redis) {
@@ -43,7 +44,9 @@ int main(int argc, char** argv) {
     fprintf(stderr, "postgres: %s", PQerrorMessage(pg));
     return 1;
   }
-  redisContext* redis = redisConnect(argv[2], atoi(argv[3]));
+  const struct timeval five_seconds = {5, 0};  // every wait bounded (libpq: connect_timeout)
+  redisContext* redis = redisConnectWithTimeout(argv[2], atoi(argv[3]), five_seconds);
+  if (redis != NULL && !redis->err) redisSetTimeout(redis, five_seconds);
   if (redis == NULL || redis->err) {
     fprintf(stderr, "redis: %s\n", redis ? redis->errstr : "out of memory");
     return 1;
