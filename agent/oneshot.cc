@@ -56,6 +56,28 @@ int RunChecksOnce(const Config& config) {
   return ready ? 0 : 1;
 }
 
+namespace {
+
+// httplib names its transport errors in one word ("Connection"); a runbook
+// reader wants the reason.
+std::string ProbeFailure(httplib::Error e, int timeout_ms) {
+  switch (e) {
+    case httplib::Error::Connection:
+      return "cannot connect (refused, unreachable or no such host)";
+    case httplib::Error::ConnectionTimeout:
+      return "no connection within " + std::to_string(timeout_ms) + " ms";
+    case httplib::Error::Read:
+      return "no complete answer within " + std::to_string(timeout_ms) +
+             " ms, or the connection closed";
+    case httplib::Error::Write:
+      return "the request could not be sent";
+    default:
+      return httplib::to_string(e);
+  }
+}
+
+}  // namespace
+
 int Probe(const std::string& url, int timeout_ms) {
   // scheme://host:port/path -> client on scheme://host:port, GET /path.
   const size_t scheme_end = url.find("://");
@@ -79,7 +101,7 @@ int Probe(const std::string& url, int timeout_ms) {
   auto res = client.Get(path.c_str(), headers);
   if (!res) {
     std::cerr << "error: no answer from " << RedactCredentials(base) << ": "
-              << httplib::to_string(res.error()) << "\n";
+              << ProbeFailure(res.error(), timeout_ms) << "\n";
     return 3;
   }
   if (res->status >= 200 && res->status < 400) {

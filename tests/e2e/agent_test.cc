@@ -204,8 +204,10 @@ TEST_F(AgentE2E, ProbeCommandExitCodes) {
   EXPECT_EQ(RunVigil({"probe", base + "/livez"}).exit_code, 0);
   EXPECT_EQ(RunVigil({"probe", base + "/nope"}).exit_code, 1);
   EXPECT_EQ(RunVigil({"probe", "not-a-url"}).exit_code, 2);
-  EXPECT_EQ(RunVigil({"probe", "http://127.0.0.1:" + std::to_string(FreePort()) + "/"}).exit_code,
-            3);
+  CommandResult refused =
+      RunVigil({"probe", "http://127.0.0.1:" + std::to_string(FreePort()) + "/"});
+  EXPECT_EQ(refused.exit_code, 3);
+  EXPECT_NE(refused.err.find("cannot connect"), std::string::npos) << refused.err;
 }
 
 TEST(Cli, VersionHelpAndBadConfig) {
