@@ -187,14 +187,19 @@ def free_port():
     return port
 
 
-def proc_status(pid):
+def proc_fields(path, keys):
+    """The `Key:  N [kB]` lines of a /proc file (status, smaps_rollup) named in `keys`."""
     out = {}
-    with open("/proc/%d/status" % pid) as f:
+    with open(path) as f:
         for line in f:
             k, _, v = line.partition(":")
-            if k in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM", "Threads"):
+            if k in keys:
                 out[k] = int(v.split()[0])
     return out
+
+
+def proc_status(pid):
+    return proc_fields("/proc/%d/status" % pid, ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM", "Threads"))
 
 
 def rss(pid):
@@ -207,12 +212,8 @@ def rollup(pid):
     """RSS, PSS and private (USS) KiB from /proc/PID/smaps_rollup: PSS splits
     each shared page among the processes that map it; private pages are what
     the process alone costs (what a second copy of it on the node adds)."""
-    out = {}
-    with open("/proc/%d/smaps_rollup" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Shared_Clean", "Shared_Dirty"):
-                out[k] = int(v.split()[0])
+    out = proc_fields("/proc/%d/smaps_rollup" % pid,
+                      ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Shared_Clean", "Shared_Dirty"))
     out["private_kib"] = out.get("Private_Clean", 0) + out.get("Private_Dirty", 0)
     return out
 
@@ -703,8 +704,7 @@ http {
                 self.procs.stop(p)
                 raise SystemExit("floor program %s failed: %s" % (binary, line))
             time.sleep(3.2)
-            out[key] = dict(rss(p.pid), **{"rollup": rollup(p.pid)})
-            out[key]["rss_by_mapping"] = rss_by_mapping(p.pid)
+            out[key] = dict(rss(p.pid), rollup=rollup(p.pid), rss_by_mapping=rss_by_mapping(p.pid))
             self.procs.stop(p)
         return out
 

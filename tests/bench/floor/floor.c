@@ -46,11 +46,11 @@ int main(int argc, char** argv) {
   }
   const struct timeval five_seconds = {5, 0};  // every wait bounded (libpq: connect_timeout)
   redisContext* redis = redisConnectWithTimeout(argv[2], atoi(argv[3]), five_seconds);
-  if (redis != NULL && !redis->err) redisSetTimeout(redis, five_seconds);
   if (redis == NULL || redis->err) {
     fprintf(stderr, "redis: %s\n", redis ? redis->errstr : "out of memory");
     return 1;
   }
+  redisSetTimeout(redis, five_seconds);
   if (!round_trip(pg, redis)) return 1;
   printf("ready\n");
   fflush(stdout);
