@@ -45,14 +45,6 @@ HttpResponse Text(int status, std::string body) {
   return r;
 }
 
-HttpResponse JsonError(int status, const std::string& error) {
-  HttpResponse r;
-  r.status = status;
-  r.content_type = kJson;
-  r.body = nlohmann::json{{"error", error}, {"status", status}}.dump() + "\n";
-  return r;
-}
-
 HttpResponse NoStore(HttpResponse r) {
   r.headers.emplace_back("Cache-Control", "no-store");
   return r;
@@ -81,6 +73,14 @@ bool IsKnownGetPath(const std::string& path) {
 }
 
 }  // namespace
+
+HttpResponse JsonError(int status, const std::string& error) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = kJson;
+  r.body = nlohmann::json{{"error", error}, {"status", status}}.dump() + "\n";
+  return r;
+}
 
 PodInfo PodInfo::FromEnv() {
   auto get = [](const char* k) {

@@ -1,6 +1,6 @@
 // The HTTP API as a pure function: request in, response out, answered from the
-// current snapshot. Kept apart from cpp-httplib so it can be unit-tested and
-// fuzzed without sockets (agent/server.h adapts it).
+// current snapshot. Kept apart from the sockets so it can be unit-tested and
+// fuzzed without them (agent/server.h serves it).
 #pragma once
 
 #include <functional>
@@ -73,6 +73,9 @@ class Api {
 // bad escapes, NUL, "..").
 bool ParseTarget(const std::string& target, std::string* path,
                  std::multimap<std::string, std::string>* query);
+
+// The JSON error every refusal answers with: {"error":"...","status":N}.
+HttpResponse JsonError(int status, const std::string& error);
 
 // Constant-time comparison for the admin token.
 bool ConstantTimeEquals(const std::string& a, const std::string& b);

@@ -119,6 +119,9 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Every connection is a descriptor: take the whole allowance the
+  // container gives (the server fits max_connections under it).
+  RaiseFileLimit();
 
   Config config;
   try {
@@ -147,7 +150,9 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
   int port = 0;
   std::string listen = config.listen[0] == ':' ? "0.0.0.0" + config.listen : config.listen;
   SplitHostPort(listen, &host, &port);
-  HttpServer server(&api, LimitsOf(config.server));
+  HttpServer server(&api, LimitsOf(config.server), [&reporter](const std::string& line) {
+    reporter.Report({Level::kWarn, "http_server", "", "", "", line, {}});
+  });
   try {
     server.Bind(host, port);
   } catch (const std::exception& e) {
