@@ -18,10 +18,10 @@ namespace vigil {
 namespace {
 
 constexpr int kAcceptBatch = 256;  // then the loop polls again
-constexpr size_t kShedPerTry = 8;  // connections the loops close a try
+constexpr size_t kFirstShed = 8;   // connections the loops close, doubling a try
+constexpr size_t kMaxShed = 256;
 constexpr int kFirstBackoffMs = 5;
 constexpr int kMaxBackoffMs = 200;
-constexpr int kTriesBeforeDrop = 3;  // then the spare descriptor drops one
 
 std::string Errno(int e) { return std::strerror(e); }
 
@@ -146,16 +146,17 @@ bool Listener::AcceptAll() {
           hooks_.warn("cannot accept a connection: " + Errno(e) +
                       "; closing the least useful connections to make room");
         }
+        const size_t shed = std::min(kMaxShed, kFirstShed << std::min(exhausted_in_a_row_, 8));
         ++exhausted_in_a_row_;
-        if (hooks_.shed) hooks_.shed(kShedPerTry);
-        // Nothing freed after a few tries (the descriptors are held
-        // elsewhere): the spare descriptor takes the waiting connection and
-        // closes it, so its client is told at once instead of hanging.
-        if (exhausted_in_a_row_ >= kTriesBeforeDrop && spare_fd_ >= 0) {
+        const size_t still_open = hooks_.shed ? hooks_.shed(shed) : 0;
+        // No connection left to close (the descriptors are held elsewhere):
+        // the spare descriptor takes the waiting connection and closes it,
+        // so its client is told at once instead of hanging.
+        if (still_open == 0 && exhausted_in_a_row_ > 1 && spare_fd_ >= 0) {
           close(spare_fd_);
           const int drop = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
           if (drop >= 0) close(drop);
-          spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+          spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         }
         backoff_ms_ = backoff_ms_ == 0 ? kFirstBackoffMs : std::min(backoff_ms_ * 2, kMaxBackoffMs);
         return false;

@@ -3,9 +3,10 @@
 //
 // Out of file descriptors (EMFILE/ENFILE) it does not spin and does not die:
 // it asks the event loops to close their least useful connections, retries
-// with a growing pause (5 ms up to 200 ms), and when that frees nothing it
-// accepts with a spare descriptor kept for the purpose and closes at once,
-// so a waiting client gets a clean close instead of a hang. It resumes as
+// with a growing pause (5 ms up to 200 ms) and a growing number to close;
+// when no connection is left to close (the descriptors are held elsewhere)
+// it accepts with a spare descriptor kept for the purpose and closes at
+// once, so a waiting client gets a clean close instead of a hang. It resumes as
 // soon as descriptors come back. Any other failure is reported; a listening
 // socket that is gone for good ends the process with status 1, so the
 // kubelet restarts it rather than leave a pod that answers nothing.
@@ -22,8 +23,9 @@ namespace vigil {
 struct ListenerHooks {
   // Takes an accepted, non-blocking socket; owns it afterwards.
   std::function<void(int fd)> adopt;
-  // Out of descriptors: close up to `n` connections to make room.
-  std::function<void(size_t n)> shed;
+  // Out of descriptors: close up to `n` connections to make room; returns
+  // how many connections are open (0: there is nothing left to close).
+  std::function<size_t(size_t n)> shed;
   // One line for the log (rate-limited by the caller's reporter).
   std::function<void(const std::string&)> warn;
 };

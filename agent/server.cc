@@ -48,7 +48,7 @@ struct HttpServer::Impl {
       : max_connections(
             FitToFileLimit(static_cast<size_t>(std::max(1, limits.max_connections)), warn)),
         listener(ListenerHooks{[this](int fd) { AdoptSocket(fd); },
-                               [this](size_t n) { ShedConnections(n); }, warn}) {
+                               [this](size_t n) { return ShedConnections(n); }, warn}) {
     const size_t threads = static_cast<size_t>(std::max(1, limits.threads));
     const size_t per = std::max<size_t>(1, (max_connections + threads - 1) / threads);
     for (size_t i = 0; i < threads; ++i) {
@@ -61,13 +61,12 @@ struct HttpServer::Impl {
     reactors[i]->Adopt(fd);
   }
 
-  // Out of descriptors: the busiest loops give some back.
-  void ShedConnections(size_t n) {
-    Reactor* busiest = reactors.front().get();
-    for (auto& r : reactors) {
-      if (r->open_connections() > busiest->open_connections()) busiest = r.get();
-    }
-    busiest->Shed(n);
+  // Out of descriptors: every loop gives back its share.
+  size_t ShedConnections(size_t n) {
+    size_t open = 0;
+    for (auto& r : reactors) open += r->open_connections();
+    for (auto& r : reactors) r->Shed((n + reactors.size() - 1) / reactors.size());
+    return open;
   }
 
   const size_t max_connections;
