@@ -120,7 +120,17 @@ void RefuseWeakSecrets(const json& check, const std::vector<std::string>& secret
                        const std::string& path) {
   for (const std::string& s : secrets) {
     if (CharCount(s) >= kMinPasswordChars) continue;
-    std::string field = FieldHolding(check, s, path);
+    std::string field;
+    // The keys that carry credentials first: a short password may also be
+    // a piece of the name.
+    for (const char* key : {"url", "password", "sentinel_password"}) {
+      auto it = check.find(key);
+      if (field.empty() && it != check.end() && it->is_string() &&
+          it->get_ref<const std::string&>().find(s) != std::string::npos) {
+        field = Child(path, key);
+      }
+    }
+    if (field.empty()) field = FieldHolding(check, s, path);
     for (size_t i = 0; field.empty() && i < secrets.size(); ++i)
       field = FieldHolding(check, secrets[i], path);
     throw ConfigError(

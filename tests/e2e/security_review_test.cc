@@ -64,8 +64,8 @@ bool Eventually(Pred pred, std::chrono::milliseconds limit) {
 
 TEST(SecurityReview, WeakSecretsStopStartUpWithExitTwoNamingTheField) {
   TempConfig weak_pw(
-      {{"checks",
-        {{{"name", "cache"}, {"kind", "redis"}, {"url", "redis://:Zq7w@127.0.0.1:6379"}}}}});
+      json{{"checks",
+            {{{"name", "cache"}, {"kind", "redis"}, {"url", "redis://:Zq7w@127.0.0.1:6379"}}}}});
   for (const char* cmd : {"validate", "run", "check"}) {
     CommandResult r = RunVigil({cmd, "--config", weak_pw.path(), "--listen", "127.0.0.1:0"});
     EXPECT_EQ(r.exit_code, 2) << cmd << ": " << r.err;
@@ -73,7 +73,7 @@ TEST(SecurityReview, WeakSecretsStopStartUpWithExitTwoNamingTheField) {
         << r.err;
     EXPECT_EQ((r.out + r.err).find("Zq7w"), std::string::npos);
   }
-  TempConfig fine({{"checks", {DeadTcpCheck("app")}}});
+  TempConfig fine(json{{"checks", {DeadTcpCheck("app")}}});
   CommandResult r = RunVigil({"run", "--config", fine.path(), "--listen", "127.0.0.1:0"},
                              {{"VIGIL_ADMIN_TOKEN", "tok3n-short"}});
   EXPECT_EQ(r.exit_code, 2) << r.err;
@@ -90,7 +90,7 @@ TEST(SecurityReview, WeakSecretsStopStartUpWithExitTwoNamingTheField) {
 }
 
 TEST(SecurityReview, AdminBruteForceIsAnswered429AndLoggedOnce) {
-  TempConfig cfg({{"checks", {DeadTcpCheck("dep")}}});
+  TempConfig cfg(json{{"checks", {DeadTcpCheck("dep")}}});
   const std::string token = "a-proper-admin-token-0123";
   AgentProcess agent(cfg.path(), {}, {{"VIGIL_ADMIN_TOKEN", token}});
   const std::string path = "/admin/circuit-breaker/dep/reset";
@@ -113,9 +113,9 @@ TEST(SecurityReview, AdminBruteForceIsAnswered429AndLoggedOnce) {
 }
 
 TEST(SecurityReview, HealthDetailsStatusHidesTargetsAndErrors) {
-  TempConfig cfg({{"health_details", "status"},
-                  {"defaults", {{"interval_ms", 200}, {"unhealthy_threshold", 1}}},
-                  {"checks", {DeadTcpCheck("dep")}}});
+  TempConfig cfg(json{{"health_details", "status"},
+                      {"defaults", {{"interval_ms", 200}, {"unhealthy_threshold", 1}}},
+                      {"checks", {DeadTcpCheck("dep")}}});
   AgentProcess agent(cfg.path());
   ASSERT_TRUE(agent.WaitFor("/health", 503, "\"status\":\"fail\"", 5000)) << agent.Stdout();
   for (const auto& accept : {"*/*", "application/health+json"}) {
@@ -134,12 +134,12 @@ TEST(SecurityReview, PostgresNoticesGoToTheLogOnceNotToStderr) {
   PgServer pg(PgServerOptions{"Pg-n0tice-5e2a", {}});
   pg.Psql("CREATE DATABASE noticedb");
   pg.Psql("ALTER DATABASE noticedb SET default_tablespace = 'no_such_tablespace'");
-  TempConfig cfg({{"defaults", {{"interval_ms", 100}}},
-                  {"checks",
-                   {{{"name", "db"},
-                     {"kind", "postgres"},
-                     {"url", pg.Url("noticedb")},
-                     {"keep_open", false}}}}});
+  TempConfig cfg(json{{"defaults", {{"interval_ms", 100}}},
+                      {"checks",
+                       {{{"name", "db"},
+                         {"kind", "postgres"},
+                         {"url", pg.Url("noticedb")},
+                         {"keep_open", false}}}}});
   AgentProcess agent(cfg.path());
   ASSERT_TRUE(agent.WaitFor("/readyz", 200, "", 10000)) << agent.Stdout();
   ASSERT_TRUE(
@@ -151,11 +151,14 @@ TEST(SecurityReview, PostgresNoticesGoToTheLogOnceNotToStderr) {
   EXPECT_EQ(agent.Stderr().find("WARNING"), std::string::npos) << agent.Stderr();
 }
 
-// /proc/PID of a process that is not dumpable belongs to root whatever its
-// user (proc(5)): run vigil as an unprivileged user and look.
+// /proc/PID/* of a process that is not dumpable belongs to root whatever
+// its user (proc(5)): run vigil as an unprivileged user and look.
 uid_t ProcOwner(pid_t pid) {
   struct stat st {};
-  if (stat(("/proc/" + std::to_string(pid)).c_str(), &st) != 0) return static_cast<uid_t>(-1);
+  // The files inside it (the directory's own inode may keep the old owner).
+  if (stat(("/proc/" + std::to_string(pid) + "/status").c_str(), &st) != 0) {
+    return static_cast<uid_t>(-1);
+  }
   return st.st_uid;
 }
 
@@ -178,7 +181,7 @@ pid_t SpawnAs(uid_t uid, const std::vector<std::string>& argv) {
 TEST(SecurityReview, TheDaemonIsNotDumpable) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to run vigil as another user";
   const uid_t nobody = 65534;
-  TempConfig cfg({{"checks", {DeadTcpCheck("app")}}});
+  TempConfig cfg(json{{"checks", {DeadTcpCheck("app")}}});
   const std::string binary = cfg.dir() + "/vigil";
   ASSERT_EQ(Shell("cp '" + std::string(VIGIL_BINARY) + "' '" + binary + "' && chmod 755 '" +
                   binary + "'"),
