@@ -81,6 +81,9 @@ struct Config {
   int drain_seconds = 5;
   std::string admin_token_file;
   std::string log_format = "json";  // "json" | "text"
+  // "full": /health shows every detail of a check; "status": only its name,
+  // status, required flag and since (no target, no error text).
+  std::string health_details = "full";
   std::vector<CheckConfig> checks;
   // Every credential found anywhere in the config: scrubbed from all output.
   std::vector<std::string> secrets;
@@ -108,6 +111,29 @@ void ValidateListen(const std::string& listen, const std::string& field);
 // Builds the live check object of a validated config entry.
 std::unique_ptr<Check> BuildCheck(const CheckConfig& config,
                                   const CheckRegistry& registry = CheckRegistry::Builtin());
+
+// The weakest secrets vigil accepts: a password scrubbed out of every line
+// tells more than it hides when it is a short word, and a short admin token
+// is guessed.
+constexpr size_t kMinPasswordChars = 8;
+constexpr size_t kMinAdminTokenBytes = 16;
+// An admin token file bigger than this is refused without being read whole.
+constexpr size_t kMaxAdminTokenFileBytes = 4096;
+
+// Throws ConfigError on `field` ("VIGIL_ADMIN_TOKEN: ...") for a token
+// shorter than kMinAdminTokenBytes. Never puts the token in the message.
+void ValidateAdminToken(const std::string& token, const std::string& field);
+
+// Reads and validates the admin token file (trailing whitespace trimmed).
+// nullopt when the file cannot be opened (admin routes stay off); throws
+// ConfigError on `field` for a file over kMaxAdminTokenFileBytes, a token
+// that is too short, or a read error.
+std::optional<std::string> ReadAdminTokenFile(const std::string& path, const std::string& field);
+
+// The admin token the agent would use for `config`: VIGIL_ADMIN_TOKEN from
+// `env` when set and not empty, else the file's; "" when neither is there.
+// Throws ConfigError like the two above.
+std::string LoadAdminToken(const Config& config, const EnvLookup& env);
 
 // Replaces ${VAR} and ${VAR:-default} in `in`; "$$" is a literal "$".
 // Throws ConfigError(field, "unresolved variable ${NAME}") for an unset one.

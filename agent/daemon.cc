@@ -41,13 +41,12 @@ FileStamp Stamp(const std::string& path) {
   return s;
 }
 
+// The admin token (validated: LoadAdminToken); "" turns the admin routes off.
+// Throws ConfigError for a weak token or an oversized file.
 std::string ReadAdminToken(const Config& c, Reporter* reporter) {
-  if (const char* env = std::getenv("VIGIL_ADMIN_TOKEN"); env != nullptr && *env != '\0') {
-    return env;
-  }
-  if (c.admin_token_file.empty()) return "";
-  std::ifstream in(c.admin_token_file);
-  if (!in) {
+  std::string token = LoadAdminToken(c, ProcessEnv());
+  const char* env = std::getenv("VIGIL_ADMIN_TOKEN");
+  if (token.empty() && !c.admin_token_file.empty() && (env == nullptr || *env == '\0')) {
     reporter->Report(
         {Level::kInfo,
          "admin_disabled",
@@ -56,10 +55,7 @@ std::string ReadAdminToken(const Config& c, Reporter* reporter) {
          "",
          "admin token file " + c.admin_token_file + " not readable: admin routes are off",
          {}});
-    return "";
   }
-  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
   return token;
 }
 
@@ -106,6 +102,7 @@ ServerLimits LimitsOf(const ServerConfig& s) {
 Config LoadEffectiveConfig(const std::string& path, const Overrides& o) {
   Config c = LoadConfigFile(path, ProcessEnv());
   ApplyOverrides(o, &c);
+  LoadAdminToken(c, ProcessEnv());  // a weak token is a config error too
   return c;
 }
 
@@ -139,7 +136,23 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
 
   Api::Options api_options;
   api_options.pod = PodInfo::FromEnv();
-  api_options.admin_token = ReadAdminToken(config, &reporter);
+  try {
+    api_options.admin_token = ReadAdminToken(config, &reporter);
+  } catch (const ConfigError& e) {
+    std::cerr << "vigil: config error: " << e.what() << "\n";
+    return 2;
+  }
+  api_options.health_details_full = config.health_details == "full";
+  api_options.on_admin_lockout = [&reporter](int seconds) {
+    reporter.Report({Level::kWarn,
+                     "admin_locked_out",
+                     "",
+                     "",
+                     "",
+                     "too many wrong admin tokens: admin requests answered 429 for " +
+                         std::to_string(seconds) + " s",
+                     {{"retry_after_s", std::to_string(seconds)}}});
+  };
   api_options.reset_breaker = [&scheduler](const std::string& name) {
     return scheduler.ResetBreaker(name);
   };
@@ -195,14 +208,14 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
                          {}});
         next.server = config.server;
       }
-      // The new checks' credentials are scrubbed from the log too (and the
-      // old ones still, for lines about checks on their way out).
-      std::vector<std::string> secrets = config.secrets;
-      secrets.insert(secrets.end(), next.secrets.begin(), next.secrets.end());
-      reporter.SetSecrets(secrets);
+      // Read before anything is applied: a weak token refuses the reload.
+      std::string admin_token = ReadAdminToken(next, &reporter);
+      // The scheduler keeps the scrubber's secrets: the new checks' and
+      // those of removed checks whose late results are still to come.
       scheduler.Apply(next);
       reporter.SetFormat(FormatOf(next));
-      api.SetAdminToken(ReadAdminToken(next, &reporter));
+      api.SetAdminToken(std::move(admin_token));
+      api.SetHealthDetails(next.health_details == "full");
       scheduler.CountReload(true);
       reporter.Report({Level::kInfo,
                        "config_reloaded",

@@ -34,8 +34,9 @@ Config LoadEffectiveConfig(const std::string& path, const Overrides& o);
 // Runs the daemon until SIGTERM/SIGINT and the drain; returns the exit code.
 int RunDaemon(const std::string& config_path, const Overrides& overrides);
 
-// `vigil check`: every check once, a table on stdout; 0 ready, 1 not.
-int RunChecksOnce(const Config& config);
+// `vigil check`: every check once, a table on stdout; 0 ready, 1 not. A
+// check that throws shows as failed with the exception's text.
+int RunChecksOnce(const Config& config, const CheckRegistry& registry = CheckRegistry::Builtin());
 
 // `vigil probe URL`: 0 on 2xx/3xx, 1 other status, 2 bad URL, 3 no answer.
 int Probe(const std::string& url, int timeout_ms);

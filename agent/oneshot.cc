@@ -11,7 +11,7 @@
 
 namespace vigil {
 
-int RunChecksOnce(const Config& config) {
+int RunChecksOnce(const Config& config, const CheckRegistry& registry) {
   Redactor redactor;
   redactor.SetSecrets(config.secrets);
   HealthSnapshot snap;
@@ -28,9 +28,19 @@ int RunChecksOnce(const Config& config) {
       v.role = c.role;
       v.required = c.required;
       v.liveness = c.liveness;
-      std::unique_ptr<Check> check = BuildCheck(c);
       const auto t0 = Clock::now();
-      CheckResult r = check->Run(t0 + std::chrono::milliseconds(c.timing.timeout_ms));
+      std::unique_ptr<Check> check;
+      CheckResult r;
+      // A check that throws is a failed check with a reason, as in the
+      // daemon; an exception out of this thread would end the process.
+      try {
+        check = BuildCheck(c, registry);
+        r = check->Run(t0 + std::chrono::milliseconds(c.timing.timeout_ms));
+      } catch (const std::exception& e) {
+        r = CheckResult::Fail(std::string("internal error: ") + e.what());
+      } catch (...) {
+        r = CheckResult::Fail("internal error");
+      }
       v.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       if (r.timed_out) r.reason = TimeoutReason(std::chrono::milliseconds(c.timing.timeout_ms));
       v.status = r.outcome == Outcome::kPass   ? Status::kPass
@@ -38,7 +48,10 @@ int RunChecksOnce(const Config& config) {
                                                : Status::kFail;
       v.ever_passed = v.status != Status::kFail;
       v.reason = redactor.Scrub(r.reason);
-      v.target = check->Target();
+      try {
+        if (check) v.target = check->Target();
+      } catch (...) {
+      }
     });
   }
   for (auto& t : threads) t.join();

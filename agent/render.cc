@@ -17,9 +17,17 @@ json TimeOrNull(const std::optional<WallClock::time_point>& t) {
 
 double Round3(double v) { return static_cast<double>(static_cast<int64_t>(v * 1000 + 0.5)) / 1000; }
 
-json CheckJson(const CheckView& c) {
+json CheckJson(const CheckView& c, bool full) {
   json j;
   j["name"] = c.name;
+  if (!full) {
+    // "health_details": "status": nothing a neighbour pod could learn the
+    // topology or the failures' texts from.
+    j["status"] = StatusName(c.status);
+    j["required"] = c.required;
+    j["since"] = FormatTime(c.since);
+    return j;
+  }
   j["kind"] = c.kind;
   j["role"] = c.role;
   j["required"] = c.required;
@@ -42,11 +50,12 @@ std::string Dump(const json& j) {
 
 }  // namespace
 
-std::string RenderCheckLine(const CheckView& c) {
+std::string RenderCheckLine(const CheckView& c, bool full) {
   switch (c.status) {
     case Status::kPass:
       return "[+]" + c.name + " ok";
     case Status::kWarn:
+      if (!full) return "[+]" + c.name + " ok, warn";
       return "[+]" + c.name + " ok, warn: " + c.reason;
     case Status::kUnknown:
       return (c.required ? "[-]" : "[~]") + c.name + " not checked yet" +
@@ -54,13 +63,14 @@ std::string RenderCheckLine(const CheckView& c) {
     case Status::kFail:
       // SPEC §2's exact line; the reason is in /health and the logs.
       if (!c.required) return "[~]" + c.name + " degraded, not required";
+      if (!full) return "[-]" + c.name + " failed";
       return "[-]" + c.name + " failed: " + c.reason;
   }
   return "[-]" + c.name + " failed";
 }
 
 std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
-                             const CheckView* only) {
+                             const CheckView* only, bool full) {
   const Overall o = OverallStatus(s);
   json j;
   j["status"] = OverallName(o);
@@ -76,12 +86,12 @@ std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallCl
   json checks = json::object();
   for (const auto& c : s.checks) {
     if (only != nullptr && &c != only) continue;
-    checks[c.name] = CheckJson(c);
+    checks[c.name] = CheckJson(c, full);
   }
   j["checks"] = checks;
   if (only != nullptr) {
     // /health/{check}: the check itself at the top, the pod's verdict beside it.
-    json one = CheckJson(*only);
+    json one = CheckJson(*only, full);
     one["pod_status"] = OverallName(o);
     one["ready"] = IsReady(s);
     return Dump(one);
@@ -89,8 +99,8 @@ std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallCl
   return Dump(j);
 }
 
-std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod,
-                             WallClock::time_point now) {
+std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
+                             bool full) {
   // draft-inadarei-api-health-check: pass / warn / fail.
   const Overall o = OverallStatus(s);
   auto ietf = [](Status st) {
@@ -107,6 +117,14 @@ std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod,
   for (const auto& c : s.checks) {
     json e;
     e["componentId"] = c.name;
+    if (!full) {
+      // No type (it tells the kind), no latency, no output text.
+      e["status"] = ietf(c.status);
+      e["required"] = c.required;
+      e["time"] = FormatTime(c.since);
+      checks[c.name] = json::array({e});
+      continue;
+    }
     e["componentType"] = c.kind == "tcp" || c.kind == "http" ? "component" : "datastore";
     e["observedValue"] = Round3(c.latency_ms);
     e["observedUnit"] = "ms";

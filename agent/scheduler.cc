@@ -56,6 +56,11 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::shared_ptr<Runner>> runners;  // Guarded by mu.
+  // Removed or replaced checks whose attempt was still in flight at a reload:
+  // their late answer is thrown away, but until it comes their credentials
+  // stay in the scrubber (the driver's error text may quote them).
+  std::vector<std::shared_ptr<Runner>> retired;  // Guarded by mu.
+  std::vector<std::string> config_secrets;       // Guarded by mu.
   bool stop = false;                             // Guarded by mu.
   bool draining = false;                         // Guarded by mu.
   uint64_t reloads = 0;                          // Guarded by mu.
@@ -108,10 +113,28 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
     }
   }
 
+  // The scrubber's secrets: the current config's and the retired checks'.
+  void UpdateSecretsLocked() {
+    std::vector<std::string> secrets = config_secrets;
+    for (const auto& r : retired)
+      secrets.insert(secrets.end(), r->config.secrets.begin(), r->config.secrets.end());
+    reporter->SetSecrets(secrets);
+  }
+
   void Complete(const std::shared_ptr<Runner>& r, uint64_t attempt, CheckResult result,
                 std::string target) {
     std::lock_guard<std::mutex> lock(mu);
     if (stop || r->attempt != attempt) return;
+    if (r->quit) {
+      // The late answer of a check that a reload removed or replaced: not
+      // logged, not recorded, and its credentials may leave the scrubber.
+      auto it = std::find(retired.begin(), retired.end(), r);
+      if (it != retired.end()) {
+        retired.erase(it);
+        UpdateSecretsLocked();
+      }
+      return;
+    }
     r->in_flight = false;
     if (r->target != target) {
       reporter->Report({Level::kInfo,
@@ -123,6 +146,11 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
                             " target changed from " + r->target + " to " + target,
                         {{"from", r->target}, {"to", target}}});
       r->target = std::move(target);
+    }
+    for (const std::string& note : result.notes) {
+      // What the dependency said on the side (a PostgreSQL NOTICE): the
+      // check passes each distinct one once; scrubbed like every line.
+      Emit(*r, Level::kWarn, "check_notice", note, " ");
     }
     Now now = Now::Real();
     if (r->abandoned) {
@@ -318,7 +346,8 @@ void Scheduler::Start(const Config& config) {
   {
     std::lock_guard<std::mutex> lock(core_->mu);
     for (const auto& c : config.checks) core_->runners.push_back(core_->MakeRunner(c, now));
-    core_->reporter->SetSecrets(config.secrets);
+    core_->config_secrets = config.secrets;
+    core_->UpdateSecretsLocked();
     core_->Publish();
   }
   core_->timer = std::thread([core = core_] { core->TimerLoop(); });
@@ -344,10 +373,14 @@ void Scheduler::Apply(const Config& config) {
     }
     next.push_back(std::move(keep));
   }
-  for (auto& r : core_->runners)
-    if (r) core_->QuitRunner(*r);
+  for (auto& r : core_->runners) {
+    if (!r) continue;
+    core_->QuitRunner(*r);
+    if (r->in_flight) core_->retired.push_back(r);
+  }
   core_->runners = std::move(next);
-  core_->reporter->SetSecrets(config.secrets);
+  core_->config_secrets = config.secrets;
+  core_->UpdateSecretsLocked();
   core_->Publish();
   core_->cv.notify_all();
 }

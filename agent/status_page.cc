@@ -1,7 +1,9 @@
 // The human status page at "/": one self-contained HTML document (no external
 // assets, so it works in an air-gapped cluster through `kubectl port-forward`)
-// that polls /health every 3 s. Status is spelled out in words and symbols,
-// so colour is never the only signal.
+// that polls /health every 3 s and shows only what /health gives (with
+// "health_details": "status": no kind, latency, breaker or error text).
+// Status is spelled out in words and symbols, so colour is never the only
+// signal.
 #include "agent/api.h"
 
 namespace vigil {
@@ -52,9 +54,9 @@ async function refresh(){
     const tb=document.getElementById("rows");tb.textContent="";
     for(const [name,c] of Object.entries(h.checks||{})){
       const tr=document.createElement("tr");
-      cell(tr,name);cell(tr,SYM[c.status]||c.status,c.status);cell(tr,c.kind+" / "+c.role);
-      cell(tr,c.required?"yes":"no");cell(tr,c.latency_ms.toFixed(2)+" ms");
-      cell(tr,c.circuit,c.circuit==="closed"?"pass":"fail");cell(tr,c.since);
+      cell(tr,name);cell(tr,SYM[c.status]||c.status,c.status);cell(tr,c.kind?c.kind+" / "+c.role:"\u2014");
+      cell(tr,c.required?"yes":"no");cell(tr,typeof c.latency_ms==="number"?c.latency_ms.toFixed(2)+" ms":"\u2014");
+      cell(tr,c.circuit||"\u2014",c.circuit?(c.circuit==="closed"?"pass":"fail"):"");cell(tr,c.since);
       cell(tr,c.last_error||"\u2014","err");tb.appendChild(tr);
     }
   }catch(e){

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace vigil {
 
@@ -30,12 +31,19 @@ struct CheckResult {
   // The deadline ran out. The scheduler words the reason the same way for
   // every kind: "timeout after N ms" with N the check's timeout_ms.
   bool timed_out = false;
+  // Things the dependency said on the side (PostgreSQL's NOTICE/WARNING
+  // messages), one line each, each said once: the agent logs them.
+  std::vector<std::string> notes;
 
-  static CheckResult Pass() { return {Outcome::kPass, {}, {}, false}; }
-  static CheckResult Warn(std::string why) { return {Outcome::kWarn, {}, std::move(why), false}; }
-  static CheckResult Fail(std::string why) { return {Outcome::kFail, {}, std::move(why), false}; }
+  static CheckResult Pass() { return {Outcome::kPass, {}, {}, false, {}}; }
+  static CheckResult Warn(std::string why) {
+    return {Outcome::kWarn, {}, std::move(why), false, {}};
+  }
+  static CheckResult Fail(std::string why) {
+    return {Outcome::kFail, {}, std::move(why), false, {}};
+  }
   static CheckResult Timeout(std::string phase) {
-    return {Outcome::kFail, {}, "timeout while " + std::move(phase), true};
+    return {Outcome::kFail, {}, "timeout while " + std::move(phase), true, {}};
   }
 };
 

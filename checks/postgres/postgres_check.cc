@@ -9,9 +9,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <system_error>
 #include <thread>
 
@@ -49,6 +51,30 @@ struct PostgresOptions {
 struct CancelSlot {
   std::atomic<bool> busy{false};
 };
+
+// The slot of a check name, shared by every instance of that check: a reload
+// that rebuilds the check must not start a second cancel while the old
+// instance's is stuck (the stuck thread keeps the slot alive).
+std::shared_ptr<CancelSlot> CancelSlotFor(const std::string& name) {
+  if (name.empty()) return std::make_shared<CancelSlot>();
+  static std::mutex mu;
+  static auto* slots = new std::map<std::string, std::weak_ptr<CancelSlot>>;
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto it = slots->begin(); it != slots->end();) {
+    it = it->second.expired() ? slots->erase(it) : std::next(it);
+  }
+  std::weak_ptr<CancelSlot>& weak = (*slots)[name];
+  std::shared_ptr<CancelSlot> slot = weak.lock();
+  if (!slot) {
+    slot = std::make_shared<CancelSlot>();
+    weak = slot;
+  }
+  return slot;
+}
+
+// Distinct server notices one check logs, then one line saying the rest
+// are not: a chatty server cannot flood the log.
+constexpr size_t kMaxDistinctNotices = 16;
 
 void FireCancel(PGconn* conn, const std::shared_ptr<CancelSlot>& slot) {
   if (slot->busy.exchange(true)) return;  // the previous one is still stuck
@@ -95,8 +121,8 @@ using ResultPtr = std::unique_ptr<PGresult, ResultFree>;
 
 class PostgresCheck final : public Check {
  public:
-  PostgresCheck(PgDsn dsn, PostgresOptions opts)
-      : dsn_(std::move(dsn)), opts_(opts), cancel_(std::make_shared<CancelSlot>()) {
+  PostgresCheck(PgDsn dsn, PostgresOptions opts, const std::string& name)
+      : dsn_(std::move(dsn)), opts_(opts), cancel_(CancelSlotFor(name)) {
     // Everything but the addresses is fixed for the life of the check.
     bool has_app_name = false, has_gssencmode = false;
     std::string options;
@@ -128,6 +154,8 @@ class PostgresCheck final : public Check {
     const auto start = Clock::now();
     CheckResult r = Attempt(deadline);
     r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    r.notes = std::move(notes_);
+    notes_.clear();
     if (r.outcome == Outcome::kFail || !opts_.keep_open) Drop();
     if (close_requested_.exchange(false)) Drop();
     return r;
@@ -214,6 +242,9 @@ class PostgresCheck final : public Check {
     if (Clock::now() >= deadline) return CheckResult::Timeout("connecting");
     conn_ = PQconnectStartParams(keys.data(), vals.data(), 0);
     if (conn_ == nullptr) return CheckResult::Fail("out of memory");
+    // libpq prints NOTICE/WARNING messages to stderr raw by default; they go
+    // to the agent's log instead, one line, scrubbed, each once.
+    PQsetNoticeProcessor(conn_, &PostgresCheck::OnNotice, this);
     if (PQstatus(conn_) == CONNECTION_BAD) return CheckResult::Fail(ErrorLine());
 
     // Per libpq's docs: act as if PQconnectPoll had asked to write.
@@ -300,6 +331,29 @@ class PostgresCheck final : public Check {
     return CheckResult::Timeout("waiting for query");
   }
 
+  static void OnNotice(void* arg, const char* message) {
+    auto* self = static_cast<PostgresCheck*>(arg);
+    try {
+      self->Notice(PgErrorLine(message != nullptr ? message : "", self->dsn_.password));
+    } catch (...) {
+      // Never let an exception into libpq's C frames.
+    }
+  }
+
+  // Called inside libpq calls of Run (or Drop), under run_mu_.
+  void Notice(std::string line) {
+    if (seen_notices_.count(line)) return;
+    if (seen_notices_.size() >= kMaxDistinctNotices) {
+      if (!notices_capped_) {
+        notices_capped_ = true;
+        notes_.push_back("server notice: more distinct notices; not logged any further");
+      }
+      return;
+    }
+    seen_notices_.insert(line);
+    notes_.push_back("server notice: " + line);
+  }
+
   std::string ErrorLine() const {
     return PgErrorLine(conn_ != nullptr ? PQerrorMessage(conn_) : "", dsn_.password);
   }
@@ -318,6 +372,9 @@ class PostgresCheck final : public Check {
   std::mutex run_mu_;
   PGconn* conn_ = nullptr;  // Guarded by run_mu_.
   std::atomic<bool> close_requested_{false};
+  std::vector<std::string> notes_;      // Guarded by run_mu_.
+  std::set<std::string> seen_notices_;  // Guarded by run_mu_.
+  bool notices_capped_ = false;         // Guarded by run_mu_.
 };
 
 }  // namespace
@@ -346,7 +403,10 @@ CheckKind PostgresCheckKind() {
     if (t != spec.json.end() && t->is_number()) fallback = std::max(1000.0, t->get<double>());
     opts.statement_timeout_ms =
         static_cast<int>(spec.OptionalNumber("statement_timeout_ms", fallback, 1, 86400000));
-    return std::make_unique<PostgresCheck>(std::move(dsn), opts);
+    auto name = spec.json.find("name");
+    return std::make_unique<PostgresCheck>(
+        std::move(dsn), opts,
+        name != spec.json.end() && name->is_string() ? name->get<std::string>() : "");
   };
   return kind;
 }

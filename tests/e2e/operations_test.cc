@@ -185,7 +185,7 @@ TEST(Operations, AdminResetNeedsTheToken) {
                   .status,
               404);
   }
-  std::ofstream(dir + "/token") << "t0ken-from-file\n";
+  std::ofstream(dir + "/token") << "t0ken-from-file-0123\n";
   AgentProcess agent(cm.path());
   ASSERT_TRUE(
       Eventually([&] { return HealthOf(agent)["checks"]["dep"]["circuit"] == "open"; }, 5000ms));
@@ -195,21 +195,21 @@ TEST(Operations, AdminResetNeedsTheToken) {
                 .status,
             401);
   HttpReply ok = HttpCall(agent.port(), "POST", "/admin/circuit-breaker/dep/reset",
-                          {{"Authorization", "Bearer t0ken-from-file"}});
+                          {{"Authorization", "Bearer t0ken-from-file-0123"}});
   EXPECT_EQ(ok.status, 200) << ok.body;
   // Closed, and the check ran again at once (still failing, so it will
   // count towards a new opening).
   json dep = HealthOf(agent)["checks"]["dep"];
   EXPECT_NE(dep["circuit"], "open");
   EXPECT_EQ(HttpCall(agent.port(), "POST", "/admin/circuit-breaker/nope/reset",
-                     {{"Authorization", "Bearer t0ken-from-file"}})
+                     {{"Authorization", "Bearer t0ken-from-file-0123"}})
                 .status,
             404);
   RemoveTree(dir);
   // The environment variable works as well.
-  AgentProcess env_agent(cm.path(), {}, {{"VIGIL_ADMIN_TOKEN", "env-t0ken"}});
+  AgentProcess env_agent(cm.path(), {}, {{"VIGIL_ADMIN_TOKEN", "env-t0ken-0123456789"}});
   EXPECT_EQ(HttpCall(env_agent.port(), "POST", "/admin/circuit-breaker/dep/reset",
-                     {{"Authorization", "Bearer env-t0ken"}})
+                     {{"Authorization", "Bearer env-t0ken-0123456789"}})
                 .status,
             200);
 }

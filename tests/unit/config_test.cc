@@ -167,7 +167,7 @@ TEST(Config, WrongTypesAndValuesAreRefused) {
   EXPECT_EQ(ErrorOf(R"({"checks":[{"name":"a","kind":"tcp","required":"yes","address":"h:1"}]})"),
             "checks[0].required: must be true or false");
   EXPECT_EQ(ErrorOf(R"({"checks":[{"name":"a","kind":"tcp","address":"nohostport"}]})"),
-            "checks[0].address: want HOST:PORT, got \"nohostport\"");
+            "checks[0].address: expected HOST:PORT (e.g. 127.0.0.1:3000)");
   EXPECT_EQ(ErrorOf(R"({"checks":[],"listen":"8086"})"), "listen: want HOST:PORT, got \"8086\"");
   EXPECT_EQ(ErrorOf(R"({"checks":[],"log_format":"xml"})"),
             "log_format: want \"json\" or \"text\", got \"xml\"");
