@@ -347,7 +347,9 @@ void Scheduler::Apply(const Config& config) {
   for (auto& r : core_->runners)
     if (r) core_->QuitRunner(*r);
   core_->runners = std::move(next);
-  core_->reporter->SetSecrets(config.secrets);
+  // The reporter's secrets are the caller's to set: the old and the new
+  // config's together while checks on their way out may still log (a
+  // rotated password included).
   core_->Publish();
   core_->cv.notify_all();
 }

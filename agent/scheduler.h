@@ -39,7 +39,8 @@ class Scheduler {
   void Start(const Config& config);
 
   // Reload: unchanged checks keep their state, results and connections;
-  // changed ones start afresh; removed ones disappear everywhere.
+  // changed ones start afresh; removed ones disappear everywhere. The
+  // reporter's secrets are left alone: the caller sets them (old and new).
   void Apply(const Config& config);
 
   // Admin: closes the check's breaker and runs it now. False if unknown.
