@@ -268,16 +268,43 @@ bool ReadBool(const json& obj, const char* key, bool fallback, const std::string
 constexpr int kMaxDepth = 32;
 
 // Expands variables in every string value of the document, in place.
-void ExpandAll(json* j, const EnvLookup& env, const std::string& path, int depth = 0) {
+void ExpandAll(json* j, const EnvLookup& env, const std::string& path, FileExpansions* files,
+               int depth = 0) {
   if (depth > kMaxDepth) throw ConfigError(path, "nested too deeply");
   if (j->is_string()) {
-    *j = ExpandVariables(j->get<std::string>(), env, path.empty() ? "(root)" : path);
+    *j = ExpandVariables(j->get<std::string>(), env, path.empty() ? "(root)" : path, files);
   } else if (j->is_object()) {
     for (auto it = j->begin(); it != j->end(); ++it)
-      ExpandAll(&it.value(), env, Child(path, ShortKey(it.key())), depth + 1);
+      ExpandAll(&it.value(), env, Child(path, ShortKey(it.key())), files, depth + 1);
   } else if (j->is_array()) {
     for (size_t i = 0; i < j->size(); ++i)
-      ExpandAll(&(*j)[i], env, path + "[" + std::to_string(i) + "]", depth + 1);
+      ExpandAll(&(*j)[i], env, path + "[" + std::to_string(i) + "]", files, depth + 1);
+  }
+}
+
+// ${file:/path}: the body after "file:" is the path, to the closing brace.
+std::string ExpandFile(const std::string& path, const std::string& field, FileExpansions* files) {
+  if (path.empty() || path[0] != '/') {
+    // Relative to what? The agent's working directory is an accident of how
+    // it was started; a mounted Secret always has an absolute path.
+    throw ConfigError(field, "a ${file:...} path must be absolute (${file:/path})");
+  }
+  SecretFile stamp;
+  stamp.path = path;
+  const bool known =
+      files != nullptr && std::any_of(files->files.begin(), files->files.end(),
+                                      [&](const SecretFile& f) { return f.path == path; });
+  try {
+    std::string contents = ReadSecretFile(path, field, &stamp);
+    if (files != nullptr) {
+      if (!known) files->files.push_back(stamp);
+      files->contents.emplace_back(field, contents);
+    }
+    return contents;
+  } catch (const ConfigError&) {
+    // Still watched: the file may appear later (stamp.size stays -1).
+    if (files != nullptr && !known) files->files.push_back(stamp);
+    throw;
   }
 }
 
@@ -361,7 +388,58 @@ bool RoleRequiredByDefault(const std::string& role) {
   return !(role == "cache" || role == "pubsub" || role == "flags" || role == "queue");
 }
 
-std::string ExpandVariables(const std::string& in, const EnvLookup& env, const std::string& field) {
+std::string ReadSecretFile(const std::string& path, const std::string& field, SecretFile* stamp) {
+  auto fault = [&](const std::string& why) {
+    return ConfigError(field, "cannot read secret file " + path + ": " + why);
+  };
+  // The stamp is of the file as found, readable or not: a watcher compares
+  // it with a later stat() and must not see a change where there is none.
+  auto set_stamp = [&](const struct stat& st) {
+    if (stamp == nullptr) return;
+    stamp->path = path;
+    stamp->dev = st.st_dev;
+    stamp->ino = st.st_ino;
+    stamp->size = st.st_size;
+    stamp->mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  };
+  struct stat st {};
+  // O_NONBLOCK: a FIFO put in the file's place must not hang the agent.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    const int err = errno;
+    if (stat(path.c_str(), &st) == 0) set_stamp(st);
+    throw fault(std::strerror(err));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  if (fstat(fd, &st) != 0) throw fault(std::strerror(errno));
+  set_stamp(st);
+  if (!S_ISREG(st.st_mode)) throw fault("not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > kMaxSecretFileBytes) throw fault("larger than 64 KiB");
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw fault(std::strerror(errno));
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    // The file may have grown since fstat().
+    if (text.size() > kMaxSecretFileBytes) throw fault("larger than 64 KiB");
+  }
+  // One line ending, as `echo` and editors leave it; more is content.
+  if (text.size() >= 2 && text.compare(text.size() - 2, 2, "\r\n") == 0) {
+    text.resize(text.size() - 2);
+  } else if (!text.empty() && text.back() == '\n') {
+    text.pop_back();
+  }
+  return text;
+}
+
+std::string ExpandVariables(const std::string& in, const EnvLookup& env, const std::string& field,
+                            FileExpansions* files) {
   std::string out;
   out.reserve(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
@@ -381,6 +459,11 @@ std::string ExpandVariables(const std::string& in, const EnvLookup& env, const s
     size_t close = in.find('}', i + 2);
     if (close == std::string::npos) throw ConfigError(field, "unterminated ${ in value");
     std::string body = in.substr(i + 2, close - i - 2);
+    if (body.rfind("file:", 0) == 0) {
+      out += ExpandFile(body.substr(5), field, files);
+      i = close;
+      continue;
+    }
     std::optional<std::string> fallback;
     size_t dflt = body.find(":-");
     std::string name = body.substr(0, dflt);
@@ -437,7 +520,8 @@ void ValidateListen(const std::string& listen, const std::string& field) {
   }
 }
 
-Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckRegistry& registry) {
+Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckRegistry& registry,
+                   std::vector<SecretFile>* files_seen) {
   if (text.size() > kMaxConfigBytes) throw ConfigError("(file)", "larger than 1 MiB");
   json doc;
   try {
@@ -451,19 +535,28 @@ Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckReg
   }
   RequireObject(doc, "(root)");
   RejectUnknownKeys(doc, kTopKeys, "");
-  if (auto it = doc.find("checks"); it != doc.end() && it->is_array()) {
-    for (size_t i = 0; i < it->size() && i < kMaxChecks; ++i) {
-      const json& c = (*it)[i];
-      if (!c.is_object() || c.value("kind", json()) != "postgres") continue;
-      auto url = c.find("url");
-      if (url != c.end() && url->is_string()) {
-        RefuseDsnInjection(url->get<std::string>(), env, "checks[" + std::to_string(i) + "].url");
+  FileExpansions files;
+  try {
+    if (auto it = doc.find("checks"); it != doc.end() && it->is_array()) {
+      for (size_t i = 0; i < it->size() && i < kMaxChecks; ++i) {
+        const json& c = (*it)[i];
+        if (!c.is_object() || c.value("kind", json()) != "postgres") continue;
+        auto url = c.find("url");
+        if (url != c.end() && url->is_string()) {
+          RefuseDsnInjection(url->get<std::string>(), env, "checks[" + std::to_string(i) + "].url");
+        }
       }
     }
+    ExpandAll(&doc, env, "", &files);
+  } catch (const ConfigError&) {
+    if (files_seen != nullptr) *files_seen = files.files;
+    throw;
   }
-  ExpandAll(&doc, env, "");
+  if (files_seen != nullptr) *files_seen = files.files;
 
   Config cfg;
+  cfg.secret_files = files.files;
+  for (const auto& read : files.contents) cfg.secrets.push_back(read.second);
   cfg.listen = ReadString(doc, "listen", cfg.listen, "");
   ValidateListen(cfg.listen, "listen");
   cfg.drain_seconds = ReadInt(doc, "drain_seconds", cfg.drain_seconds, 0, 3600, "");
@@ -508,14 +601,18 @@ Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckReg
     if (!names.insert(c.name).second) {
       throw ConfigError(path + ".name", "duplicate name \"" + c.name + "\"");
     }
+    // What the check's ${file:...} references held is its credential too.
+    for (const auto& [field, contents] : files.contents) {
+      if (field.rfind(path + ".", 0) == 0) c.secrets.push_back(contents);
+    }
     cfg.secrets.insert(cfg.secrets.end(), c.secrets.begin(), c.secrets.end());
     cfg.checks.push_back(std::move(c));
   }
   return cfg;
 }
 
-Config LoadConfigFile(const std::string& path, const EnvLookup& env,
-                      const CheckRegistry& registry) {
+Config LoadConfigFile(const std::string& path, const EnvLookup& env, const CheckRegistry& registry,
+                      std::vector<SecretFile>* files_seen) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError("(file)", "cannot read " + path + ": " + std::strerror(errno));
   std::string text;
@@ -524,7 +621,7 @@ Config LoadConfigFile(const std::string& path, const EnvLookup& env,
     text.append(buf, static_cast<size_t>(in.gcount()));
     if (text.size() > kMaxConfigBytes) throw ConfigError("(file)", "larger than 1 MiB");
   }
-  return ParseConfig(text, env, registry);
+  return ParseConfig(text, env, registry, files_seen);
 }
 
 void ValidateAdminToken(const std::string& token, const std::string& field) {

@@ -2,6 +2,7 @@
 // environment, command-line flags and VIGIL_* variables over it.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -75,6 +76,17 @@ struct ServerConfig {
 void SetServerOption(const std::string& key, int value, const std::string& field,
                      ServerConfig* server);
 
+// A file a ${file:/path} reference read, as it was when read (fstat of the
+// open file, so a watcher that stat()s the path later sees any change since).
+// An unreadable one has size -1.
+struct SecretFile {
+  std::string path;
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  int64_t size = -1;
+  int64_t mtime_ns = 0;
+};
+
 struct Config {
   std::string listen = "0.0.0.0:8086";
   ServerConfig server;
@@ -87,6 +99,8 @@ struct Config {
   std::vector<CheckConfig> checks;
   // Every credential found anywhere in the config: scrubbed from all output.
   std::vector<std::string> secrets;
+  // The files ${file:...} references read, each once: watched for rotation.
+  std::vector<SecretFile> secret_files;
 };
 
 // Looks a variable up in the environment; nullopt when unset.
@@ -98,12 +112,16 @@ bool RoleRequiredByDefault(const std::string& role);
 const std::vector<std::string>& KnownRoles();
 
 // Parses and validates config text; throws ConfigError naming the field.
+// `files_seen`, when given, receives every ${file:...} met, also when parsing
+// fails (the unreadable file included), so a watcher can retry once it appears.
 Config ParseConfig(const std::string& text, const EnvLookup& env,
-                   const CheckRegistry& registry = CheckRegistry::Builtin());
+                   const CheckRegistry& registry = CheckRegistry::Builtin(),
+                   std::vector<SecretFile>* files_seen = nullptr);
 
 // Reads a file (at most 1 MiB) and parses it; throws ConfigError.
 Config LoadConfigFile(const std::string& path, const EnvLookup& env,
-                      const CheckRegistry& registry = CheckRegistry::Builtin());
+                      const CheckRegistry& registry = CheckRegistry::Builtin(),
+                      std::vector<SecretFile>* files_seen = nullptr);
 
 // Validates a "HOST:PORT" listen address; throws ConfigError on `field`.
 void ValidateListen(const std::string& listen, const std::string& field);
@@ -135,8 +153,29 @@ std::optional<std::string> ReadAdminTokenFile(const std::string& path, const std
 // Throws ConfigError like the two above.
 std::string LoadAdminToken(const Config& config, const EnvLookup& env);
 
+// What ExpandVariables read from files: each file (once) and its contents.
+struct FileExpansions {
+  std::vector<SecretFile> files;  // each path once, in the order met
+  // Per reference: its config place ("checks[1].url") and what the file held
+  // (a credential: scrubbed from all output).
+  std::vector<std::pair<std::string, std::string>> contents;
+};
+
 // Replaces ${VAR} and ${VAR:-default} in `in`; "$$" is a literal "$".
 // Throws ConfigError(field, "unresolved variable ${NAME}") for an unset one.
-std::string ExpandVariables(const std::string& in, const EnvLookup& env, const std::string& field);
+// ${file:/path} is replaced by the file's contents with one trailing "\n" or
+// "\r\n" cut off; the path must be absolute, the file regular and at most
+// kMaxSecretFileBytes; otherwise ConfigError(field, "cannot read secret file
+// /path: ..."). Files read are added to `files` when given.
+std::string ExpandVariables(const std::string& in, const EnvLookup& env, const std::string& field,
+                            FileExpansions* files = nullptr);
+
+constexpr size_t kMaxSecretFileBytes = 64 * 1024;
+
+// Reads a secret file as ${file:...} does (bounded, regular files only, one
+// trailing newline cut). Sets *stamp (when given) from the open file. Throws
+// ConfigError(field, ...) naming the path, never the contents.
+std::string ReadSecretFile(const std::string& path, const std::string& field,
+                           SecretFile* stamp = nullptr);
 
 }  // namespace vigil

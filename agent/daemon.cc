@@ -41,6 +41,25 @@ FileStamp Stamp(const std::string& path) {
   return s;
 }
 
+// Has the secret file changed since it was read (or since it was found
+// unreadable)? A Secret volume update swaps the `..data` symlink: stat()
+// follows it to a new inode.
+bool Changed(const SecretFile& f) {
+  const FileStamp now = Stamp(f.path);
+  return now.size != f.size || now.dev != f.dev || now.ino != f.ino || now.mtime_ns != f.mtime_ns;
+}
+
+std::vector<SecretFile> Restamped(std::vector<SecretFile> files) {
+  for (SecretFile& f : files) {
+    const FileStamp now = Stamp(f.path);
+    f.dev = now.dev;
+    f.ino = now.ino;
+    f.size = now.size;
+    f.mtime_ns = now.mtime_ns;
+  }
+  return files;
+}
+
 // The admin token (validated: LoadAdminToken); "" turns the admin routes off.
 // Throws ConfigError for a weak token or an oversized file.
 std::string ReadAdminToken(const Config& c, Reporter* reporter) {
@@ -99,8 +118,9 @@ ServerLimits LimitsOf(const ServerConfig& s) {
   return l;
 }
 
-Config LoadEffectiveConfig(const std::string& path, const Overrides& o) {
-  Config c = LoadConfigFile(path, ProcessEnv());
+Config LoadEffectiveConfig(const std::string& path, const Overrides& o,
+                           std::vector<SecretFile>* files_seen) {
+  Config c = LoadConfigFile(path, ProcessEnv(), CheckRegistry::Builtin(), files_seen);
   ApplyOverrides(o, &c);
   LoadAdminToken(c, ProcessEnv());  // a weak token is a config error too
   return c;
@@ -134,14 +154,29 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
   SnapshotStore store;
   Scheduler scheduler(&store, &reporter);
 
-  Api::Options api_options;
-  api_options.pod = PodInfo::FromEnv();
+  // The secret files of the running config (or of the last attempt to load
+  // one), as read: a change to any of them reloads the config.
+  std::vector<SecretFile> secret_files = config.secret_files;
+  // The admin token file as it was before it was last read: a change turns
+  // the old token off at once (VIGIL_ADMIN_TOKEN, when set, wins and is not
+  // watched).
+  const bool token_from_env = [] {
+    const char* env = std::getenv("VIGIL_ADMIN_TOKEN");
+    return env != nullptr && *env != '\0';
+  }();
+  FileStamp token_stamp = Stamp(config.admin_token_file);
+
+  std::string admin_token;
   try {
-    api_options.admin_token = ReadAdminToken(config, &reporter);
+    admin_token = ReadAdminToken(config, &reporter);
   } catch (const ConfigError& e) {
     std::cerr << "vigil: config error: " << e.what() << "\n";
     return 2;
   }
+
+  Api::Options api_options;
+  api_options.pod = PodInfo::FromEnv();
+  api_options.admin_token = admin_token;
   api_options.health_details_full = config.health_details == "full";
   api_options.on_admin_lockout = [&reporter](int seconds) {
     reporter.Report({Level::kWarn,
@@ -186,8 +221,9 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
        {{"listen", host + ":" + std::to_string(server.port())}, {"version", kVersion}}});
 
   auto reload = [&](const char* why) {
+    std::vector<SecretFile> seen;
     try {
-      Config next = LoadEffectiveConfig(config_path, overrides);
+      Config next = LoadEffectiveConfig(config_path, overrides, &seen);
       if (next.listen != config.listen) {
         reporter.Report({Level::kWarn,
                          "config_listen_unchanged",
@@ -209,13 +245,17 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
         next.server = config.server;
       }
       // Read before anything is applied: a weak token refuses the reload.
-      std::string admin_token = ReadAdminToken(next, &reporter);
+      const FileStamp next_token_stamp = Stamp(next.admin_token_file);
+      std::string next_token = ReadAdminToken(next, &reporter);
       // The scheduler keeps the scrubber's secrets: the new checks' and
       // those of removed checks whose late results are still to come.
       scheduler.Apply(next);
       reporter.SetFormat(FormatOf(next));
-      api.SetAdminToken(std::move(admin_token));
+      token_stamp = next_token_stamp;
+      admin_token = std::move(next_token);
+      api.SetAdminToken(admin_token);
       api.SetHealthDetails(next.health_details == "full");
+      secret_files = next.secret_files;
       scheduler.CountReload(true);
       reporter.Report({Level::kInfo,
                        "config_reloaded",
@@ -227,6 +267,17 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
                        {{"trigger", why}}});
       config = std::move(next);
     } catch (const ConfigError& e) {
+      // Watch what this attempt read (an unreadable file as found, so its
+      // return is seen) and the running config's other files as they are
+      // now (so an unchanged refusal is not retried every poll).
+      std::vector<SecretFile> others;
+      for (const SecretFile& f : config.secret_files) {
+        if (std::none_of(seen.begin(), seen.end(),
+                         [&](const SecretFile& s) { return s.path == f.path; }))
+          others.push_back(f);
+      }
+      secret_files = std::move(seen);
+      for (SecretFile& f : Restamped(std::move(others))) secret_files.push_back(std::move(f));
       scheduler.CountReload(false);
       reporter.Report({Level::kError,
                        "config_rejected",
@@ -238,9 +289,57 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
     }
   };
 
+  // The admin token file changed: the new token replaces the old at once; an
+  // unreadable or empty file turns the admin routes off (keeping the old
+  // token would defeat the rotation).
+  auto rotate_token = [&] {
+    std::string token;
+    try {
+      token = ReadAdminToken(config, &reporter);
+    } catch (const ConfigError& e) {
+      // A weak or oversized token: refused like an unreadable file.
+      reporter.Report({Level::kWarn,
+                       "admin_disabled",
+                       "",
+                       "",
+                       e.what(),
+                       std::string("admin token refused: ") + e.what() + ": admin routes are off",
+                       {}});
+      admin_token.clear();
+      api.SetAdminToken("");
+      return;
+    }
+    if (token.empty()) {
+      if (Stamp(config.admin_token_file).size >= 0) {
+        reporter.Report(
+            {Level::kWarn,
+             "admin_disabled",
+             "",
+             "",
+             "",
+             "admin token file " + config.admin_token_file + " is empty: admin routes are off",
+             {}});
+      }
+    } else if (token != admin_token) {
+      reporter.Report({Level::kInfo,
+                       "admin_token_rotated",
+                       "",
+                       "",
+                       "",
+                       "admin token file " + config.admin_token_file +
+                           " changed: the new token is in use, the old one refused",
+                       {}});
+    }
+    admin_token = token;
+    api.SetAdminToken(token);
+  };
+
   bool draining = false;
   Clock::time_point drain_until{};
   auto next_watch = Clock::now() + std::chrono::seconds(1);
+  // Secret files and the admin token file are polled more often than the
+  // config: a rotated admin token must be refused within 2 s.
+  auto next_secret_watch = Clock::now() + std::chrono::milliseconds(500);
   for (;;) {
     timespec wait{0, 200 * 1000 * 1000};
     siginfo_t info{};
@@ -271,6 +370,19 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
       if (current != stamp && current.size >= 0) {
         stamp = current;
         reload("file changed");
+      }
+    }
+    if (!draining && now >= next_secret_watch) {
+      next_secret_watch = now + std::chrono::milliseconds(500);
+      if (std::any_of(secret_files.begin(), secret_files.end(), Changed)) {
+        reload("secret file changed");
+      }
+      if (!token_from_env && !config.admin_token_file.empty()) {
+        const FileStamp current = Stamp(config.admin_token_file);
+        if (current != token_stamp) {
+          token_stamp = current;
+          rotate_token();
+        }
       }
     }
   }

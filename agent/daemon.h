@@ -28,8 +28,10 @@ void ApplyOverrides(const Overrides& o, Config* config);
 // The server's limits from the config's "server" settings.
 ServerLimits LimitsOf(const ServerConfig& server);
 
-// Loads, overrides and validates; throws ConfigError.
-Config LoadEffectiveConfig(const std::string& path, const Overrides& o);
+// Loads, overrides and validates; throws ConfigError. `files_seen` as for
+// LoadConfigFile.
+Config LoadEffectiveConfig(const std::string& path, const Overrides& o,
+                           std::vector<SecretFile>* files_seen = nullptr);
 
 // Runs the daemon until SIGTERM/SIGINT and the drain; returns the exit code.
 int RunDaemon(const std::string& config_path, const Overrides& overrides);

@@ -17,6 +17,12 @@ struct RedisOptions {
   std::string expect_role;  // "", "master" or "replica"
   double max_memory_ratio = 0.9;
   double slow_ms = 0;  // 0: no latency warning
+  // Sentinel: AUTH to the Sentinels ("" none). `shared_password`: the URL's
+  // password serves master and Sentinels alike, and a server with no
+  // password configured is used without.
+  std::string sentinel_password;
+  bool shared_password = false;
+  std::vector<std::string> secrets;  // every credential, scrubbed from reasons
 };
 
 using InfoFields = std::map<std::string, std::string>;
@@ -69,6 +75,7 @@ class RedisCheck final : public Check {
  public:
   RedisCheck(RedisUrl url, RedisOptions opts)
       : url_(std::move(url)), opts_(std::move(opts)), sentinels_(url_.hosts, url_.master_name) {
+    sentinels_.SetPassword(opts_.sentinel_password, opts_.shared_password);
     std::vector<std::string> hosts;
     for (const auto& h : url_.hosts) hosts.push_back(h.ToString());
     target_ = Join(hosts, ",");
@@ -155,6 +162,9 @@ class RedisCheck final : public Check {
     if (io.status == IoStatus::kError) return CheckResult::Fail(Lost(io.error));
     for (size_t i = 0; i < hello.size(); ++i) {
       if (!replies[i].IsError()) continue;
+      if (hello[i][0] == "AUTH" && opts_.shared_password && NoPasswordConfigured(replies[i])) {
+        continue;  // the URL's password was the Sentinels', not this server's
+      }
       // Never the AUTH arguments: only the command's name.
       std::string what = hello[i][0] == "AUTH" ? "AUTH" : "SELECT " + std::to_string(url_.db);
       return CheckResult::Fail(what + ": " + replies[i].str);
@@ -297,11 +307,11 @@ class RedisCheck final : public Check {
   // Redis never echoes a password, but a reason must not carry one whatever
   // the server or a proxy says.
   std::string Scrub(std::string text) const {
-    for (const std::string* secret : {&url_.password, &url_.password_as_written}) {
-      if (secret->empty()) continue;
-      for (size_t pos = text.find(*secret); pos != std::string::npos;
-           pos = text.find(*secret, pos + 3)) {
-        text.replace(pos, secret->size(), "***");
+    for (const std::string& secret : opts_.secrets) {
+      if (secret.empty()) continue;
+      for (size_t pos = text.find(secret); pos != std::string::npos;
+           pos = text.find(secret, pos + 3)) {
+        text.replace(pos, secret.size(), "***");
       }
     }
     return text;
@@ -326,12 +336,51 @@ class RedisCheck final : public Check {
   std::string target_;  // Guarded by target_mu_.
 };
 
+// The `password` and `sentinel_password` keys beside the URL's password
+// (docs/secrets.md). Sets url->password to the data node's password.
+void SetPasswords(const CheckSpec& spec, RedisUrl* url, RedisOptions* opts) {
+  std::optional<std::string> password, sentinel_password;
+  if (spec.json.contains("password")) password = spec.RequireString("password");
+  if (spec.json.contains("sentinel_password")) {
+    sentinel_password = spec.RequireString("sentinel_password");
+  }
+  for (const std::string* s : {&url->password, &url->password_as_written}) {
+    if (!s->empty()) opts->secrets.push_back(*s);
+  }
+  for (const auto* s : {&password, &sentinel_password}) {
+    if (*s && !(*s)->empty()) opts->secrets.push_back(**s);
+  }
+  const std::string in_url = url->password;
+  if (!url->sentinel) {
+    if (sentinel_password) {
+      throw ConfigError(spec.Field("sentinel_password"), "only for redis+sentinel:// URLs");
+    }
+    if (password && !in_url.empty()) {
+      throw ConfigError(spec.Field("password"),
+                        "the URL holds a password too: give it in one place");
+    }
+    if (password) url->password = *password;
+    return;
+  }
+  if (password && sentinel_password && !in_url.empty()) {
+    throw ConfigError(spec.Field("url"),
+                      "with both password and sentinel_password set, a password in the URL "
+                      "would be used for nothing: leave it out");
+  }
+  // The URL's password goes to the Sentinels; to the master too unless
+  // `password` names the master's.
+  opts->sentinel_password = sentinel_password ? *sentinel_password : in_url;
+  if (password) url->password = *password;
+  opts->shared_password = !password && !sentinel_password && !in_url.empty();
+}
+
 }  // namespace
 
 CheckKind RedisCheckKind() {
   CheckKind kind;
   kind.name = "redis";
-  kind.keys = {"url", "expect_role", "max_memory_ratio", "slow_ms"};
+  kind.keys = {"url",     "expect_role", "max_memory_ratio",
+               "slow_ms", "password",    "sentinel_password"};
   kind.default_role = "cache";
   kind.create = [](const CheckSpec& spec) -> std::unique_ptr<Check> {
     const std::string text = spec.RequireString("url");
@@ -341,13 +390,12 @@ CheckKind RedisCheckKind() {
     } catch (const UrlError& e) {
       throw ConfigError(spec.Field("url"), e.what());
     }
+    RedisOptions opts;
+    SetPasswords(spec, &url, &opts);
     if (spec.secrets != nullptr) {
-      for (const std::string& s : {url.password, url.password_as_written}) {
-        if (!s.empty()) spec.secrets->push_back(s);
-      }
+      for (const std::string& s : opts.secrets) spec.secrets->push_back(s);
     }
 
-    RedisOptions opts;
     opts.expect_role = spec.OptionalString("expect_role", url.sentinel ? "master" : "");
     if (opts.expect_role == "slave") opts.expect_role = "replica";
     if (!opts.expect_role.empty() && opts.expect_role != "master" &&

@@ -26,7 +26,7 @@ std::optional<CheckResult> SentinelResolver::FindMaster(Deadline deadline, HostA
         }
         index_ = idx;
       }
-      Answer a = Ask(share, master, &error);
+      Answer a = Ask(share, master, &error, !kept);
       if (a == Answer::kMaster) return std::nullopt;
       conn_.Close();
       error = s.ToString() + ": " + error;
@@ -41,11 +41,21 @@ std::optional<CheckResult> SentinelResolver::FindMaster(Deadline deadline, HostA
   return CheckResult::Fail("no sentinel answered: " + errors);
 }
 
+bool NoPasswordConfigured(const RedisReply& reply) {
+  return reply.IsError() &&
+         (reply.str.find("without any password configured") != std::string::npos ||
+          reply.str.find("no password is set") != std::string::npos);
+}
+
 SentinelResolver::Answer SentinelResolver::Ask(Deadline deadline, HostAndPort* master,
-                                               std::string* error) {
+                                               std::string* error, bool authenticate) {
+  // On a new connection AUTH goes first, in the same round trip.
+  std::vector<std::vector<std::string>> commands;
+  const bool auth = authenticate && !password_.empty();
+  if (auth) commands.push_back({"AUTH", password_});
+  commands.push_back({"SENTINEL", "get-master-addr-by-name", master_name_});
   std::vector<RedisReply> replies;
-  IoResult io =
-      conn_.Exchange({{"SENTINEL", "get-master-addr-by-name", master_name_}}, deadline, &replies);
+  IoResult io = conn_.Exchange(commands, deadline, &replies);
   if (io.status == IoStatus::kTimeout) {
     *error = "timeout";
     return Answer::kNone;
@@ -54,7 +64,12 @@ SentinelResolver::Answer SentinelResolver::Ask(Deadline deadline, HostAndPort* m
     *error = io.error;
     return Answer::kLost;
   }
-  const RedisReply& r = replies[0];
+  if (auth && replies[0].IsError() && !(lenient_ && NoPasswordConfigured(replies[0]))) {
+    // Never the password: only the command's name and the server's words.
+    *error = "AUTH: " + replies[0].str;
+    return Answer::kNone;
+  }
+  const RedisReply& r = replies.back();
   if (r.IsError()) {
     *error = r.str;
     return Answer::kNone;
