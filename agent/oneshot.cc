@@ -11,6 +11,27 @@
 
 namespace vigil {
 
+namespace {
+
+// A reason for the terminal: a dependency's text may hold control characters
+// (an escape sequence would colour or rewrite the operator's screen).
+std::string Printable(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    } else {
+      out.push_back(ch);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 int RunChecksOnce(const Config& config, const CheckRegistry& registry) {
   Redactor redactor;
   redactor.SetSecrets(config.secrets);
@@ -47,7 +68,7 @@ int RunChecksOnce(const Config& config, const CheckRegistry& registry) {
                  : r.outcome == Outcome::kWarn ? Status::kWarn
                                                : Status::kFail;
       v.ever_passed = v.status != Status::kFail;
-      v.reason = redactor.Scrub(r.reason);
+      v.reason = Printable(redactor.Scrub(r.reason));
       try {
         if (check) v.target = check->Target();
       } catch (...) {

@@ -433,7 +433,7 @@ TEST(JsonLog, AnyBytesGiveValidJson) {
 
 class ThrowingCheck : public Check {
  public:
-  CheckResult Run(Deadline) override { throw std::runtime_error("driver exploded"); }
+  CheckResult Run(Deadline) override { throw std::runtime_error("driver\x1b[31m exploded"); }
   std::string Target() const override { return "boom:1"; }
 };
 
@@ -447,7 +447,8 @@ TEST(OneShot, AThrowingCheckIsAFailedCheckNotACrash) {
   const int rc = RunChecksOnce(c, registry);
   const std::string out = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(rc, 1);
-  EXPECT_NE(out.find("internal error: driver exploded"), std::string::npos) << out;
+  EXPECT_NE(out.find("internal error: driver\\x1B[31m exploded"), std::string::npos) << out;
+  EXPECT_EQ(out.find('\x1b'), std::string::npos) << "raw escape on the terminal";
   EXPECT_NE(out.find("ready: no"), std::string::npos) << out;
 }
 
