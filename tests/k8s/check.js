@@ -2,9 +2,11 @@
 // Offline checks of the vigil chart's and manifests' output (run by tests/k8s/run).
 //
 //   check.js schema SCHEMA VALUES.json          values against values.schema.json (ajv, draft-07)
-//   check.js chart RENDERED.yaml VALUES.json NOTES.txt OUTDIR
+//   check.js chart RENDERED.yaml VALUES.json NOTES.txt OUTDIR [monitoring-api]
 //                                                every object against the Kubernetes API
 //                                                schemas, then the chart's promises
+//                                                (monitoring-api: rendered with
+//                                                --api-versions monitoring.coreos.com/v1)
 //   check.js manifests RENDERED.yaml OUTDIR      the same for `kubectl kustomize` output
 //   check.js readme SCHEMA VALUES.yaml README    README's values table is the generated one
 //   check.js readme-table SCHEMA VALUES.yaml     print that table
@@ -35,6 +37,7 @@ const modelModules = {
   'v1': 'kubernetes-models/v1',
   'apps/v1': 'kubernetes-models/apps/v1',
   'policy/v1': 'kubernetes-models/policy/v1',
+  'networking.k8s.io/v1': 'kubernetes-models/networking.k8s.io/v1',
   'monitoring.coreos.com/v1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
 };
 
@@ -242,7 +245,7 @@ function selectorMatches(selector, labels) {
 
 // ---------------------------------------------------------------- chart
 
-function checkChart(renderedFile, valuesFile, notesFile, outDir) {
+function checkChart(renderedFile, valuesFile, notesFile, outDir, monitoringApi) {
   const where = path.basename(renderedFile);
   const values = JSON.parse(fs.readFileSync(valuesFile, 'utf8'));
   const rendered = fs.readFileSync(renderedFile, 'utf8');
@@ -250,9 +253,12 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir) {
   validateModels(objs, where);
   const byKind = (k) => objs.filter((o) => o.kind === k);
   const V = values.vigil;
+  const notesText = fs.readFileSync(notesFile, 'utf8');
 
   const deployments = byKind('Deployment');
-  const cms = byKind('ConfigMap');
+  const dashLabel = values.dashboards && values.dashboards.label;
+  const isDashboard = (o) => dashLabel && ((o.metadata.labels || {})[dashLabel] !== undefined);
+  const cms = byKind('ConfigMap').filter((o) => !isDashboard(o));
   const services = byKind('Service');
   if (!expect(deployments.length === 1 && cms.length === 1 && services.length === 1,
     `${where}: want one Deployment, ConfigMap and Service, got ${deployments.length}/${cms.length}/${services.length}`)) return finish(where);
@@ -356,7 +362,7 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir) {
   }
 
   // NOTES.txt: the selector and names it prints are the chart's.
-  const notes = fs.readFileSync(notesFile, 'utf8');
+  const notes = notesText;
   const l = /-l "([^"]+)"/.exec(notes);
   if (expect(l, `${where}: NOTES.txt has no -l "selector"`)) {
     const nsel = Object.fromEntries(l[1].split(',').map((kv) => kv.split('=')));
@@ -366,15 +372,46 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir) {
   expect(notes.includes('/health'), `${where}: NOTES.txt does not say how to see /health`);
   expect(!notes.includes('<no value>'), `${where}: NOTES.txt has <no value>`);
 
-  // ServiceMonitor and PrometheusRule.
+  // ServiceMonitor, PodMonitor and PrometheusRule: only with the operator's API.
   const sms = byKind('ServiceMonitor');
+  const pms = byKind('PodMonitor');
   const prs = byKind('PrometheusRule');
-  expect(sms.length === (values.serviceMonitor.enabled ? 1 : 0), `${where}: ServiceMonitor count ${sms.length} does not follow serviceMonitor.enabled`);
-  expect(prs.length === (values.prometheusRule.enabled ? 1 : 0), `${where}: PrometheusRule count ${prs.length} does not follow prometheusRule.enabled`);
+  const api = monitoringApi === 'monitoring-api';
+  expect(sms.length === (values.serviceMonitor.enabled && api ? 1 : 0), `${where}: ServiceMonitor count ${sms.length} does not follow serviceMonitor.enabled and the API's presence (${api})`);
+  expect(pms.length === (values.podMonitor.enabled && api ? 1 : 0), `${where}: PodMonitor count ${pms.length} does not follow podMonitor.enabled and the API's presence (${api})`);
+  expect(prs.length === (values.prometheusRule.enabled && api ? 1 : 0), `${where}: PrometheusRule count ${prs.length} does not follow prometheusRule.enabled and the API's presence (${api})`);
+  if (!api && (values.serviceMonitor.enabled || values.podMonitor.enabled || values.prometheusRule.enabled)) {
+    expect(notesText.includes('monitoring.coreos.com/v1'), `${where}: monitors enabled without the API, and NOTES.txt does not say why none was rendered`);
+  }
+  const sameList = (a, b) => JSON.stringify(a || []) === JSON.stringify(b || []);
   for (const sm of sms) {
     expect(selectorMatches(sm.spec.selector.matchLabels, svc.metadata.labels), `${where}: ServiceMonitor does not select the Service`);
     const ep = sm.spec.endpoints[0];
     expect(ep.port === 'vigil' && ep.path === '/metrics', `${where}: ServiceMonitor does not scrape port vigil /metrics`);
+    expect((sm.spec.jobLabel || '') === values.serviceMonitor.jobLabel, `${where}: ServiceMonitor jobLabel is not serviceMonitor.jobLabel`);
+    expect(sameList(sm.spec.targetLabels, values.serviceMonitor.targetLabels), `${where}: ServiceMonitor targetLabels differ from the values`);
+    expect(sameList(sm.spec.podTargetLabels, values.serviceMonitor.podTargetLabels), `${where}: ServiceMonitor podTargetLabels differ from the values`);
+  }
+  for (const pm of pms) {
+    expect(selectorMatches(pm.spec.selector.matchLabels, pod.metadata.labels), `${where}: PodMonitor does not select the pods`);
+    const ep = pm.spec.podMetricsEndpoints[0];
+    const vigilC = containersOf(pod.spec).find((c) => c.name === 'vigil');
+    expect(ep.port === 'vigil' && ep.path === '/metrics' && vigilC && (vigilC.ports || []).some((p) => p.name === 'vigil'),
+      `${where}: PodMonitor does not scrape vigil's named port "vigil" at /metrics`);
+    expect(sameList(pm.spec.namespaceSelector.matchNames, [dep.metadata.namespace]), `${where}: PodMonitor looks outside the release namespace`);
+    expect((pm.spec.jobLabel || '') === values.podMonitor.jobLabel, `${where}: PodMonitor jobLabel is not podMonitor.jobLabel`);
+    expect(sameList(pm.spec.podTargetLabels, values.podMonitor.podTargetLabels), `${where}: PodMonitor podTargetLabels differ from the values`);
+  }
+  // The job label the alerts must select: the ServiceMonitor's (the Service's
+  // name or its jobLabel's value), else the PodMonitor's (<ns>/<name> or its
+  // jobLabel's value on the pods).
+  let wantJob = svc.metadata.name;
+  if (values.serviceMonitor.enabled || !values.podMonitor.enabled) {
+    if (values.serviceMonitor.jobLabel) wantJob = svc.metadata.labels[values.serviceMonitor.jobLabel];
+  } else if (values.podMonitor.jobLabel) {
+    wantJob = pod.metadata.labels[values.podMonitor.jobLabel];
+  } else {
+    wantJob = `${values.podMonitor.namespace || dep.metadata.namespace}/${dep.metadata.name}`;
   }
   for (const pr of prs) {
     const rules = pr.spec.groups.flatMap((g) => g.rules);
@@ -383,24 +420,113 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir) {
       VigilCheckFailuresHigh: { metric: 'vigil_check_failures_total', cond: /rate\(.*\[1m\]\)\) \* 60 > 10$/, sev: 'warning' },
       VigilPodNotReady: { metric: 'vigil_ready', cond: /== 0$/, for: '5m' },
       VigilDegraded: { metric: 'vigil_health_status', cond: /status="degraded"\}\) == 1$/, for: '15m' },
+      VigilAbsent: { metric: 'vigil_build_info', cond: /^absent\(vigil_build_info\{[^}]*\}\)$/, for: '5m' },
+      VigilConfigReloadFailed: { metric: 'vigil_config_reload_failures_total', cond: /increase\(vigil_config_reload_failures_total\{.*\[10m\]\)\) > 0\)/ },
     };
     for (const [name, w] of Object.entries(want)) {
+      const key = { VigilCircuitBreakerOpen: 'circuitBreakerOpen', VigilCheckFailuresHigh: 'checkFailures', VigilPodNotReady: 'notReady', VigilDegraded: 'degraded', VigilAbsent: 'absent', VigilConfigReloadFailed: 'configReloadFailed' }[name];
       const rule = rules.find((x) => x.alert === name);
+      if (values.prometheusRule.alerts[key].enabled === false) { expect(!rule, `${where}: ${name} rendered although disabled`); continue; }
       if (!expect(rule, `${where}: PrometheusRule lacks ${name}`)) continue;
       expect(rule.expr.includes(w.metric) && w.cond.test(rule.expr), `${where}: ${name} expr is ${rule.expr}`);
       if (w.sev) expect(rule.labels.severity === w.sev, `${where}: ${name} severity ${rule.labels.severity} is not ${w.sev}`);
       if (w.for) expect(rule.for === w.for, `${where}: ${name} for ${rule.for} is not ${w.for}`);
-      expect(rule.expr.includes(`job="${svc.metadata.name}"`) || values.prometheusRule.selector,
-        `${where}: ${name} does not select the ServiceMonitor's job ${svc.metadata.name}`);
+      expect(rule.expr.includes(`job="${wantJob}"`) || values.prometheusRule.selector,
+        `${where}: ${name} does not select the monitor's job ${wantJob}: ${rule.expr}`);
     }
     fs.mkdirSync(outDir, { recursive: true });
     fs.writeFileSync(path.join(outDir, 'rules.yaml'), YAML.stringify({ groups: pr.spec.groups }));
   }
 
+  checkChartExtras(objs, values, { where, dep, pod, svc, V });
+
   // No unrendered template or Helm leftovers.
   expect(!rendered.includes('<no value>'), `${where}: "<no value>" in the output`);
   writeConfigOut(outDir, configText || '', vars);
   finish(where);
+}
+
+// The dashboard ConfigMap, the PodDisruptionBudget, the NetworkPolicy and
+// vigil's extra volumes follow their values.
+function checkChartExtras(objs, values, { where, dep, pod, svc, V }) {
+  const byKind = (k) => objs.filter((o) => o.kind === k);
+  const ns = dep.metadata.namespace;
+
+  const D = values.dashboards;
+  const dashCms = byKind('ConfigMap').filter((o) => (o.metadata.labels || {})[D.label] !== undefined);
+  expect(dashCms.length === (D.enabled ? 1 : 0), `${where}: dashboard ConfigMap count ${dashCms.length} does not follow dashboards.enabled`);
+  for (const cm of dashCms) {
+    expect(cm.metadata.labels[D.label] === D.labelValue, `${where}: dashboard label ${D.label}=${cm.metadata.labels[D.label]}, want ${D.labelValue}`);
+    expect(cm.metadata.namespace === (D.namespace || ns), `${where}: dashboard ConfigMap in namespace ${cm.metadata.namespace}, want ${D.namespace || ns}`);
+    for (const [k, v] of Object.entries(D.annotations || {})) expect((cm.metadata.annotations || {})[k] === v, `${where}: dashboard annotation ${k} missing`);
+    const keys = Object.keys(cm.data || {});
+    expect(keys.length === 1 && keys[0].endsWith('.json'), `${where}: the dashboard ConfigMap holds ${keys}, want one .json`);
+    const want = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'charts', 'vigil', 'dashboards', 'vigil.json'), 'utf8'));
+    let got = null;
+    try { got = JSON.parse(cm.data[keys[0]]); } catch (e) { fail(`${where}: the dashboard in the ConfigMap is not JSON: ${e.message}`); }
+    expect(got && JSON.stringify(got) === JSON.stringify(want), `${where}: the dashboard in the ConfigMap differs from charts/vigil/dashboards/vigil.json`);
+  }
+
+  const P = values.podDisruptionBudget;
+  const pdbs = byKind('PodDisruptionBudget');
+  expect(pdbs.length === (P.enabled ? 1 : 0), `${where}: PodDisruptionBudget count ${pdbs.length} does not follow podDisruptionBudget.enabled`);
+  for (const pdb of pdbs) {
+    expect(selectorMatches(pdb.spec.selector.matchLabels, pod.metadata.labels) && JSON.stringify(pdb.spec.selector.matchLabels) === JSON.stringify(dep.spec.selector.matchLabels),
+      `${where}: PodDisruptionBudget does not select the Deployment's pods`);
+    if (P.maxUnavailable !== '' && P.maxUnavailable !== undefined) {
+      expect(pdb.spec.maxUnavailable === P.maxUnavailable && pdb.spec.minAvailable === undefined, `${where}: PDB maxUnavailable ${pdb.spec.maxUnavailable}, want ${P.maxUnavailable} alone`);
+    } else {
+      expect(pdb.spec.minAvailable === P.minAvailable && pdb.spec.maxUnavailable === undefined, `${where}: PDB minAvailable ${pdb.spec.minAvailable}, want ${P.minAvailable} alone`);
+      expect(typeof P.minAvailable !== 'number' || P.minAvailable < dep.spec.replicas, `${where}: PDB minAvailable ${P.minAvailable} blocks every drain of ${dep.spec.replicas} replicas`);
+    }
+  }
+
+  const N = values.networkPolicy;
+  const nps = byKind('NetworkPolicy');
+  expect(nps.length === (N.enabled ? 1 : 0), `${where}: NetworkPolicy count ${nps.length} does not follow networkPolicy.enabled`);
+  for (const np of nps) {
+    const sp = np.spec;
+    expect(selectorMatches(sp.podSelector.matchLabels, pod.metadata.labels), `${where}: NetworkPolicy does not select the pods`);
+    const hasPort = (rule, port, proto) => (rule.ports || []).some((p) => p.port === port && (p.protocol || 'TCP') === proto);
+    const vigilRule = (sp.ingress || []).find((r) => hasPort(r, V.port, 'TCP'));
+    if (expect(vigilRule, `${where}: NetworkPolicy has no ingress rule for vigil's port ${V.port}`)) {
+      const from = vigilRule.from || [];
+      expect(from.length === 1 && JSON.stringify(from[0].namespaceSelector) === JSON.stringify(N.ingress.vigilFrom.namespaceSelector)
+        && JSON.stringify(from[0].podSelector) === JSON.stringify(N.ingress.vigilFrom.podSelector),
+      `${where}: vigil's port is open to ${JSON.stringify(from)}, not networkPolicy.ingress.vigilFrom`);
+    }
+    const appRule = (sp.ingress || []).find((r) => hasPort(r, values.app.port, 'TCP'));
+    expect(appRule, `${where}: NetworkPolicy shuts the app's own port ${values.app.port}`);
+    const types = sp.policyTypes || [];
+    expect(types.includes('Ingress') && types.includes('Egress') === !!N.egress.enabled, `${where}: policyTypes ${types} do not follow networkPolicy.egress.enabled`);
+    if (N.egress.enabled) {
+      const eg = sp.egress || [];
+      if (N.egress.dns) {
+        expect(eg.some((r) => hasPort(r, 53, 'UDP') && hasPort(r, 53, 'TCP') && !r.to), `${where}: NetworkPolicy egress lacks DNS (53 UDP and TCP)`);
+      }
+      for (const d of N.egress.dependencies || []) {
+        expect(eg.some((r) => hasPort(r, d.port, d.protocol || 'TCP')), `${where}: NetworkPolicy egress lacks dependency port ${d.port}`);
+      }
+    }
+  }
+
+  // vigil's extra volumes and mounts: in the vigil container, backed by a pod volume.
+  const vigilC = containersOf(pod.spec).find((c) => c.name === 'vigil');
+  for (const m of V.extraVolumeMounts || []) {
+    const got = vigilC && (vigilC.volumeMounts || []).find((x) => x.name === m.name && x.mountPath === m.mountPath);
+    expect(got && (got.readOnly || false) === (m.readOnly || false), `${where}: vigil.extraVolumeMounts ${m.name} at ${m.mountPath} is not on the vigil container as given`);
+    expect((pod.spec.volumes || []).some((v) => v.name === m.name), `${where}: no pod volume ${m.name} for vigil's mount`);
+  }
+  for (const v of V.extraVolumes || []) {
+    expect((pod.spec.volumes || []).some((x) => JSON.stringify(x) === JSON.stringify(v)), `${where}: vigil.extraVolumes ${v.name} is not a pod volume as given`);
+  }
+  const apps = (pod.spec.containers || []).filter((c) => c.name !== 'vigil');
+  for (const a of apps) {
+    for (const m of a.volumeMounts || []) {
+      expect(!(V.extraVolumeMounts || []).some((x) => x.name === m.name && !(values.app.extraVolumeMounts || []).some((y) => y.name === m.name)),
+        `${where}: vigil's volume ${m.name} is mounted into the app container ${a.name}`);
+    }
+  }
 }
 
 // ---------------------------------------------------------------- kustomize output
@@ -503,7 +629,7 @@ function checkReadme(schemaFile, valuesYamlFile, readmeFile) {
 const [cmd, ...args] = process.argv.slice(2);
 switch (cmd) {
   case 'schema': checkSchema(args[0], args[1]); break;
-  case 'chart': checkChart(args[0], args[1], args[2], args[3]); break;
+  case 'chart': checkChart(args[0], args[1], args[2], args[3], args[4]); break;
   case 'manifests': checkManifests(args[0], args[1]); break;
   case 'readme': checkReadme(args[0], args[1], args[2]); break;
   case 'readme-table': process.stdout.write(readmeTable(args[0], args[1])); break;

@@ -79,7 +79,7 @@ The environment variable that carries a check's password from its Secret:
 (redis-session -> REDIS_SESSION_PASSWORD).
 */}}
 {{- define "vigil.secretEnv" -}}
-{{- .secretEnv | default (printf "%s_PASSWORD" (.name | upper | replace "-" "_")) -}}
+{{- include "vigil-lib.secretEnv" . -}}
 {{- end -}}
 
 {{/*
@@ -200,26 +200,35 @@ password reaches vigil only through ${VAR} in the url.
 {{- end -}}
 
 {{/*
-A probe object from values, with httpGet/tcpSocket pointed at vigil's port
-when the values leave the port out (so changing vigil.port moves the probes).
-Call with (dict "probe" .Values.livenessProbe "port" .Values.vigil.port "name" "livenessProbe").
+PromQL matchers that pick this release's series in the PrometheusRule:
+prometheusRule.selector, or the job label the chart's own monitor gives
+them (the ServiceMonitor's: the Service's name, or the value of its
+jobLabel; the PodMonitor's alone: <namespace>/<name>, or the value of its
+jobLabel) and the release namespace.
 */}}
-{{- define "vigil.probe" -}}
-{{- $p := deepCopy .probe -}}
-{{- $handlers := list -}}
-{{- range $h := list "httpGet" "tcpSocket" "exec" "grpc" -}}
-{{- if get $p $h -}}
-{{- $handlers = append $handlers $h -}}
+{{- define "vigil.ruleSelector" -}}
+{{- if .Values.prometheusRule.selector -}}
+{{- .Values.prometheusRule.selector -}}
+{{- else -}}
+{{- $job := include "vigil.fullname" . -}}
+{{- $jobLabel := "" -}}
+{{- $labels := include "vigil.labels" . | fromYaml -}}
+{{- if or .Values.serviceMonitor.enabled (not .Values.podMonitor.enabled) -}}
+{{- $jobLabel = .Values.serviceMonitor.jobLabel -}}
+{{- $labels = merge $labels (.Values.service.labels | default dict) -}}
+{{- else -}}
+{{- $jobLabel = .Values.podMonitor.jobLabel -}}
+{{- $labels = merge $labels (.Values.podLabels | default dict) -}}
+{{- if not $jobLabel -}}
+{{- $job = printf "%s/%s" (.Values.podMonitor.namespace | default .Release.Namespace) (include "vigil.fullname" .) -}}
 {{- end -}}
 {{- end -}}
-{{- if gt (len $handlers) 1 -}}
-{{- fail (printf "%s: has %s; a probe has one handler (Helm merges your probe into the default: set the default's httpGet: null)" .name (join " and " $handlers)) -}}
+{{- if $jobLabel -}}
+{{- if not (hasKey $labels $jobLabel) -}}
+{{- fail (printf "prometheusRule.selector: the monitor's jobLabel %q is not a label the chart sets; set prometheusRule.selector" $jobLabel) -}}
 {{- end -}}
-{{- range $handler := list "httpGet" "tcpSocket" -}}
-{{- $h := get $p $handler -}}
-{{- if and $h (not (get $h "port")) -}}
-{{- $_ := set $h "port" (int $.port) -}}
+{{- $job = get $labels $jobLabel | toString -}}
 {{- end -}}
+{{- printf "job=%q,namespace=%q" $job .Release.Namespace -}}
 {{- end -}}
-{{- toYaml $p -}}
 {{- end -}}
