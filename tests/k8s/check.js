@@ -86,19 +86,22 @@ const TOP_KEYS = ['listen', 'drain_seconds', 'admin_token_file', 'log_format', '
 const TIMING_KEYS = ['interval_ms', 'timeout_ms', 'unhealthy_threshold', 'healthy_threshold', 'jitter_percent', 'breaker'];
 const BREAKER_KEYS = ['failure_threshold', 'recovery_timeout_ms', 'success_threshold'];
 const CHECK_KEYS = ['name', 'kind', 'role', 'required', 'liveness', ...TIMING_KEYS];
+const TLS_KEYS = ['tls', 'cert_expiry_warn_days'];
 const KIND_KEYS = {
-  redis: ['url', 'expect_role', 'max_memory_ratio', 'slow_ms'],
-  postgres: ['url', 'require_primary', 'max_replication_lag_s', 'keep_open', 'statement_timeout_ms'],
+  redis: ['url', 'expect_role', 'max_memory_ratio', 'slow_ms', ...TLS_KEYS],
+  postgres: ['url', 'require_primary', 'max_replication_lag_s', 'keep_open', 'statement_timeout_ms', ...TLS_KEYS],
   tcp: ['address'],
-  http: ['url', 'expect_body_contains', 'expect_status'],
+  http: ['url', 'expect_body_contains', 'expect_status', ...TLS_KEYS],
 };
 const ROLES = ['cache', 'pubsub', 'flags', 'queue', 'session', 'lock', 'idempotency', 'rate-limit', 'database', 'app'];
 
 function unknownKeys(obj, allowed) { return Object.keys(obj || {}).filter((k) => !allowed.includes(k)); }
 
-// Checks the config JSON for keys vigil refuses, and returns the ${VAR}s it uses.
+// Checks the config JSON for keys vigil refuses, and returns the ${VAR}s it
+// uses; vars.files lists the files it reads (${file:/path}, tls.*_file).
 function checkConfig(cfg, where) {
   const vars = new Set();
+  vars.files = [];
   expect(unknownKeys(cfg, TOP_KEYS).length === 0, `${where}: unknown top-level keys ${unknownKeys(cfg, TOP_KEYS)}`);
   if (cfg.defaults) {
     expect(unknownKeys(cfg.defaults, TIMING_KEYS).length === 0, `${where}: unknown keys in defaults: ${unknownKeys(cfg.defaults, TIMING_KEYS)}`);
@@ -124,7 +127,14 @@ function checkConfig(cfg, where) {
       }
       const kw = /(^|\s)password\s*=\s*(\S*)/.exec(c.url);
       expect(!kw || /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(kw[2]), `${at}.url holds a literal password=, not a \${VAR}`);
-      for (const v of c.url.matchAll(/\$\{([^}]*)\}/g)) vars.add(v[1]);
+      for (const v of c.url.matchAll(/\$\{([^}]*)\}/g)) {
+        if (v[1].startsWith('file:')) vars.files.push({ at: `${at}.url`, path: v[1].slice(5) });
+        else vars.add(v[1]);
+      }
+    }
+    if (c.tls) {
+      expect(unknownKeys(c.tls, ['ca_file', 'server_name', 'cert_file', 'key_file', 'insecure_skip_verify']).length === 0, `${at}.tls: unknown keys`);
+      for (const k of ['ca_file', 'cert_file', 'key_file']) if (c.tls[k]) vars.files.push({ at: `${at}.tls.${k}`, path: c.tls[k], system: true });
     }
   });
   return vars;
@@ -220,6 +230,16 @@ function checkVigilPod(podSpec, opts, where) {
   return { vigil, configMapName: vol && vol.configMap && vol.configMap.name, env };
 }
 
+// Every file the config reads is under one of the vigil container's mounts
+// (a tls file may also be in the image's /etc/ssl).
+function checkFilesMounted(vars, vigil, where) {
+  const mounts = (vigil.volumeMounts || []).map((m) => m.mountPath.replace(/\/?$/, '/'));
+  for (const f of vars.files || []) {
+    const ok = mounts.some((m) => f.path.startsWith(m)) || (f.system && f.path.startsWith('/etc/ssl/'));
+    expect(ok, `${where}: ${f.at} reads ${f.path}, which no volume of the vigil container provides`);
+  }
+}
+
 // Every ${VAR} of the config is in vigil's env; Secrets come by reference.
 function checkSecretsWiring(vars, env, where) {
   const entries = {};
@@ -291,6 +311,7 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir, monitoringApi) 
   if (r) {
     expect(r.configMapName === cm.metadata.name, `${where}: the pod mounts ConfigMap ${r.configMapName}, the chart renders ${cm.metadata.name}`);
     const refs = checkSecretsWiring(vars, r.env, `${where}: Deployment`);
+    checkFilesMounted(vars, r.vigil, `${where}: Deployment`);
     for (const c of V.checks || []) {
       if (!c.existingSecret) continue;
       const envName = c.secretEnv || `${c.name.toUpperCase().replace(/-/g, '_')}_PASSWORD`;
@@ -550,6 +571,7 @@ function checkManifests(renderedFile, outDir) {
   if (r) {
     expect(r.configMapName === cm.metadata.name, `${where}: the pod mounts ConfigMap ${r.configMapName}, kustomize renders ${cm.metadata.name}`);
     checkSecretsWiring(vars, r.env, `${where}: Deployment`);
+    checkFilesMounted(vars, r.vigil, `${where}: Deployment`);
   }
   const sel = dep.spec.selector.matchLabels;
   expect(selectorMatches(sel, dep.spec.template.metadata.labels), `${where}: Deployment selector does not match its pod labels`);

@@ -114,7 +114,8 @@ Call with (dict "check" $c "index" $i "envNames" $names).
 {{- $_ := required (printf "%s.url is required for a %s check" $at $kind) $c.url -}}
 {{- end -}}
 {{- $common := list "name" "kind" "role" "required" "liveness" "interval_ms" "timeout_ms" "unhealthy_threshold" "healthy_threshold" "jitter_percent" "breaker" "existingSecret" "existingSecretKey" "secretEnv" -}}
-{{- $byKind := dict "redis" (list "url" "expect_role" "max_memory_ratio" "slow_ms") "postgres" (list "url" "require_primary" "max_replication_lag_s" "keep_open" "statement_timeout_ms") "http" (list "url" "expect_body_contains" "expect_status") "tcp" (list "address") -}}
+{{- $tlsKeys := list "tls" "cert_expiry_warn_days" -}}
+{{- $byKind := dict "redis" (concat (list "url" "expect_role" "max_memory_ratio" "slow_ms") $tlsKeys) "postgres" (concat (list "url" "require_primary" "max_replication_lag_s" "keep_open" "statement_timeout_ms") $tlsKeys) "http" (concat (list "url" "expect_body_contains" "expect_status") $tlsKeys) "tcp" (list "address") -}}
 {{- range $key, $_ := $c -}}
 {{- if not (or (has $key $common) (has $key (get $byKind $kind))) -}}
 {{- fail (printf "%s.%s: not a key of a %s check" $at $key $kind) -}}
@@ -140,10 +141,34 @@ Call with (dict "check" $c "index" $i "envNames" $names).
 {{- end -}}
 {{- range $ref := regexFindAll "\\$\\{[^}]*\\}" $url -1 -}}
 {{- $var := trimSuffix "}" (trimPrefix "${" $ref) -}}
-{{- if not (has $var $.envNames) -}}
+{{- if hasPrefix "file:" $var -}}
+{{- include "vigil.checkMountedFile" (dict "path" (trimPrefix "file:" $var) "at" (printf "%s.url: ${%s}" $at $var) "mounts" $.mounts) -}}
+{{- else if not (has $var $.envNames) -}}
 {{- fail (printf "%s.url: ${%s} is not set in vigil's environment (use existingSecret, or vigil.extraEnv)" $at $var) -}}
 {{- end -}}
 {{- end -}}
+{{- range $key, $path := ($c.tls | default dict) -}}
+{{- if hasSuffix "_file" $key -}}
+{{- include "vigil.checkMountedFile" (dict "path" (toString $path) "at" (printf "%s.tls.%s" $at $key) "mounts" (append $.mounts "/etc/ssl")) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A file vigil reads (${file:PATH}, tls.ca_file, ...) must be under one of the
+vigil container's extra mounts, or it would not exist in the pod.
+Call with (dict "path" P "at" "where" "mounts" (list of mountPaths)).
+*/}}
+{{- define "vigil.checkMountedFile" -}}
+{{- $ok := false -}}
+{{- range .mounts -}}
+{{- if hasPrefix (printf "%s/" (trimSuffix "/" .)) $.path -}}
+{{- $ok = true -}}
+{{- end -}}
+{{- end -}}
+{{- if not $ok -}}
+{{- fail (printf "%s: %s is not under any of vigil.extraVolumeMounts (%s); mount the Secret or ConfigMap that holds it" .at .path (join ", " .mounts)) -}}
 {{- end -}}
 {{- end -}}
 
@@ -180,6 +205,10 @@ password reaches vigil only through ${VAR} in the url.
 {{- $_ := set $cfg "admin_token_file" (include "vigil.adminTokenPath" .) -}}
 {{- end -}}
 {{- $envNames := include "vigil.envNames" . | fromJsonArray -}}
+{{- $mounts := list -}}
+{{- range $v.extraVolumeMounts -}}
+{{- $mounts = append $mounts .mountPath -}}
+{{- end -}}
 {{- $checks := list -}}
 {{- $seen := dict -}}
 {{- if $v.appCheck.enabled -}}
@@ -188,7 +217,7 @@ password reaches vigil only through ${VAR} in the url.
 {{- $_ := set $seen $v.appCheck.name "vigil.appCheck" -}}
 {{- end -}}
 {{- range $i, $c := $v.checks -}}
-{{- include "vigil.validateCheck" (dict "check" $c "index" $i "envNames" $envNames) -}}
+{{- include "vigil.validateCheck" (dict "check" $c "index" $i "envNames" $envNames "mounts" $mounts) -}}
 {{- if hasKey $seen $c.name -}}
 {{- fail (printf "vigil.checks[%d].name: %q is used twice (also by %s)" (int $i) $c.name (get $seen $c.name)) -}}
 {{- end -}}
