@@ -8,6 +8,10 @@
 //                                                (monitoring-api: rendered with
 //                                                --api-versions monitoring.coreos.com/v1)
 //   check.js manifests RENDERED.yaml OUTDIR      the same for `kubectl kustomize` output
+//                                                (and for a chart built on vigil-lib)
+//   check.js component RENDERED.yaml OUTDIR "WANT..." "UNTOUCHED..."
+//                                                the vigil-sidecar component's output
+//   check.js dashboard DASHBOARD.json            the Grafana dashboard's shape and queries
 //   check.js readme SCHEMA VALUES.yaml README    README's values table is the generated one
 //   check.js readme-table SCHEMA VALUES.yaml     print that table
 //
@@ -581,6 +585,138 @@ function checkManifests(renderedFile, outDir) {
   finish(where);
 }
 
+// ---------------------------------------------------------------- kustomize component
+
+// The vigil-sidecar component's output: WANT (space-separated workload
+// names) got vigil, UNTOUCHED did not.
+function checkComponent(renderedFile, outDir, wantNames, untouchedNames) {
+  const where = path.basename(renderedFile);
+  const objs = loadDocs(renderedFile);
+  validateModels(objs, where);
+  const workloads = objs.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+  const cms = objs.filter((o) => o.kind === 'ConfigMap' && /^(.*-)?vigil-config-[a-z0-9]+$/.test(o.metadata.name));
+  if (!expect(cms.length === 1, `${where}: want one generated vigil-config ConfigMap, got ${cms.map((c) => c.metadata.name)}`)) return finish(where);
+  const cm = cms[0];
+  let cfg = {};
+  try { cfg = JSON.parse(cm.data['config.json']); } catch (e) { fail(`${where}: config.json is not JSON: ${e.message}`); }
+  const vars = checkConfig(cfg, `${where}: config.json`);
+  const port = Number((cfg.listen || '').split(':').pop());
+  expect(port === 8086, `${where}: config listen ${cfg.listen} is not on 8086, where the component's probes point`);
+  const want = wantNames.split(/\s+/).filter(Boolean);
+  const untouched = untouchedNames.split(/\s+/).filter(Boolean);
+  const kinds = new Set();
+  for (const name of want) {
+    const w = workloads.find((o) => o.metadata.name === name);
+    if (!expect(w, `${where}: no workload ${name}`)) continue;
+    kinds.add(w.kind);
+    const id = `${where}: ${w.kind}/${name}`;
+    const spec = w.spec.template.spec;
+    const cs = spec.containers || [];
+    expect(cs.length >= 2 && cs[0].name !== 'vigil' && cs[cs.length - 1].name === 'vigil',
+      `${id}: containers are ${cs.map((c) => c.name)}; want the app first and vigil appended`);
+    expect(cs.filter((c) => c.name === 'vigil').length === 1, `${id}: vigil injected more than once`);
+    expect(!(spec.initContainers || []).some((c) => c.name === 'vigil'), `${id}: vigil among the init containers`);
+    const app = cs[0];
+    for (const [kind, p] of [['startupProbe', '/startupz'], ['livenessProbe', '/livez'], ['readinessProbe', '/readyz']]) {
+      const pr = app[kind];
+      expect(pr && pr.httpGet && pr.httpGet.path === p && pr.httpGet.port === port && !pr.tcpSocket && !pr.exec,
+        `${id}: app container ${app.name}.${kind} is not GET ${p} on vigil's ${port}: ${JSON.stringify(pr)}`);
+    }
+    for (const other of cs.slice(1, -1)) {
+      for (const kind of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+        expect(!(other[kind] && other[kind].httpGet && other[kind].httpGet.port === port), `${id}: container ${other.name} got vigil's ${kind}`);
+      }
+    }
+    const v = cs[cs.length - 1];
+    const sc = v.securityContext || {};
+    expect(sc.runAsNonRoot === true && sc.readOnlyRootFilesystem === true && sc.allowPrivilegeEscalation === false
+      && sc.capabilities && (sc.capabilities.drop || []).includes('ALL') && sc.seccompProfile && sc.seccompProfile.type === 'RuntimeDefault'
+      && sc.privileged !== true && (sc.runAsUser === undefined || sc.runAsUser > 0),
+    `${id}: the vigil container is not hardened on its own: ${JSON.stringify(sc)}`);
+    const r = v.resources || {};
+    expect(r.requests && r.requests.memory && r.limits && r.limits.memory, `${id}: vigil without memory request and limit`);
+    expect(v.image && /[:@]/.test(v.image.split('/').pop()), `${id}: vigil image ${v.image} not pinned`);
+    expect((v.ports || []).some((p) => p.containerPort === port && p.name === 'vigil'), `${id}: vigil does not declare port ${port}`);
+    const env = Object.fromEntries((v.env || []).map((e) => [e.name, e]));
+    for (const [n, f] of [['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace'], ['NODE_NAME', 'spec.nodeName']]) {
+      expect(env[n] && env[n].valueFrom && env[n].valueFrom.fieldRef && env[n].valueFrom.fieldRef.fieldPath === f, `${id}: vigil env ${n} is not the Downward API ${f}`);
+    }
+    expect(v.livenessProbe && v.livenessProbe.httpGet && v.livenessProbe.httpGet.path === '/metrics', `${id}: vigil's own liveness is not /metrics`);
+    const args = v.args || [];
+    const cfgFile = args[args.indexOf('--config') + 1];
+    const m = (v.volumeMounts || []).find((x) => cfgFile && cfgFile.startsWith(x.mountPath.replace(/\/?$/, '/')));
+    expect(m && !m.subPath && m.readOnly === true, `${id}: --config ${cfgFile} is not on a read-only directory mount`);
+    const vol = m && (spec.volumes || []).find((x) => x.name === m.name);
+    expect(vol && vol.configMap && vol.configMap.name === cm.metadata.name, `${id}: the config volume is not the generated ConfigMap ${cm.metadata.name}`);
+    for (const mm of app.volumeMounts || []) expect(mm.name !== (m && m.name), `${id}: the app mounts vigil's config`);
+    checkSecretsWiring(vars, env, id);
+    checkFilesMounted(vars, v, id);
+    const grace = spec.terminationGracePeriodSeconds === undefined ? 30 : spec.terminationGracePeriodSeconds;
+    expect(grace > (cfg.drain_seconds === undefined ? 5 : cfg.drain_seconds), `${id}: terminationGracePeriodSeconds ${grace} does not cover vigil's drain`);
+  }
+  expect(kinds.has('Deployment') && kinds.has('StatefulSet'), `${where}: the injected workloads are not a Deployment and a StatefulSet (${[...kinds]})`);
+  for (const name of untouched) {
+    const w = workloads.find((o) => o.metadata.name === name);
+    if (!expect(w, `${where}: no workload ${name}`)) continue;
+    const spec = w.spec.template.spec;
+    expect(!containersOf(spec).some((c) => c.name === 'vigil') && !(spec.volumes || []).some((x) => x.name === 'vigil-config'),
+      `${where}: ${w.kind}/${name} was not selected but got vigil`);
+    for (const c of spec.containers) {
+      for (const k of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+        expect(!(c[k] && c[k].httpGet && c[k].httpGet.port === port), `${where}: ${w.kind}/${name} was not selected but ${c.name} got vigil's ${k}`);
+      }
+    }
+  }
+  writeConfigOut(outDir, cm.data['config.json'], vars);
+  finish(where);
+}
+
+// ---------------------------------------------------------------- Grafana dashboard
+
+function checkDashboard(file) {
+  const where = path.basename(file);
+  let d;
+  try { d = JSON.parse(fs.readFileSync(file, 'utf8')); } catch (e) { fail(`${where}: not JSON: ${e.message}`); return finish(where); }
+  expect(d.title && d.uid && typeof d.schemaVersion === 'number', `${where}: no title, uid or schemaVersion`);
+  const vars = (d.templating && d.templating.list) || [];
+  const ds = vars.find((v) => v.name === 'datasource');
+  expect(ds && ds.type === 'datasource' && ds.query === 'prometheus', `${where}: no "datasource" variable of type datasource (prometheus)`);
+  for (const n of ['namespace', 'pod', 'check']) {
+    const v = vars.find((x) => x.name === n);
+    expect(v && v.type === 'query' && v.datasource && v.datasource.uid === '${datasource}' && v.includeAll && v.allValue === '.*',
+      `${where}: no query variable ${n} on \${datasource} with All = .*`);
+  }
+  const panels = [];
+  const walk = (list) => (list || []).forEach((p) => { panels.push(p); walk(p.panels); });
+  walk(d.panels);
+  const ids = panels.map((p) => p.id);
+  expect(new Set(ids).size === ids.length, `${where}: panel ids are not unique`);
+  const exprs = [];
+  for (const p of panels.filter((x) => x.type !== 'row')) {
+    expect((p.targets || []).length > 0, `${where}: panel "${p.title}" has no query`);
+    expect(p.datasource && p.datasource.uid === '${datasource}', `${where}: panel "${p.title}" is not on \${datasource}`);
+    for (const t of p.targets || []) {
+      expect(t.expr, `${where}: panel "${p.title}" ${t.refId} has no expr`);
+      exprs.push(t.expr || '');
+    }
+  }
+  const all = exprs.join('\n');
+  for (const [what, re] of [
+    ['vigil_check_up per pod and check', /by \(pod, check\) \(vigil_check_up\{/],
+    ['vigil_health_status', /vigil_health_status\{/],
+    ['p50 of the check histogram', /histogram_quantile\(0\.5, sum by \(le, check\) \(rate\(vigil_check_duration_seconds_bucket\{[^}]*\}\[\$__rate_interval\]\)\)\)/],
+    ['p99 of the check histogram', /histogram_quantile\(0\.99, sum by \(le, check\) \(rate\(vigil_check_duration_seconds_bucket\{[^}]*\}\[\$__rate_interval\]\)\)\)/],
+    ['vigil_circuit_breaker_state', /vigil_circuit_breaker_state\{/],
+    ['failures by check and reason', /sum by \(check, reason\) \(rate\(vigil_check_failures_total\{/],
+    ['vigil_config_reloads_total', /vigil_config_reloads_total\{/],
+    ['vigil_config_reload_failures_total', /vigil_config_reload_failures_total\{/],
+  ]) expect(re.test(all), `${where}: no panel query with ${what}`);
+  for (const e of exprs) {
+    if (/vigil_|process_/.test(e)) expect(/namespace=~"\$namespace", pod=~"\$pod"/.test(e), `${where}: a query ignores $namespace/$pod: ${e}`);
+  }
+  finish(where);
+}
+
 // ---------------------------------------------------------------- values schema
 
 function checkSchema(schemaFile, valuesFile) {
@@ -653,6 +789,8 @@ switch (cmd) {
   case 'schema': checkSchema(args[0], args[1]); break;
   case 'chart': checkChart(args[0], args[1], args[2], args[3], args[4]); break;
   case 'manifests': checkManifests(args[0], args[1]); break;
+  case 'component': checkComponent(args[0], args[1], args[2] || '', args[3] || ''); break;
+  case 'dashboard': checkDashboard(args[0]); break;
   case 'readme': checkReadme(args[0], args[1], args[2]); break;
   case 'readme-table': process.stdout.write(readmeTable(args[0], args[1])); break;
   default:
