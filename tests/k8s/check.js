@@ -516,7 +516,12 @@ function checkChartExtras(objs, values, { where, dep, pod, svc, V }) {
     const vigilRule = (sp.ingress || []).find((r) => hasPort(r, V.port, 'TCP'));
     if (expect(vigilRule, `${where}: NetworkPolicy has no ingress rule for vigil's port ${V.port}`)) {
       const from = vigilRule.from || [];
-      expect(from.length === 1 && JSON.stringify(from[0].namespaceSelector) === JSON.stringify(N.ingress.vigilFrom.namespaceSelector)
+      const testPods = byKind('Pod');
+      for (const t of testPods) {
+        expect(from.some((f) => !f.namespaceSelector && f.podSelector && selectorMatches(f.podSelector.matchLabels, t.metadata.labels)),
+          `${where}: the NetworkPolicy keeps the helm test pod ${t.metadata.name} from vigil's port`);
+      }
+      expect(from.length === 1 + testPods.length && JSON.stringify(from[0].namespaceSelector) === JSON.stringify(N.ingress.vigilFrom.namespaceSelector)
         && JSON.stringify(from[0].podSelector) === JSON.stringify(N.ingress.vigilFrom.podSelector),
       `${where}: vigil's port is open to ${JSON.stringify(from)}, not networkPolicy.ingress.vigilFrom`);
     }
