@@ -63,9 +63,10 @@ Service, /startupz holds both until every required dependency passed once.
 
 {{/*
 The vigil container, from the library chart (charts/vigil-lib): a regular
-sidecar, or with (native true) an init container with restartPolicy Always
-(Kubernetes >= 1.29), which the kubelet starts before the app (once its
-startupProbe passes) and stops after it. On SIGTERM vigil answers 503 on
+sidecar, or with vigil.nativeSidecar (the caller puts it under
+initContainers and passes native true) an init container with restartPolicy
+Always (Kubernetes >= 1.29), which the kubelet starts before the app (once
+its startupProbe passes) and stops after it. On SIGTERM vigil answers 503 on
 /readyz at once and serves drainSeconds more. The admin token's Secret is
 mounted before vigil.extraVolumeMounts.
 Call with (dict "ctx" $ "native" bool).
@@ -77,7 +78,8 @@ Call with (dict "ctx" $ "native" bool).
 
 {{/*
 .Values.vigil as the library's values block: the ConfigMap's name, and the
-admin token's Secret added to the extra volumes and mounts.
+admin token's Secret added to the extra volumes and mounts (defaultMode
+288 is 0440), vigil.extraVolumeMounts checked against the volumes.
 */}}
 {{- define "vigil.libValues" -}}
 {{- $v := deepCopy .Values.vigil -}}
