@@ -84,7 +84,7 @@ function validateModels(objs, where) {
   }
 }
 
-// ---------------------------------------------------------------- vigil config (SPEC §5)
+// ---------------------------------------------------------------- vigil config (the config file)
 
 const TOP_KEYS = ['listen', 'drain_seconds', 'admin_token_file', 'log_format', 'defaults', 'checks'];
 const TIMING_KEYS = ['interval_ms', 'timeout_ms', 'unhealthy_threshold', 'healthy_threshold', 'jitter_percent', 'breaker'];

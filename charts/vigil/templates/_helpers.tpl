@@ -187,7 +187,7 @@ Call with (dict "path" P "at" "where" "mounts" (list of mountPaths)).
 {{- end -}}
 
 {{/*
-vigil's config file (SPEC §5), as JSON. Only keys vigil knows are rendered:
+vigil's config file, as JSON. Only keys vigil knows are rendered:
 the chart-only keys of a check (existingSecret, existingSecretKey, secretEnv)
 are dropped, so no Secret name, key or value reaches the ConfigMap; a
 password reaches vigil only through ${VAR} in the url.
