@@ -70,8 +70,8 @@ Exclusions ExcludedFrom(const std::multimap<std::string, std::string>& q) {
 }
 
 bool IsKnownGetPath(const std::string& path) {
-  static const char* kPaths[] = {"/livez",    "/up",     "/readyz",  "/ready",
-                                 "/startupz", "/health", "/metrics", "/"};
+  static const char* kPaths[] = {"/livez",  "/up",      "/readyz", "/ready", "/startupz",
+                                 "/health", "/metrics", "/events", "/"};
   for (const char* p : kPaths)
     if (path == p) return true;
   for (const char* prefix : {"/health/", "/readyz/", "/livez/"}) {
@@ -234,8 +234,14 @@ HttpResponse Api::HandleGet(const std::string& path,
       r.body = RenderHealthIetf(s, options_.pod, WallClock::now());
     } else {
       r.content_type = kJson;
-      r.body = RenderHealthJson(s, options_.pod, WallClock::now());
+      r.body = RenderHealthJson(s, options_.pod, WallClock::now(), nullptr, HasParam(q, "events"));
     }
+    return NoStore(std::move(r));
+  }
+  if (path == "/events") {
+    HttpResponse r;
+    r.content_type = kJson;
+    r.body = RenderEventsJson(s);
     return NoStore(std::move(r));
   }
   for (const char* prefix : {"/health/", "/readyz/", "/livez/"}) {

@@ -78,8 +78,11 @@ bool ParseTarget(const std::string& target, std::string* path,
 bool ConstantTimeEquals(const std::string& a, const std::string& b);
 
 // Renderers (agent/render.cc, agent/metrics.cc).
+// with_events: /health?events, the recent state changes as "events".
 std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
-                             const CheckView* only = nullptr);
+                             const CheckView* only = nullptr, bool with_events = false);
+// /events: {"events": [...]}, the recent state changes, newest first.
+std::string RenderEventsJson(const HealthSnapshot& s);
 std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod,
                              WallClock::time_point now);
 std::string RenderCheckLine(const CheckView& c);  // "[+]db ok"

@@ -257,19 +257,20 @@ std::optional<CheckResult> ReadHttpResponseHead(int fd, Deadline deadline, std::
     size_t header_end = 0;
     while (!FindHeaderEnd(*in, &header_end)) {
       if (in->size() > kHttpMaxHeaderBytes)
-        return CheckResult::Fail("response headers over 16 KiB");
+        return CheckResult::Fail(FailureKind::kProtocol, "response headers over 16 KiB");
       ReadStatus rs = ReadMore(fd, deadline, in, &error);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
       if (rs == ReadStatus::kError) return CheckResult::Fail(error);
       if (rs == ReadStatus::kEof) {
-        return CheckResult::Fail(in->empty() ? "connection closed without a response"
+        return CheckResult::Fail(FailureKind::kProtocol,
+                                 in->empty() ? "connection closed without a response"
                                              : "connection closed mid-response");
       }
     }
     std::string text = in->substr(0, header_end);
     in->erase(0, header_end);
     if (!ParseHead(text, head, &error)) {
-      return CheckResult::Fail("malformed HTTP response: " + error);
+      return CheckResult::Fail(FailureKind::kProtocol, "malformed HTTP response: " + error);
     }
     const int status = head->status;
     if (status >= 100 && status < 200 && status != 101) continue;  // 100 Continue & co.
@@ -289,13 +290,14 @@ std::optional<CheckResult> ReadHttpResponseBody(int fd, Deadline deadline,
     ChunkedDecoder decoder;
     for (;;) {
       if (!decoder.Feed(in, body, kHttpMaxBodyBytes, &error)) {
-        return CheckResult::Fail("malformed HTTP response: " + error);
+        return CheckResult::Fail(FailureKind::kProtocol, "malformed HTTP response: " + error);
       }
       if (decoder.done() || body->size() >= kHttpMaxBodyBytes) break;
       ReadStatus rs = ReadMore(fd, deadline, in, &error);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
       if (rs == ReadStatus::kError) return CheckResult::Fail(error);
-      if (rs == ReadStatus::kEof) return CheckResult::Fail("connection closed mid chunked body");
+      if (rs == ReadStatus::kEof)
+        return CheckResult::Fail(FailureKind::kProtocol, "connection closed mid chunked body");
     }
   } else if (head.content_length >= 0) {
     size_t want = static_cast<size_t>(
@@ -306,8 +308,9 @@ std::optional<CheckResult> ReadHttpResponseBody(int fd, Deadline deadline,
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
       if (rs == ReadStatus::kError) return CheckResult::Fail(error);
       if (rs == ReadStatus::kEof) {
-        return CheckResult::Fail("connection closed after " + std::to_string(body->size()) +
-                                 " of " + std::to_string(head.content_length) + " body bytes");
+        return CheckResult::Fail(FailureKind::kProtocol,
+                                 "connection closed after " + std::to_string(body->size()) +
+                                     " of " + std::to_string(head.content_length) + " body bytes");
       }
     }
     if (body->size() > want) body->resize(want);

@@ -31,7 +31,7 @@ class SentinelResolver {
  private:
   enum class Answer { kMaster, kLost, kNone };
 
-  Answer Ask(Deadline deadline, HostAndPort* master, std::string* error);
+  Answer Ask(Deadline deadline, HostAndPort* master, std::string* error, FailureKind* kind);
 
   const std::vector<HostAndPort> sentinels_;
   const std::string master_name_;

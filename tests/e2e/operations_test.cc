@@ -253,7 +253,7 @@ TEST(Operations, StatusPageIsSelfContainedHtml) {
   EXPECT_NE(r.headers["Content-Type"].find("text/html"), std::string::npos);
   EXPECT_EQ(r.body.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_NE(r.body.find("</html>"), std::string::npos);
-  EXPECT_NE(r.body.find("fetch(\"/health\""), std::string::npos);
+  EXPECT_NE(r.body.find("fetch(\"/health?events\""), std::string::npos);
   for (const char* external : {"http://", "https://", "//cdn", "src=", "@import"})
     EXPECT_EQ(r.body.find(external), std::string::npos) << external;
 }
