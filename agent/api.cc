@@ -62,8 +62,8 @@ Exclusions ExcludedFrom(const std::multimap<std::string, std::string>& q) {
 }
 
 bool IsKnownGetPath(const std::string& path) {
-  static const char* kPaths[] = {"/livez",    "/up",     "/readyz",  "/ready",
-                                 "/startupz", "/health", "/metrics", "/"};
+  static const char* kPaths[] = {"/livez",  "/up",      "/readyz", "/ready", "/startupz",
+                                 "/health", "/metrics", "/events", "/"};
   for (const char* p : kPaths)
     if (path == p) return true;
   for (const char* prefix : {"/health/", "/readyz/", "/livez/"}) {
@@ -264,8 +264,15 @@ HttpResponse Api::HandleGet(const std::string& path,
       r.body = RenderHealthIetf(s, options_.pod, WallClock::now(), full);
     } else {
       r.content_type = kJson;
-      r.body = RenderHealthJson(s, options_.pod, WallClock::now(), nullptr, full);
+      r.body =
+          RenderHealthJson(s, options_.pod, WallClock::now(), nullptr, full, HasParam(q, "events"));
     }
+    return NoStore(std::move(r));
+  }
+  if (path == "/events") {
+    HttpResponse r;
+    r.content_type = kJson;
+    r.body = RenderEventsJson(s, full);
     return NoStore(std::move(r));
   }
   for (const char* prefix : {"/health/", "/readyz/", "/livez/"}) {

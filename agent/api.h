@@ -109,9 +109,14 @@ HttpResponse JsonError(int status, const std::string& error);
 bool ConstantTimeEquals(const std::string& a, const std::string& b);
 
 // Renderers (agent/render.cc, agent/metrics.cc).
-// `full` false: each check's name, status, required and since only.
+// `full` false ("health_details": "status"): each check's name, status,
+// required and since only, and no reasons in events. with_events:
+// /health?events, the recent state changes as "events".
 std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
-                             const CheckView* only = nullptr, bool full = true);
+                             const CheckView* only = nullptr, bool full = true,
+                             bool with_events = false);
+// /events: {"events": [...]}, the recent state changes, newest first.
+std::string RenderEventsJson(const HealthSnapshot& s, bool full = true);
 std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
                              bool full = true);
 // "[+]db ok"; `full` false leaves the reason out ("[-]db failed").

@@ -17,6 +17,35 @@ json TimeOrNull(const std::optional<WallClock::time_point>& t) {
 
 double Round3(double v) { return static_cast<double>(static_cast<int64_t>(v * 1000 + 0.5)) / 1000; }
 
+// History for the status page, kept in one place: the last runs of a check
+// (outcome and latency, no error text) and the recent state changes (whose
+// reasons are error text).
+json RecentJson(const CheckView& c) {
+  json runs = json::array();
+  for (const RecentRun& r : c.recent) {
+    runs.push_back({{"time", FormatTime(r.time)},
+                    {"outcome", OutcomeName(r.outcome)},
+                    {"latency_ms", Round3(r.latency_ms)}});
+  }
+  return runs;
+}
+
+json EventsJson(const HealthSnapshot& s, bool full) {
+  json events = json::array();
+  if (s.events == nullptr) return events;
+  // Newest first: what a person (or `jq '.events[0]'`) wants first.
+  for (auto it = s.events->rbegin(); it != s.events->rend(); ++it) {
+    json e = {{"time", FormatTime(it->time)},
+              {"check", it->check},
+              {"from", StatusName(it->from)},
+              {"to", StatusName(it->to)}};
+    // A reason is error text: hidden with "health_details": "status".
+    if (full && !it->reason.empty()) e["reason"] = it->reason;
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
 json CheckJson(const CheckView& c, bool full) {
   json j;
   j["name"] = c.name;
@@ -41,6 +70,7 @@ json CheckJson(const CheckView& c, bool full) {
   if (!c.reason.empty()) j["reason"] = c.reason;
   j["circuit"] = BreakerName(c.circuit);
   j["target"] = c.target;
+  j["recent"] = RecentJson(c);
   return j;
 }
 
@@ -69,8 +99,14 @@ std::string RenderCheckLine(const CheckView& c, bool full) {
   return "[-]" + c.name + " failed";
 }
 
+std::string RenderEventsJson(const HealthSnapshot& s, bool full) {
+  json j;
+  j["events"] = EventsJson(s, full);
+  return Dump(j);
+}
+
 std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
-                             const CheckView* only, bool full) {
+                             const CheckView* only, bool full, bool with_events) {
   const Overall o = OverallStatus(s);
   json j;
   j["status"] = OverallName(o);
@@ -78,6 +114,7 @@ std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallCl
   j["draining"] = s.draining;
   j["version"] = kVersion;
   j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(now - s.started_at).count();
+  j["time"] = FormatTime(now);  // lets a client measure "for how long" on the agent's clock
   json p = json::object();
   if (!pod.name.empty()) p["name"] = pod.name;
   if (!pod.namespace_.empty()) p["namespace"] = pod.namespace_;
@@ -89,6 +126,7 @@ std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallCl
     checks[c.name] = CheckJson(c, full);
   }
   j["checks"] = checks;
+  if (with_events) j["events"] = EventsJson(s, full);
   if (only != nullptr) {
     // /health/{check}: the check itself at the top, the pod's verdict beside it.
     json one = CheckJson(*only, full);

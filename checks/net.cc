@@ -42,6 +42,21 @@ addrinfo Hints(int flags) {
   return hints;
 }
 
+// A connection the peer or the network would not make.
+FailureKind ConnectErrorKind(int err) {
+  switch (err) {
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case EHOSTDOWN:
+    case ENETDOWN:
+      return FailureKind::kRefused;
+    default:
+      return FailureKind::kOther;
+  }
+}
+
 struct PendingResolution {
   std::mutex mu;
   std::condition_variable cv;
@@ -81,8 +96,9 @@ NetResult Resolve(const std::string& host, int port, Deadline deadline,
   }
   if (Clock::now() >= deadline) return {NetStatus::kTimeout, "resolving " + host};
   if (g_stuck_resolutions.load() >= kMaxStuckResolutions) {
-    return {NetStatus::kError, "resolver not answering (" + std::to_string(kMaxStuckResolutions) +
-                                   " lookups pending)"};
+    return {NetStatus::kError,
+            "resolver not answering (" + std::to_string(kMaxStuckResolutions) + " lookups pending)",
+            FailureKind::kDns};
   }
   auto pending = std::make_shared<PendingResolution>();
   try {
@@ -114,9 +130,12 @@ NetResult Resolve(const std::string& host, int port, Deadline deadline,
     return {NetStatus::kTimeout, "resolving " + host};
   }
   if (pending->rc != 0) {
-    return {NetStatus::kError, "cannot resolve " + host + ": " + gai_strerror(pending->rc)};
+    return {NetStatus::kError, "cannot resolve " + host + ": " + gai_strerror(pending->rc),
+            FailureKind::kDns};
   }
-  if (pending->endpoints.empty()) return {NetStatus::kError, "no address for " + host};
+  if (pending->endpoints.empty()) {
+    return {NetStatus::kError, "no address for " + host, FailureKind::kDns};
+  }
   *out = std::move(pending->endpoints);
   return {NetStatus::kOk, {}};
 }
@@ -141,9 +160,11 @@ NetResult WaitFd(int fd, short events, Deadline deadline) {
 
 NetResult ConnectTcp(const std::vector<Endpoint>& endpoints, Deadline deadline, int* fd) {
   std::string last_error = "no address";
+  FailureKind last_kind = endpoints.empty() ? FailureKind::kDns : FailureKind::kOther;
   for (const Endpoint& ep : endpoints) {
     int s = socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s < 0) {
+      last_kind = FailureKind::kOther;
       last_error = std::string("socket: ") + std::strerror(errno);
       continue;
     }
@@ -151,6 +172,7 @@ NetResult ConnectTcp(const std::vector<Endpoint>& endpoints, Deadline deadline, 
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     int rc = connect(s, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len);
     if (rc != 0 && errno != EINPROGRESS) {
+      last_kind = ConnectErrorKind(errno);
       last_error = "connect " + ep.ToString() + ": " + std::strerror(errno);
       close(s);
       continue;
@@ -166,6 +188,7 @@ NetResult ConnectTcp(const std::vector<Endpoint>& endpoints, Deadline deadline, 
       socklen_t len = sizeof err;
       getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0) {
+        last_kind = ConnectErrorKind(err);
         last_error = "connect " + ep.ToString() + ": " + std::strerror(err);
         close(s);
         continue;
@@ -174,7 +197,7 @@ NetResult ConnectTcp(const std::vector<Endpoint>& endpoints, Deadline deadline, 
     *fd = s;
     return {NetStatus::kOk, {}};
   }
-  return {NetStatus::kError, last_error};
+  return {NetStatus::kError, last_error, last_kind};
 }
 
 NetResult ConnectTcp(const std::string& host, int port, Deadline deadline, int* fd) {

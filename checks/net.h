@@ -24,6 +24,9 @@ enum class NetStatus { kOk, kTimeout, kError };
 struct NetResult {
   NetStatus status = NetStatus::kError;
   std::string error;  // one line, when status != kOk
+  // On kError: kDns for a name that did not resolve, kRefused for a
+  // connection that could not be made, kOther otherwise.
+  FailureKind kind = FailureKind::kOther;
 };
 
 // Resolves host:port before `deadline`. A numeric address never leaves the

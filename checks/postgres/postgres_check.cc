@@ -19,6 +19,7 @@
 
 #include "checks/net.h"
 #include "checks/postgres/pg_dsn.h"
+#include "checks/postgres/pg_failure.h"
 
 namespace vigil {
 namespace {
@@ -202,7 +203,7 @@ class PostgresCheck final : public Check {
       std::vector<Endpoint> eps;
       NetResult r = Resolve(dsn_.host, dsn_.port, deadline, &eps);
       if (r.status == NetStatus::kTimeout) return CheckResult::Timeout("resolving " + dsn_.host);
-      if (r.status != NetStatus::kOk) return CheckResult::Fail(r.error);
+      if (r.status != NetStatus::kOk) return CheckResult::Fail(r.kind, r.error);
       for (const Endpoint& ep : eps) {
         if (addrs.size() >= kMaxAddresses) break;
         std::string a = NumericHost(ep);
@@ -210,7 +211,7 @@ class PostgresCheck final : public Check {
         for (const auto& x : addrs) seen = seen || x == a;
         if (!seen) addrs.push_back(a);
       }
-      if (addrs.empty()) return CheckResult::Fail("no address for " + dsn_.host);
+      if (addrs.empty()) return CheckResult::Fail(FailureKind::kDns, "no address for " + dsn_.host);
     }
 
     // One libpq "host" per address, all with the configured name so that TLS
@@ -245,22 +246,39 @@ class PostgresCheck final : public Check {
     // libpq prints NOTICE/WARNING messages to stderr raw by default; they go
     // to the agent's log instead, one line, scrubbed, each once.
     PQsetNoticeProcessor(conn_, &PostgresCheck::OnNotice, this);
-    if (PQstatus(conn_) == CONNECTION_BAD) return CheckResult::Fail(ErrorLine());
+    if (PQstatus(conn_) == CONNECTION_BAD) return ConnectFailure();
+    // Only the verbose form of an error carries its SQLSTATE while
+    // connecting (there is no result to ask): see ConnectFailure.
+    PQsetErrorVerbosity(conn_, PQERRORS_VERBOSE);
 
     // Per libpq's docs: act as if PQconnectPoll had asked to write.
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     for (;;) {
       if (st == PGRES_POLLING_OK) break;
-      if (st == PGRES_POLLING_FAILED) return CheckResult::Fail(ErrorLine());
+      if (st == PGRES_POLLING_FAILED) return ConnectFailure();
       int fd = PQsocket(conn_);
-      if (fd < 0) return CheckResult::Fail(ErrorLine());
+      if (fd < 0) return ConnectFailure();
       NetResult w = WaitFd(fd, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
       if (w.status == NetStatus::kTimeout) return CheckResult::Timeout("connecting");
       if (w.status == NetStatus::kError) return CheckResult::Fail(w.error);
       st = PQconnectPoll(conn_);
     }
+    PQsetErrorVerbosity(conn_, PQERRORS_DEFAULT);
     if (PQsetnonblocking(conn_, 1) != 0) return CheckResult::Fail(ErrorLine());
     return CheckResult::Pass();
+  }
+
+  // A failed connection attempt, its kind from the SQLSTATE when the server
+  // sent one, and its line without the code (as in libpq's default form).
+  CheckResult ConnectFailure() const {
+    std::string message = conn_ != nullptr ? PQerrorMessage(conn_) : "";
+    const std::string sqlstate = TakeSqlstate(&message);
+    FailureKind kind = PgSqlstateKind(sqlstate);
+    if (sqlstate.empty()) {
+      kind = conn_ != nullptr && PQconnectionNeedsPassword(conn_) ? FailureKind::kAuth
+                                                                  : PgClientFailureKind(message);
+    }
+    return CheckResult::Fail(kind, PgErrorLine(message, dsn_.password));
   }
 
   CheckResult Query(Deadline deadline, bool* broken) {
@@ -301,7 +319,9 @@ class PostgresCheck final : public Check {
     if (!kept) return conn_failure();
     if (PQresultStatus(kept.get()) != PGRES_TUPLES_OK) {
       *broken = PQstatus(conn_) == CONNECTION_BAD;
-      return CheckResult::Fail(PgErrorLine(PQresultErrorMessage(kept.get()), dsn_.password));
+      const char* sqlstate = PQresultErrorField(kept.get(), PG_DIAG_SQLSTATE);
+      return CheckResult::Fail(PgSqlstateKind(sqlstate != nullptr ? sqlstate : ""),
+                               PgErrorLine(PQresultErrorMessage(kept.get()), dsn_.password));
     }
     if (!recovery) return CheckResult::Pass();
     return Judge(kept.get());
@@ -309,20 +329,24 @@ class PostgresCheck final : public Check {
 
   CheckResult Judge(const PGresult* res) const {
     if (PQntuples(res) != 1 || PQnfields(res) != 2) {
-      return CheckResult::Fail("unexpected reply to the recovery query");
+      return CheckResult::Fail(FailureKind::kProtocol, "unexpected reply to the recovery query");
     }
     const bool in_recovery = PQgetvalue(res, 0, 0)[0] == 't';
+    const double lag = std::strtod(PQgetvalue(res, 0, 1), nullptr);
+    CheckSignals signals;
+    signals.postgres_in_recovery = in_recovery;
+    if (in_recovery && std::isfinite(lag)) signals.postgres_replication_lag_s = lag;
+    CheckResult r = CheckResult::Pass();
     if (opts_.require_primary && in_recovery) {
-      return CheckResult::Fail("server is in recovery (a replica), primary required");
+      r = CheckResult::Fail(FailureKind::kRole,
+                            "server is in recovery (a replica), primary required");
+    } else if (in_recovery && opts_.max_replication_lag_s && std::isfinite(lag) &&
+               lag > *opts_.max_replication_lag_s) {
+      r = CheckResult::Warn("replication lag " + FormatSeconds(lag) + " s over " +
+                            FormatSeconds(*opts_.max_replication_lag_s) + " s");
     }
-    if (in_recovery && opts_.max_replication_lag_s) {
-      double lag = std::strtod(PQgetvalue(res, 0, 1), nullptr);
-      if (std::isfinite(lag) && lag > *opts_.max_replication_lag_s) {
-        return CheckResult::Warn("replication lag " + FormatSeconds(lag) + " s over " +
-                                 FormatSeconds(*opts_.max_replication_lag_s) + " s");
-      }
-    }
-    return CheckResult::Pass();
+    r.signals = signals;
+    return r;
   }
 
   CheckResult CancelOnTimeout() {

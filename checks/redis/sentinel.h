@@ -39,7 +39,8 @@ class SentinelResolver {
  private:
   enum class Answer { kMaster, kLost, kNone };
 
-  Answer Ask(Deadline deadline, HostAndPort* master, std::string* error, bool authenticate);
+  Answer Ask(Deadline deadline, HostAndPort* master, std::string* error, bool authenticate,
+             FailureKind* kind);
 
   const std::vector<HostAndPort> sentinels_;
   const std::string master_name_;

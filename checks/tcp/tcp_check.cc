@@ -17,7 +17,7 @@ class TcpCheck final : public Check {
     int fd = -1;
     NetResult r = ConnectTcp(host_, port_, deadline, &fd);
     if (r.status == NetStatus::kTimeout) return CheckResult::Timeout(r.error);
-    if (r.status == NetStatus::kError) return CheckResult::Fail(r.error);
+    if (r.status == NetStatus::kError) return CheckResult::Fail(r.kind, r.error);
     close(fd);
     return CheckResult::Pass();
   }

@@ -8,6 +8,8 @@ VIGIL_BUILD_PACKAGES=(cmake g++ make pkg-config libcpp-httplib-dev libhiredis-de
   libcli11-dev libpq-dev googletest libgtest-dev libgmock-dev)
 VIGIL_SERVER_PACKAGES=(redis-server redis-tools redis-sentinel postgresql postgresql-client
   curl procps iproute2 iptables util-linux)
+# The status page's browser test (tests/browser/run) needs a real browser.
+VIGIL_BROWSER_PACKAGES=(chromium)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
