@@ -15,7 +15,7 @@ FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake g++ make pkg-config \
-      libcpp-httplib-dev libhiredis-dev nlohmann-json3-dev libcli11-dev libpq-dev \
+      libcpp-httplib-dev libhiredis-dev nlohmann-json3-dev libcli11-dev libpq-dev libc-ares-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -27,11 +27,11 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVIGIL_BUILD_TESTS=OFF \
 
 FROM debian:12-slim
 # Runtime libraries only: cpp-httplib (it pulls libssl3, zlib1g, libbrotli1),
-# hiredis, libpq (it pulls krb5 and ldap). libc6, libstdc++6 and libgcc-s1
+# hiredis, libpq (it pulls krb5 and ldap), c-ares. libc6, libstdc++6 and libgcc-s1
 # are in the slim base.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libcpp-httplib0.11 libhiredis0.14 libpq5 \
+      libcpp-httplib0.11 libhiredis0.14 libpq5 libc-ares2 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/vigil /usr/local/bin/vigil
 # Non-root, numeric so that the kubelet's runAsNonRoot can verify it; the
