@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 
 namespace vigil {
 namespace {
@@ -25,6 +28,37 @@ constexpr size_t kMaxNames = 32;
 void InitAresOnce() {
   static std::once_flag once;
   std::call_once(once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
+}
+
+// c-ares 1.18 takes nameservers, the search list and ndots from resolv.conf
+// but not glibc's `options timeout:N attempts:N` (it knows only BIND's
+// retrans:/retry:), and would wait 5 s x 4 tries, doubling, per name. These
+// two are read here with glibc's defaults (5 s, 2 tries) and limits (30, 5),
+// so a lookup gives up when the C library's would.
+struct RetryOptions {
+  int timeout_ms = 5000;
+  int tries = 2;
+};
+
+RetryOptions ReadRetryOptions(const char* path) {
+  RetryOptions o;
+  std::ifstream in(path);
+  std::string line;
+  for (int lines = 0; lines < 1000 && std::getline(in, line); ++lines) {
+    std::istringstream words(line);
+    std::string word;
+    if (!(words >> word) || word != "options") continue;
+    while (words >> word) {
+      auto value = [&](const char* key) -> int {
+        const size_t n = std::strlen(key);
+        if (word.compare(0, n, key) != 0) return -1;
+        return std::atoi(word.c_str() + n);
+      };
+      if (int v = value("timeout:"); v >= 1) o.timeout_ms = std::min(v, 30) * 1000;
+      if (int v = value("attempts:"); v >= 1) o.tries = std::min(v, 5);
+    }
+  }
+  return o;
 }
 
 void CopyWithPort(const std::vector<Endpoint>& in, int port, std::vector<Endpoint>* out) {
@@ -162,7 +196,11 @@ NetResult CheckDns::Resolve(const std::string& host, int port, Deadline deadline
     InitAresOnce();
     auto lookup = std::make_unique<Lookup>();
     lookup->run = run_;
-    int rc = ares_init(&lookup->channel);
+    const RetryOptions retry = ReadRetryOptions("/etc/resolv.conf");
+    ares_options options{};
+    options.timeout = retry.timeout_ms;
+    options.tries = retry.tries;
+    int rc = ares_init_options(&lookup->channel, &options, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
     if (rc != ARES_SUCCESS) {
       lookup->channel = nullptr;
       error = "cannot resolve " + host + ": resolver set-up: " + ares_strerror(rc);

@@ -29,6 +29,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -49,6 +50,7 @@
 #include "tests/support/check_builder.h"
 #include "tests/support/dns_responder.h"
 #include "tests/support/redis_server.h"
+#include "tests/support/tcp_listener.h"
 
 namespace vigil {
 namespace {
@@ -521,7 +523,7 @@ std::string InSearchDomain(const std::string& name) { return name + "." + kSearc
 
 // A name that resolved, then DNS stops answering (or answers SERVFAIL): the
 // check goes on with the old addresses and warns, until dns_stale_s runs out.
-[[noreturn]] void RunStaleAddressesChild() {
+void StaleAddressesScenario() {
   SetUpChildWorld(Resolver::kResponder);
   testing::DnsResponder dns;
   dns.Set(InSearchDomain("vigil-app"), "127.0.0.1");
@@ -529,7 +531,7 @@ std::string InSearchDomain(const std::string& name) { return name + "." + kSearc
   int listen_fd = -1;
   int port = ListenLoopback(&listen_fd);
   const std::string address = "vigil-app:" + std::to_string(port);
-  constexpr int kStaleS = 4;
+  constexpr int kStaleS = 10;
 
   auto tcp = BuildCheck("tcp", {{"address", address}, {"dns_stale_s", kStaleS}}).check;
   auto strict = BuildCheck("tcp", {{"address", address}, {"dns_stale_s", 0}}).check;
@@ -557,6 +559,15 @@ std::string InSearchDomain(const std::string& name) { return name + "." + kSearc
   CHILD_EXPECT(t.result.outcome == Outcome::kFail && t.result.timed_out,
                "dns_stale_s 0: " + Describe(t));
 
+  // SERVFAIL answers: the same fallback.
+  dns.SetMode(testing::DnsResponder::Mode::kServfail);
+  usleep(1500 * 1000);
+  t = RunFor(*tcp, milliseconds(1000));
+  CHILD_EXPECT(t.result.outcome == Outcome::kWarn && StaleReason(t.result.reason),
+               "SERVFAIL: " + Describe(t));
+  CHILD_EXPECT(t.result.reason != "DNS failing; using addresses from 0 s ago",
+               "age not counted: " + Describe(t));
+
   // Redis restarts: the check reconnects to the address it knew, and warns.
   redis.Stop();
   redis.Start();
@@ -567,15 +578,6 @@ std::string InSearchDomain(const std::string& name) { return name + "." + kSearc
   // Kept open, the connection needs no name: the next run passes.
   r = RunFor(*rc, kLongTimeout);
   CHILD_EXPECT(r.result.outcome == Outcome::kPass, "redis kept open: " + Describe(r));
-
-  // SERVFAIL answers: the same fallback.
-  dns.SetMode(testing::DnsResponder::Mode::kServfail);
-  usleep(1500 * 1000);
-  t = RunFor(*tcp, milliseconds(1000));
-  CHILD_EXPECT(t.result.outcome == Outcome::kWarn && StaleReason(t.result.reason),
-               "SERVFAIL: " + Describe(t));
-  CHILD_EXPECT(t.result.reason != "DNS failing; using addresses from 0 s ago",
-               "age not counted: " + Describe(t));
 
   // Past dns_stale_s the old addresses are no longer used.
   auto expired = resolved_at + std::chrono::seconds(kStaleS) + milliseconds(500);
@@ -592,12 +594,17 @@ std::string InSearchDomain(const std::string& name) { return name + "." + kSearc
   }
   CHILD_EXPECT(passed, "DNS back: " + Describe(t));
   close(listen_fd);
+}
+
+// Scoped so that the servers and the agent are stopped before the child exits.
+[[noreturn]] void RunStaleAddressesChild() {
+  StaleAddressesScenario();
   ChildExit();
 }
 
 // A required Redis reconnects (by name) while an optional one's name is stuck
 // in a resolver that never answers it.
-[[noreturn]] void RunRequiredReconnectsChild() {
+void RequiredReconnectsScenario() {
   SetUpChildWorld(Resolver::kResponder);
   testing::DnsResponder dns;
   dns.NeverAnswer("stuck");
@@ -623,6 +630,11 @@ std::string InSearchDomain(const std::string& name) { return name + "." + kSearc
     if (t.result.outcome == Outcome::kPass) break;
   }
   CHILD_EXPECT(t.result.outcome == Outcome::kPass, "session after restart: " + Describe(t));
+}
+
+// Scoped so that the servers and the agent are stopped before the child exits.
+[[noreturn]] void RunRequiredReconnectsChild() {
+  RequiredReconnectsScenario();
   ChildExit();
 }
 
@@ -631,15 +643,15 @@ std::string InSearchDomain(const std::string& name) { return name + "." + kSearc
 //  - a required Redis restarted meanwhile: it reconnects, the pod stays ready;
 //  - DNS goes silent: a required tcp check by name goes on with its old
 //    addresses (warn, degraded, ready), and fails once dns_stale_s is over.
-[[noreturn]] void RunAgentChild() {
+void AgentScenario() {
   SetUpChildWorld(Resolver::kResponder);
   testing::DnsResponder dns;
   dns.NeverAnswer("stuck");
   dns.Set(InSearchDomain("vigil-session"), "127.0.0.1");
   dns.Set(InSearchDomain("vigil-app"), "127.0.0.1");
   testing::RedisServer session;
-  int listen_fd = -1;
-  int port = ListenLoopback(&listen_fd);
+  testing::TcpListener app;  // accepts and closes: a backlog never fills
+  const int port = app.port();
   constexpr int kStaleS = 6;
 
   nlohmann::json config = {
@@ -684,7 +696,10 @@ std::string InSearchDomain(const std::string& name) { return name + "." + kSearc
   for (int i = 0; i < 100 && !back; ++i) {
     usleep(100 * 1000);
     auto h = health();
-    back = !h.is_discarded() && h["checks"]["session"]["status"] == "pass" &&
+    // vigil's own connection to the new server, besides the helper's.
+    const std::string clients = session.Command({"CLIENT", "LIST"});
+    const bool reconnected = clients.find("id=") != clients.rfind("id=");
+    back = reconnected && !h.is_discarded() && h["checks"]["session"]["status"] == "pass" &&
            h["checks"]["session"]["consecutive_failures"] == 0 &&
            agent.Get("/readyz").status == 200;
   }
@@ -723,7 +738,11 @@ std::string InSearchDomain(const std::string& name) { return name + "." + kSearc
   dns.SetMode(testing::DnsResponder::Mode::kAnswer);
   CHILD_EXPECT(agent.WaitFor("/readyz", 200, "", 20000),
                "not ready after DNS came back: " + agent.Get("/health").body);
-  close(listen_fd);
+}
+
+// Scoped so that the servers and the agent are stopped before the child exits.
+[[noreturn]] void RunAgentChild() {
+  AgentScenario();
   ChildExit();
 }
 
