@@ -325,6 +325,10 @@ void SetUpChildWorld(Resolver resolver) {
       conf += std::string("search ") + kSearchDomain + " svc.cluster.local cluster.local\n" +
               "options ndots:5 timeout:1 attempts:2\n";
       break;
+    case Resolver::kAbsent:
+      // A pod's defaults (5 s, 2 tries). With an odd number of tries c-ares
+      // 1.18 may wait out one timeout on a refused port (docs/dns.md).
+      break;
     default:
       conf += "options timeout:30 attempts:5\n";
   }
