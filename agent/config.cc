@@ -44,9 +44,9 @@ const ServerKey kServerKeys[] = {
     {"keep_alive_timeout_s", 0, 3600, &ServerConfig::keep_alive_timeout_s},
     {"max_header_bytes", 1024, 65536, &ServerConfig::max_header_bytes},
 };
-const std::vector<std::string> kTimingKeys = {"interval_ms",         "timeout_ms",
-                                              "unhealthy_threshold", "healthy_threshold",
-                                              "jitter_percent",      "breaker"};
+const std::vector<std::string> kTimingKeys = {
+    "interval_ms",    "timeout_ms", "unhealthy_threshold", "healthy_threshold",
+    "jitter_percent", "breaker",    "dns_stale_s"};
 const std::vector<std::string> kBreakerKeys = {"failure_threshold", "recovery_timeout_ms",
                                                "success_threshold"};
 const std::vector<std::string> kCommonCheckKeys = {"name", "kind", "role", "required", "liveness"};
@@ -235,6 +235,7 @@ void ReadTiming(const json& obj, const std::string& path, CheckTiming* t) {
       ReadInt(obj, "unhealthy_threshold", t->unhealthy_threshold, 1, 1000, path);
   t->healthy_threshold = ReadInt(obj, "healthy_threshold", t->healthy_threshold, 1, 1000, path);
   t->jitter_percent = ReadInt(obj, "jitter_percent", t->jitter_percent, 0, 100, path);
+  t->dns_stale_s = ReadInt(obj, "dns_stale_s", t->dns_stale_s, 0, 86400, path);
   auto it = obj.find("breaker");
   if (it != obj.end()) {
     const std::string bpath = Child(path, "breaker");
@@ -361,6 +362,7 @@ CheckConfig ParseCheck(const json& j, const std::string& path, const CheckTiming
   // Building the check validates its kind-specific fields and collects its
   // credentials; the object itself is thrown away (no network touched).
   CheckSpec spec{j, path, &c.secrets};
+  spec.dns_stale_s = c.timing.dns_stale_s;
   kind->create(spec);
   RefuseWeakSecrets(j, c.secrets, path);
   return c;
@@ -679,6 +681,7 @@ std::unique_ptr<Check> BuildCheck(const CheckConfig& config, const CheckRegistry
   if (kind == nullptr) throw ConfigError(config.name + ".kind", "unknown kind");
   std::vector<std::string> secrets;
   CheckSpec spec{config.spec, config.name, &secrets};
+  spec.dns_stale_s = config.timing.dns_stale_s;
   return kind->create(spec);
 }
 

@@ -30,12 +30,14 @@ struct CheckTiming {
   int unhealthy_threshold = 2;
   int healthy_threshold = 1;
   int jitter_percent = 10;
+  // Old addresses may stand in for a failing DNS lookup this long (docs/dns.md).
+  int dns_stale_s = 300;
   BreakerConfig breaker;
   bool operator==(const CheckTiming& o) const {
     return interval_ms == o.interval_ms && timeout_ms == o.timeout_ms &&
            unhealthy_threshold == o.unhealthy_threshold &&
            healthy_threshold == o.healthy_threshold && jitter_percent == o.jitter_percent &&
-           breaker == o.breaker;
+           dns_stale_s == o.dns_stale_s && breaker == o.breaker;
   }
 };
 
