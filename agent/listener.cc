@@ -22,6 +22,7 @@ constexpr size_t kFirstShed = 8;   // connections the loops close, doubling a tr
 constexpr size_t kMaxShed = 256;
 constexpr int kFirstBackoffMs = 5;
 constexpr int kMaxBackoffMs = 200;
+constexpr int kSocketBufferBytes = 16 * 1024;  // the kernel doubles it
 
 std::string Errno(int e) { return std::strerror(e); }
 
@@ -59,6 +60,13 @@ void Listener::Bind(const std::string& host, int port) {
     }
     const int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // Small kernel buffers, inherited by every accepted socket: a client
+    // that never reads stops being answered (and costing CPU) after a few
+    // responses, and a thousand of them hold tens of MiB of kernel memory
+    // (charged to the pod), not gigabytes. Answers are small.
+    const int buffer = kSocketBufferBytes;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
     // A burst of probes and scrapes must not have SYNs dropped: the
     // system's largest backlog, not a handful.
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) {

@@ -25,7 +25,16 @@ using std::chrono::milliseconds;
 
 // A buffer that grew for one large answer is given back once it is sent, so
 // a burst leaves no memory behind on the connections that stay open.
-constexpr size_t kKeepCapacity = 16 * 1024;
+constexpr size_t kKeepCapacity = 4 * 1024;
+
+// Bytes taken from a socket at a time: a request head is usually a few
+// hundred. A client that pipelines more waits in the kernel's buffer, not in
+// ours, until its turn.
+constexpr size_t kReadChunk = 4 * 1024;
+
+// How long a turn of the loop serves connections with requests left before
+// it looks at new connections and events again.
+constexpr auto kQueueBudget = std::chrono::milliseconds(2);
 
 // Connections gone since the peak before the freed memory is handed back.
 constexpr size_t kTrimAfterClosing = 64;
@@ -115,6 +124,8 @@ void Reactor::Loop() {
       continue;
     }
     now = SteadyClock::now();
+    // New connections first: a probe is answered before anyone's backlog.
+    TakeInbox(now);
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == wakefd_) {
@@ -131,7 +142,6 @@ void Reactor::Loop() {
     Reap();
     for (size_t k = shed_.exchange(0); k > 0 && EvictOne(true); --k) {
     }
-    TakeInbox(now);
     Sweep(now);
     Reap();
     TrimAfterBurst();
@@ -192,8 +202,9 @@ void Reactor::TakeInbox(TimePoint now) {
     ++live_;
     open_.store(live_, std::memory_order_relaxed);
     // A probe's request is usually there already: answer it now, before a
-    // flood of connections behind it could make room by closing it.
-    OnEvent(conn, EPOLLIN, now);
+    // flood of connections behind it could make room by closing it. One
+    // answer: a new connection's pipelined rest waits for its turn.
+    OnEvent(conn, EPOLLIN, now, /*quota=*/1);
   }
 }
 
@@ -225,7 +236,7 @@ bool Reactor::EvictOne(bool any) {
   return true;
 }
 
-void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now) {
+void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now, int quota) {
   if (c.state == State::kWriting) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
       if (Flush(c, now)) Drive(c, now);
@@ -237,7 +248,7 @@ void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now) {
     if (events & (EPOLLERR | EPOLLHUP)) Close(c);
     return;
   }
-  char buf[16384];
+  char buf[kReadChunk];
   size_t room = sizeof buf;
   if (c.state == State::kReading) {
     const size_t limit = InputLimit();
@@ -255,7 +266,7 @@ void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now) {
     c.last_active = ++activity_;
     if (c.state == State::kLingering) return;  // discarded
     c.in.append(buf, static_cast<size_t>(n));
-    Drive(c, now);
+    Drive(c, now, quota);
   } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
     Close(c);  // the client is gone (or closed its side mid-request)
   }
@@ -264,7 +275,7 @@ void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now) {
 // Answers the complete requests in `in`, in order, at most kRequestsPerWake
 // of them, until a response has to wait for the socket or the connection
 // ends. With more left, the connection joins the queue for the next round.
-void Reactor::Drive(Conn& c, TimePoint now) {
+void Reactor::Drive(Conn& c, TimePoint now, int quota) {
   int answered = 0;
   while (!c.dead && c.state == State::kReading) {
     if (!c.in_request) {
@@ -276,7 +287,7 @@ void Reactor::Drive(Conn& c, TimePoint now) {
       c.in_request = true;
       if (c.served > 0) SetDeadline(c, now + milliseconds(limits_.read_timeout_ms));
     }
-    if (answered == kRequestsPerWake) {
+    if (answered == quota) {
       c.queued = true;
       queue_.push_back(c.fd);
       Watch(c, 0);
@@ -322,8 +333,12 @@ void Reactor::ServeQueued(TimePoint now) {
   if (queue_.empty()) return;
   std::vector<int> turn;
   turn.swap(queue_);
-  for (int fd : turn) {
-    auto it = conns_.find(fd);
+  const auto until = SteadyClock::now() + kQueueBudget;
+  size_t i = 0;
+  for (; i < turn.size(); ++i) {
+    // Out of time: the rest keep their places, ahead of those queued now.
+    if (i > 0 && SteadyClock::now() >= until) break;
+    auto it = conns_.find(turn[i]);
     if (it == conns_.end() || it->second->dead) continue;
     Conn& c = *it->second;
     if (!c.queued) continue;
@@ -331,6 +346,11 @@ void Reactor::ServeQueued(TimePoint now) {
     if (c.state != State::kReading) continue;
     Watch(c, EPOLLIN | EPOLLRDHUP);
     Drive(c, now);
+  }
+  if (i < turn.size()) {
+    std::vector<int> later(turn.begin() + static_cast<std::ptrdiff_t>(i), turn.end());
+    later.insert(later.end(), queue_.begin(), queue_.end());
+    queue_.swap(later);
   }
 }
 

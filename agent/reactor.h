@@ -21,11 +21,15 @@ namespace vigil {
 // One event-loop thread and the connections it holds. Everything but
 // Adopt(), Shed() and Stop() runs on its own thread.
 //
-// Fairness: a connection gets at most kRequestsPerWake answers each time
-// the loop comes round; one with more pipelined requests waits in a queue
-// behind the others, and is not read from meanwhile. No request is read
-// while an answer is unsent, so a connection holds at most one response and
-// max_header_bytes + max_body_bytes of input, whatever its client does.
+// Fairness: each turn of the loop first answers new connections (one
+// request each: a probe's), then the connections with events (at most
+// kRequestsPerWake answers each), then, for at most 2 ms, connections that
+// had more pipelined requests than that; those wait in a queue, are not read
+// from meanwhile, and keep their places when the time runs out. No request
+// is read while an answer is unsent, and a socket is read 4 KiB at a time,
+// so a connection holds at most one response and a few KiB of input
+// (max_header_bytes + max_body_bytes for one large request), whatever its
+// client does.
 class Reactor {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
@@ -64,8 +68,8 @@ class Reactor {
 
   void Loop();
   void TakeInbox(TimePoint now);
-  void OnEvent(Conn& c, uint32_t events, TimePoint now);
-  void Drive(Conn& c, TimePoint now);
+  void OnEvent(Conn& c, uint32_t events, TimePoint now, int quota = kRequestsPerWake);
+  void Drive(Conn& c, TimePoint now, int quota = kRequestsPerWake);
   bool Answer(Conn& c, TimePoint now);
   bool Flush(Conn& c, TimePoint now);
   void ServeQueued(TimePoint now);
