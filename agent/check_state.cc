@@ -93,7 +93,7 @@ Transition CheckTracker::Record(const CheckResult& r, Now now) {
     last_error_ = r.reason;
   }
 
-  // Breaker (seed 003): failure_threshold consecutive failures open it; in
+  // Breaker: failure_threshold consecutive failures open it; in
   // half-open success_threshold passes close it and one failure reopens it.
   switch (breaker_) {
     case BreakerState::kClosed:

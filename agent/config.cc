@@ -386,7 +386,7 @@ const std::vector<std::string>& KnownRoles() {
 }
 
 bool RoleRequiredByDefault(const std::string& role) {
-  // SPEC §1 / seed 002: the app serves without these, slower or staler.
+  // The app serves without these, slower or staler (README "Configuration").
   return !(role == "cache" || role == "pubsub" || role == "flags" || role == "queue");
 }
 

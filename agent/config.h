@@ -1,4 +1,4 @@
-// The agent's configuration: one JSON file (SPEC §5), ${VAR} expanded from the
+// The agent's configuration: one JSON file (docs/configuration.md), ${VAR} expanded from the
 // environment, command-line flags and VIGIL_* variables over it.
 #pragma once
 
@@ -109,7 +109,7 @@ struct Config {
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 EnvLookup ProcessEnv();
 
-// The role table of SPEC §1: is a check of this role required by default?
+// The role table (README "Configuration"): is a check of this role required by default?
 bool RoleRequiredByDefault(const std::string& role);
 const std::vector<std::string>& KnownRoles();
 

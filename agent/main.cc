@@ -1,5 +1,5 @@
 // vigil: a health and readiness agent that runs beside an application.
-// Subcommands: run, check, validate, probe (SPEC §6).
+// Subcommands: run, check, validate, probe (README "Command line").
 #include <CLI/CLI.hpp>
 
 #include <sys/prctl.h>

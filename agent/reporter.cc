@@ -201,7 +201,7 @@ void Reporter::Report(Event e) noexcept {
     queue_.push_back(std::move(line));
     cv_.notify_one();
   } catch (...) {
-    // The thing that reports failures must not fail (seed 001).
+    // The thing that reports failures must not fail.
     dropped_.fetch_add(1);
   }
 }

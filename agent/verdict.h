@@ -1,4 +1,4 @@
-// Verdicts are pure functions of a snapshot (SPEC §2): trivially testable, and
+// Verdicts are pure functions of a snapshot (README "Endpoints"): trivially testable, and
 // the only place the readiness policy is written down.
 #pragma once
 

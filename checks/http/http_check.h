@@ -1,4 +1,4 @@
-// `http` check kind: see README "Check kinds" and SPEC §1.
+// `http` check kind: see README "Check kinds".
 #pragma once
 
 #include "checks/http/http_url.h"  // HttpUrl, ParseHttpUrl: for the unit tests

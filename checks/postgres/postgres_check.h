@@ -1,4 +1,4 @@
-// `postgres` check kind: see README "Check kinds" and SPEC §1.
+// `postgres` check kind: see README "Check kinds".
 #pragma once
 
 #include "checks/registry.h"

@@ -210,7 +210,7 @@ class RedisCheck final : public Check {
       const RedisReply& info = replies[1];
       if (info.IsError()) {
         if (Denied(info)) {
-          // SPEC §1: the PING verdict stands; said once, then INFO is not
+          // A user without INFO rights: the PING verdict stands; said once, then INFO is not
           // sent again on this connection (each denial would land in the
           // server's ACL LOG).
           info_denied_ = true;

@@ -1,5 +1,5 @@
 // The vigil binary end to end on real servers: a cache Redis, a session Redis,
-// PostgreSQL and a TCP app. SPEC §2's table, the defining rule (cache down:
+// PostgreSQL and a TCP app. The /health status table, the defining rule (cache down:
 // degraded but ready), a hung required dependency (unready, probes still
 // fast), the SIGTERM drain, and the command line.
 #include <gtest/gtest.h>

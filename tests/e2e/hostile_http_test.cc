@@ -1,4 +1,4 @@
-// Hostile HTTP against the real binary (SPEC §5, issue 7 item 3): oversized
+// Hostile HTTP against the real binary: oversized
 // request lines and headers, thousands of headers, slowloris, more idle
 // connections than the server has threads (and than it allows), pipelined
 // garbage, non-HTTP bytes, HTTP/1.0 without Host, absolute URIs, dot segments
@@ -31,7 +31,7 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 // A probe on a new connection counts as fast under this. The target is well
-// under a millisecond (SPEC §2); the margin is for sanitizer builds on a busy
+// under a millisecond; the margin is for sanitizer builds on a busy
 // two-core CI machine.
 constexpr auto kFast = 250ms;
 constexpr int kReadTimeoutMs = 1500;

@@ -1,4 +1,4 @@
-// Operations end to end (SPEC §3, §4): the breaker against a real Redis,
+// Operations end to end: the breaker against a real Redis,
 // reload through a ConfigMap-style symlink swap, admin reset, metrics through
 // promtool, the status page.
 #include <gtest/gtest.h>

@@ -89,16 +89,14 @@ class ConfigFile {
 };
 
 json Checks(const std::string& password_file, int redis_port, int app_port) {
-  return {{"defaults", {{"interval_ms", 200}, {"timeout_ms", 500}, {"jitter_percent", 0}}},
-          {"checks",
-           {{{"name", "redis-session"},
-             {"kind", "redis"},
-             {"role", "session"},
-             {"url", "redis://:${file:" + password_file + "}@127.0.0.1:" +
-                         std::to_string(redis_port)}},
-            {{"name", "app"},
-             {"kind", "tcp"},
-             {"address", "127.0.0.1:" + std::to_string(app_port)}}}}};
+  return {
+      {"defaults", {{"interval_ms", 200}, {"timeout_ms", 500}, {"jitter_percent", 0}}},
+      {"checks",
+       {{{"name", "redis-session"},
+         {"kind", "redis"},
+         {"role", "session"},
+         {"url", "redis://:${file:" + password_file + "}@127.0.0.1:" + std::to_string(redis_port)}},
+        {{"name", "app"}, {"kind", "tcp"}, {"address", "127.0.0.1:" + std::to_string(app_port)}}}}};
 }
 
 void ExpectNoPasswordIn(const std::string& text) {

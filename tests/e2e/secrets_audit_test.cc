@@ -1,4 +1,4 @@
-// Secrets audit (SPEC §5, issue 7 item 5): the vigil binary runs with a
+// Secrets audit: the vigil binary runs with a
 // password in every form a URL or DSN can carry one — redis user:pass, :pass,
 // percent-encoded, raw '/', '@', ':'; redis+sentinel; postgres URL,
 // percent-encoded, query `password=`, libpq keyword `password='...'`; http

@@ -1,4 +1,4 @@
-// Config text -> Config or ConfigError, never anything else (SPEC §5). The
+// Config text -> Config or ConfigError, never anything else. The
 // daemon, `vigil validate` and a reload catch ConfigError only: any other
 // exception, a crash, a hang or a sanitizer report here would take the agent
 // down on a bad ConfigMap. A config that parses also builds every check

@@ -367,7 +367,7 @@ constexpr int kIntervalMs = 200;
 constexpr int kTimeoutMs = 300;
 constexpr int kUnhealthyThreshold = 2;
 constexpr int kJitterPercent = 10;
-// Detection: interval x threshold + timeout + jitter (SPEC §7), plus a margin
+// Detection: interval x threshold + timeout + jitter, plus a margin
 // for a loaded machine.
 constexpr int kDetectMs = kIntervalMs * kUnhealthyThreshold + kTimeoutMs +
                           kIntervalMs * kJitterPercent / 100 * kUnhealthyThreshold + 1500;

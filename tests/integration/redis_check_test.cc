@@ -215,7 +215,7 @@ TEST(RedisCheckTest, AclUserWithPercentEncodedPassword) {
   EXPECT_THAT(w.reason, Not(HasSubstr("nope-pw")));
 }
 
-// SPEC §1: no right to run INFO keeps the PING verdict, noted once.
+// No right to run INFO keeps the PING verdict, noted once.
 TEST(RedisCheckTest, InfoNopermKeepsPingVerdictNotedOnce) {
   RedisServer server;
   ASSERT_EQ(server.Command({"ACL", "SETUSER", "pingonly", "on", ">pw", "+ping"}), "OK");

@@ -1,4 +1,4 @@
-// Every refusal of SPEC §5 with the message that names the place and the fault.
+// Every config refusal with the message that names the place and the fault.
 #include "agent/config.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Every row of SPEC §2's status table and §1's role table.
+// Every row of the /health status table and of the role table.
 #include "agent/verdict.h"
 
 #include <gtest/gtest.h>
