@@ -1194,7 +1194,7 @@ http {
             res["vm_hwm_kib"] = hwm
             res["rss_samples"] = peak["samples"]
             res["killed_at_ceiling"] = peak["killed_at_ceiling"]
-            if cpu1:
+            if cpu1 and not peak["killed_at_ceiling"]:
                 res["cpu_s"] = round(cpu1[0] - cpu0[0], 3)
                 res["core_percent"] = round(100 * (cpu1[1] - cpu0[1]) / 1e9 / elapsed, 1)
             # after the load: still alive, answering, and how much it kept
@@ -1654,7 +1654,8 @@ def hostile_section(R):
             L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 kind, which, r.get("n_probes", "n/a"), "n/a" if missed is None else missed,
                 fmt(r.get("p50_ms")), fmt(r.get("p99_ms")), fmt(r.get("max_ms")), mib(r.get("peak_rss_kib")),
-                mib(r.get("rss_after_kib")), r.get("core_percent", "n/a"),
+                mib(r.get("rss_after_kib")),
+                "–" if r.get("killed_at_ceiling") else r.get("core_percent", "n/a"),
                 "%s (%s)" % (h["opened"], h["closed_by_server"]) if h else "–",
                 h.get("responses", "–") if h else "–",
                 after if not r.get("error") else r["error"]))
