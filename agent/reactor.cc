@@ -1,6 +1,7 @@
 #include "agent/reactor.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -25,6 +26,9 @@ using std::chrono::milliseconds;
 // A buffer that grew for one large answer is given back once it is sent, so
 // a burst leaves no memory behind on the connections that stay open.
 constexpr size_t kKeepCapacity = 16 * 1024;
+
+// Connections gone since the peak before the freed memory is handed back.
+constexpr size_t kTrimAfterClosing = 64;
 
 void Release(std::string* s) {
   if (s->capacity() > kKeepCapacity) {
@@ -130,7 +134,19 @@ void Reactor::Loop() {
     TakeInbox(now);
     Sweep(now);
     Reap();
+    TrimAfterBurst();
   }
+}
+
+// A burst of connections (a scrape storm, a flood) leaves their buffers free
+// but kept by malloc, in this thread's arena: once most of them are gone,
+// give the memory back to the system, so that a pod's memory returns to its
+// idle size instead of staying at its peak.
+void Reactor::TrimAfterBurst() {
+  peak_ = std::max(peak_, live_);
+  if (peak_ < live_ + kTrimAfterClosing || !queue_.empty()) return;
+  peak_ = live_;
+  malloc_trim(0);
 }
 
 int Reactor::WaitMs(TimePoint now) const {

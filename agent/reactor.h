@@ -77,6 +77,7 @@ class Reactor {
   void SetDeadline(Conn& c, TimePoint t);
   void Sweep(TimePoint now);
   void Reap();
+  void TrimAfterBurst();
   int WaitMs(TimePoint now) const;
   size_t InputLimit() const { return limits_.max_header_bytes + limits_.max_body_bytes + 4; }
 
@@ -98,6 +99,7 @@ class Reactor {
   std::vector<int> dead_;
   std::vector<int> queue_;  // connections with requests left, in arrival order
   size_t live_ = 0;
+  size_t peak_ = 0;                        // most connections open since memory was last trimmed
   TimePoint earliest_ = TimePoint::max();  // no deadline before this
   uint64_t activity_ = 0;                  // orders connections by last activity
 };

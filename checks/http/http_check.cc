@@ -116,7 +116,7 @@ class HttpCheck final : public Check {
     int fd = -1;
     NetResult c = ConnectTcp(config_.url.host, config_.url.port, deadline, &fd);
     if (c.status == NetStatus::kTimeout) return CheckResult::Timeout(c.error);
-    if (c.status != NetStatus::kOk) return CheckResult::Fail(c.error);
+    if (c.status != NetStatus::kOk) return CheckResult::Fail(c.kind, c.error);
     FdCloser closer(fd);
 
     // Send the request.
@@ -148,7 +148,7 @@ class HttpCheck final : public Check {
     if (!status_ok) {
       std::string why = "HTTP " + std::to_string(status);
       if (config_.expect_status != 0) why += ", want " + std::to_string(config_.expect_status);
-      return CheckResult::Fail(why);
+      return CheckResult::Fail(FailureKind::kStatus, why);
     }
 
     // Body, up to kHttpMaxBodyBytes: read so that a route that hangs after its
@@ -161,7 +161,7 @@ class HttpCheck final : public Check {
       std::string why = "HTTP " + std::to_string(status) + " but body does not contain " +
                         QuotedForMessage(config_.expect_body_contains);
       if (body.size() >= kHttpMaxBodyBytes) why += " (first 64 KiB searched)";
-      return CheckResult::Fail(why);
+      return CheckResult::Fail(FailureKind::kBody, why);
     }
     return CheckResult::Pass();
   }

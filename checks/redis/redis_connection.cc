@@ -92,6 +92,15 @@ IoResult Waited(const NetResult& w) {
 
 std::string RedisReply::ErrorCode() const { return str.substr(0, str.find(' ')); }
 
+FailureKind RedisReply::ErrorKind() const {
+  const std::string code = ErrorCode();
+  if (code == "LOADING") return FailureKind::kLoading;
+  if (code == "NOAUTH" || code == "WRONGPASS" || code == "NOPERM") return FailureKind::kAuth;
+  if (code == "READONLY") return FailureKind::kReadonly;
+  if (code == "OOM") return FailureKind::kOom;
+  return FailureKind::kOther;
+}
+
 RedisConnection::~RedisConnection() { Close(); }
 
 void RedisConnection::Close() {
@@ -144,10 +153,13 @@ IoResult RedisConnection::Exchange(const std::vector<std::vector<std::string>>& 
     t_array_refused = false;
     if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
       if (t_array_refused) {
-        return {IoStatus::kError, "protocol error: an array of more than " +
-                                      std::to_string(kMaxArrayElements) + " elements"};
+        return {IoStatus::kError,
+                "protocol error: an array of more than " + std::to_string(kMaxArrayElements) +
+                    " elements",
+                FailureKind::kProtocol};
       }
-      return {IoStatus::kError, std::string("protocol error: ") + reader_->errstr};
+      return {IoStatus::kError, std::string("protocol error: ") + reader_->errstr,
+              FailureKind::kProtocol};
     }
     if (reply != nullptr) {
       replies->push_back(Convert(static_cast<redisReply*>(reply)));
@@ -161,8 +173,10 @@ IoResult RedisConnection::Exchange(const std::vector<std::vector<std::string>>& 
     if (n > 0) {
       received += static_cast<size_t>(n);
       if (received > kMaxReplyBytes) {
-        return {IoStatus::kError, "protocol error: replies larger than " +
-                                      std::to_string(kMaxReplyBytes >> 20) + " MiB"};
+        return {
+            IoStatus::kError,
+            "protocol error: replies larger than " + std::to_string(kMaxReplyBytes >> 20) + " MiB",
+            FailureKind::kProtocol};
       }
       if (redisReaderFeed(reader_, buf, static_cast<size_t>(n)) != REDIS_OK) {
         return {IoStatus::kError, "out of memory"};

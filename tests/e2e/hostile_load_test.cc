@@ -208,7 +208,7 @@ TEST_F(HostileLoad, PipelinedRequestsAskingForCompressionDoNotStallProbes) {
 // full.
 TEST_F(HostileLoad, ClientsThatNeverReadCannotLockProbesOut) {
   StartAgent();
-  const std::string batch = Repeat("GET / HTTP/1.1\r\nHost: x\r\n\r\n", 40);
+  const std::string batch = Repeat("GET / HTTP/1.1\r\nHost: x\r\n\r\n", 300);
   std::vector<int> fds;
   for (int i = 0; i < 600; ++i) {
     const int fd = NonReadingClient(port());
