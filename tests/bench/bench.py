@@ -15,6 +15,12 @@ Also helper modes, run inside a namespace through `ip netns exec`:
   --poll URL want timeout   wait until GET URL answers 200 (want=up) or not
   --scrape URL n timeout    time n GETs of URL, each on a new connection
   --app-listener PORT secs  accept and close TCP connections (the "app")
+  --hostile KIND PORT N secs  keep N hostile connections of KIND open (own process)
+  --probe-loop PORT RATE secs  kubelet-like probes on new connections, 1 s timeout
+
+The hostile section (`--only hostile` runs it alone; the full run ends with
+it) starts a fresh vigil for each kind of hostile client, and another from
+`--vigil-old` when given, so that the two compare side by side.
 """
 
 import argparse
@@ -121,6 +127,264 @@ def app_listener(port, lifetime_s, stop=None, host="127.0.0.1"):
         except OSError:
             pass
     s.close()
+
+
+# --------------------------------------------------------------------------
+# hostile clients (their own process: --hostile) and a kubelet-like prober
+# (--probe-loop); both print one JSON line at the end
+
+HOSTILE_KINDS = ("slow", "nonreading", "pipelining", "oversized", "compression")
+HOSTILE_WHAT = {
+    "none": "none (the prober alone: the reference)",
+    "slow": "slow: a request head sent a byte every 300 ms",
+    "nonreading": "non-reading: 2 KiB receive buffer, pipelining `GET /` and `GET /metrics`, never reading",
+    "pipelining": "pipelining: 300 `GET /` at a time, reading the answers, again",
+    "oversized": "oversized: 8 KB heads (3,990 byte ranges, or 100 headers on /metrics), and 64 KiB headers",
+    "compression": "asking for compression: as pipelining, with `Accept-Encoding: br`",
+    "mixed": "all five kinds mixed, 1/5 each",
+}
+HOSTILE_REPEAT = 300  # pipelined requests a batch (pipelining, compression)
+
+
+def _hostile_requests(kind, i):
+    """What connection number `i` of `kind` sends: (first bytes, refill or
+    None). slow sends its bytes one at a time."""
+    if kind == "slow":
+        # a head that never ends: one byte every few hundred ms
+        return b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100000, None
+    if kind == "nonreading":
+        batch = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 100
+        return batch, batch
+    if kind == "pipelining":
+        batch = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * HOSTILE_REPEAT
+        return batch, batch
+    if kind == "compression":
+        batch = b"GET / HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\n\r\n" * HOSTILE_REPEAT
+        return batch, batch
+    # oversized, three shapes: an 8 KB head of 3,990 byte ranges, an 8 KB head
+    # of a hundred headers, a 64 KiB header (refused, and the connection closed)
+    shape = i % 3
+    if shape == 0:
+        req = b"GET / HTTP/1.1\r\nHost: x\r\nRange: bytes=" + b"-," * 3990 + b"-\r\n\r\n"
+    elif shape == 1:
+        req = (b"GET /metrics HTTP/1.1\r\nHost: x\r\n" +
+               b"".join(b"X-Filler-%03d: %s\r\n" % (k, b"v" * 60) for k in range(100)) + b"\r\n")
+    else:
+        req = b"GET / HTTP/1.1\r\nHost: x\r\nX-Huge: " + b"h" * 65536 + b"\r\n\r\n"
+    return req, req
+
+
+def helper_hostile(kind, port, n, seconds):
+    """Keeps `n` hostile connections of `kind` (or "mixed": n/5 of each) open
+    to 127.0.0.1:port for `seconds`, reopening those the server closes (at
+    most 2,000 a second after the first `n`, opened at once)."""
+    import resource
+    import selectors
+    port, n, seconds = int(port), int(n), float(seconds)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, n + 256)) if hard != resource.RLIM_INFINITY else max(soft, n + 256)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    kinds = list(HOSTILE_KINDS) if kind == "mixed" else [kind]
+    sel = selectors.DefaultSelector()
+    st = {"kind": kind, "target": n, "opened": 0, "connect_failed": 0, "closed_by_server": 0,
+          "bytes_out": 0, "bytes_in": 0, "responses": 0, "max_open": 0, "open_at_end": 0,
+          "nofile": want}
+    conns = {}  # fd -> dict
+    slots = [kinds[i % len(kinds)] for i in range(n)]
+    free = list(range(n))
+    seq = [0]
+
+    def open_one(slot):
+        k = slots[slot]
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if k == "nonreading":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        s.setblocking(False)
+        err = s.connect_ex(("127.0.0.1", port))
+        if err not in (0, 115):  # EINPROGRESS
+            s.close()
+            st["connect_failed"] += 1
+            return False
+        seq[0] += 1
+        first, refill = _hostile_requests(k, seq[0])
+        c = {"s": s, "slot": slot, "kind": k, "out": first, "refill": refill, "up": False,
+             "tail": b"", "pending": 0, "next_byte": now() + 0.3 * (seq[0] % 10) / 10}
+        conns[s.fileno()] = c
+        sel.register(s, selectors.EVENT_WRITE, c)
+        return True
+
+    def drop(c, by_server):
+        try:
+            sel.unregister(c["s"])
+        except (KeyError, ValueError):
+            pass
+        conns.pop(c["s"].fileno(), None)
+        c["s"].close()
+        free.append(c["slot"])
+        if by_server:
+            st["closed_by_server"] += 1
+
+    def send_some(c):
+        if c["kind"] == "slow":
+            return
+        while c["out"]:
+            try:
+                k = c["s"].send(c["out"][:65536])
+            except BlockingIOError:
+                return
+            except OSError:
+                drop(c, True)
+                return
+            st["bytes_out"] += k
+            c["out"] = c["out"][k:]
+        if c["kind"] == "nonreading":
+            c["out"] = c["refill"]  # top up for as long as the server reads
+        elif c["kind"] == "oversized":
+            c["pending"] += 1
+        else:
+            c["pending"] += HOSTILE_REPEAT
+
+    def interest(c):
+        if c["kind"] == "nonreading":
+            return selectors.EVENT_WRITE  # never reads
+        ev = selectors.EVENT_READ
+        if c["out"] and c["kind"] != "slow":
+            ev |= selectors.EVENT_WRITE
+        return ev
+
+    for slot in list(free):
+        free.remove(slot)
+        if not open_one(slot):
+            free.append(slot)
+    print(json.dumps({"ready": now()}), flush=True)  # all n connects under way
+    end = now() + seconds
+    while now() < end:  # bounded by the deadline
+        for key, ev in sel.select(0.02):
+            c = key.data
+            if c["s"].fileno() not in conns:
+                continue
+            if not c["up"]:
+                if c["s"].getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    st["connect_failed"] += 1
+                    drop(c, False)
+                    continue
+                c["up"] = True
+                st["opened"] += 1
+            if ev & selectors.EVENT_READ and c["kind"] == "nonreading":
+                drop(c, True)  # an error or hang-up (it never asks to read)
+                continue
+            if ev & selectors.EVENT_READ:
+                try:
+                    data = c["s"].recv(262144)
+                except BlockingIOError:
+                    data = None
+                except OSError:
+                    drop(c, True)
+                    continue
+                if data == b"":
+                    drop(c, True)
+                    continue
+                if data:
+                    st["bytes_in"] += len(data)
+                    chunk = c["tail"] + data
+                    got = chunk.count(b"HTTP/1.1 ")
+                    c["tail"] = chunk[-8:]
+                    st["responses"] += got
+                    c["pending"] -= got
+                    if c["pending"] <= 0 and c["refill"] and not c["out"]:
+                        c["out"] = c["refill"]
+            if ev & selectors.EVENT_WRITE or c["out"]:
+                send_some(c)
+            if c["s"].fileno() in conns:
+                sel.modify(c["s"], interest(c), c)
+        t = now()
+        for c in list(conns.values()):
+            if c["kind"] == "slow" and c["up"] and t >= c["next_byte"]:
+                c["next_byte"] = t + 0.3
+                try:
+                    k = c["s"].send(c["out"][:1])
+                    st["bytes_out"] += k
+                    c["out"] = c["out"][k:]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    drop(c, True)
+        st["max_open"] = max(st["max_open"], sum(1 for c in conns.values() if c["up"]))
+        for _ in range(min(len(free), 40)):  # at most 2,000 reopened a second
+            slot = free.pop(0)
+            if not open_one(slot):
+                free.append(slot)
+                break
+    st["open_at_end"] = sum(1 for c in conns.values() if c["up"])
+    for c in list(conns.values()):
+        c["s"].close()
+    print(json.dumps(st), flush=True)
+    return 0
+
+
+def probe_once(port, path, timeout_s):
+    """A kubelet-like probe: a new connection, kube-probe headers, the
+    answer read whole (Content-Length) or until closed. (status, seconds)."""
+    t0 = now()
+    deadline = t0 + timeout_s
+    s = socket.socket()
+    try:
+        s.settimeout(timeout_s)
+        s.connect(("127.0.0.1", port))
+        s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: kube-probe/1.29\r\n"
+                   "Accept: */*\r\nConnection: close\r\n\r\n" % (path, port)).encode())
+        buf = b""
+        need = None
+        while True:  # bounded by the deadline
+            left = deadline - now()
+            if left <= 0:
+                raise socket.timeout()
+            s.settimeout(left)
+            data = s.recv(65536)
+            if not data:
+                break
+            buf += data
+            if need is None and b"\r\n\r\n" in buf:
+                head = buf.split(b"\r\n\r\n", 1)[0]
+                m = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
+                if m:
+                    need = len(head) + 4 + int(m.group(1))
+            if need is not None and len(buf) >= need:
+                break
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", buf)
+        return (int(m.group(1)) if m else "bad answer"), now() - t0
+    finally:
+        s.close()
+
+
+def helper_probe_loop(port, rate, seconds):
+    """Probes /livez and /readyz alternately, `rate` a second for `seconds`,
+    each on a new connection with the kubelet's default 1 s timeout."""
+    port, rate, seconds = int(port), float(rate), float(seconds)
+    out = []
+    t0 = now()
+    i = 0
+    while True:  # bounded: seconds x rate probes, each at most 1 s
+        due = t0 + i / rate
+        if due >= t0 + seconds:
+            break
+        if due > now():
+            time.sleep(due - now())
+        path = "/livez" if i % 2 == 0 else "/readyz"
+        at = round(now() - t0, 3)
+        try:
+            status, dt = probe_once(port, path, 1.0)
+            out.append({"at": at, "path": path, "status": status, "ms": round(dt * 1000, 3)})
+        except socket.timeout:
+            out.append({"at": at, "path": path, "status": "timeout", "ms": None})
+        except OSError as e:
+            out.append({"at": at, "path": path,
+                        "status": "error: %s" % (e.strerror or e.__class__.__name__), "ms": None})
+        i += 1
+        if now() > t0 + i / rate + 1.0:
+            i = int((now() - t0) * rate)  # behind by a timeout: skip, as a period would
+    print(json.dumps(out), flush=True)
+    return 0
 
 
 # --------------------------------------------------------------------------
@@ -291,6 +555,27 @@ def ratio(a, b):
     if a is None or b in (None, 0):
         return None
     return a / b
+
+
+def percentile(xs, p):
+    """Nearest rank."""
+    xs = sorted(xs)
+    if not xs:
+        return None
+    return xs[max(0, min(len(xs) - 1, int(-(-p * len(xs) // 100)) - 1))]
+
+
+def probe_summary(probes):
+    """Probe latency (a probe with no answer within its 1 s timeout counts as
+    1,000 ms) and misses: no 2xx within 1 s."""
+    lat = [min(1000.0, x["ms"]) if x["ms"] is not None else 1000.0 for x in probes]
+    missed = [x for x in probes if not (isinstance(x["status"], int) and 200 <= x["status"] < 300
+                                        and x["ms"] is not None and x["ms"] < 1000)]
+    why = {}
+    for x in missed:
+        why[str(x["status"])] = why.get(str(x["status"]), 0) + 1
+    return {"n_probes": len(probes), "misses": len(missed), "miss_reasons": why,
+            "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99), "max_ms": max(lat) if lat else None}
 
 
 # --------------------------------------------------------------------------
@@ -816,6 +1101,139 @@ http {
                  want, str(limit)], timeout=limit + 20, check=False)
         return json.loads(r.stdout.strip().splitlines()[-1])["t"]
 
+    # ---- hostile clients -----------------------------------------------------
+
+    def hostile_run(self, which, binary, kind, seconds):
+        """A fresh vigil from `binary` (the same four checks); `kind` of hostile
+        load from a process of its own (none: the prober alone) while a
+        kubelet-like prober probes; vigil's peak RSS and its CPU meanwhile."""
+        a = self.a
+        name = "hostile-%s-%s" % (which, kind)
+        port = free_port()
+        cfg = os.path.join(self.work, name + ".json")
+        with open(cfg, "w") as f:
+            json.dump(self.vigil_config(port), f, indent=2)
+        p = self.procs.start(name, [binary, "run", "--config", cfg, "--log-format", "text"],
+                             os.path.join(self.work, name + ".log"))
+        res = {"kind": kind, "binary": which, "seconds": seconds,
+               "connections": 0 if kind == "none" else a.hostile_conns}
+        stop = threading.Event()
+        try:
+            if not wait_until(lambda: status_of(port, "/readyz") == 200, 15, 0.01):
+                res["error"] = "vigil never became ready"
+                return res
+            time.sleep(1.0)
+            res["rss_before_kib"] = rss(p.pid)["rss_kib"]
+            peak = {"kib": 0, "samples": 0, "killed_at_ceiling": False}
+            ceiling = a.hostile_rss_ceiling_mib * 1024
+
+            def sample():  # bounded: until `stop`, or vigil is gone
+                while not stop.is_set():
+                    try:
+                        v = proc_status(p.pid)["VmRSS"]
+                    except (OSError, KeyError, ValueError):
+                        return
+                    peak["kib"] = max(peak["kib"], v)
+                    peak["samples"] += 1
+                    if v > ceiling:
+                        # a pod's memory limit would have killed it long before
+                        peak["killed_at_ceiling"] = True
+                        p.kill()
+                        return
+                    stop.wait(0.02)
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            hp = None
+            if kind != "none":
+                # The hostile clients are another pod's: a process and a
+                # session of their own (see Procs.start), as wrk is.
+                with open(os.path.join(self.work, name + ".hostile.log"), "ab") as err:
+                    hp = subprocess.Popen(
+                        [sys.executable, os.path.abspath(__file__), "--hostile", kind, str(port),
+                         str(a.hostile_conns), str(seconds + 0.5)],
+                        stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
+                        start_new_session=True)
+                self.procs.add("hostile", hp)
+                # the prober starts once all n connects are under way
+                # (bounded: the helper prints this line or exits)
+                hp.stdout.readline()
+            cpu0 = (cpu_seconds(p.pid), cpu_ns_threads(p.pid))
+            t0 = now()
+            pp = subprocess.Popen(
+                [sys.executable, os.path.abspath(__file__), "--probe-loop", str(port), str(a.probe_rate),
+                 str(seconds)],
+                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+            self.procs.add("prober", pp)
+            try:
+                pout, _ = pp.communicate(timeout=seconds + 30)
+            except subprocess.TimeoutExpired:
+                pp.kill()
+                pout, _ = pp.communicate()
+            elapsed = now() - t0
+            try:
+                cpu1 = (cpu_seconds(p.pid), cpu_ns_threads(p.pid))
+            except (OSError, ValueError):
+                cpu1 = None
+            if hp:
+                try:
+                    hout, _ = hp.communicate(timeout=30)
+                except subprocess.TimeoutExpired:
+                    hp.kill()
+                    hout, _ = hp.communicate()
+                try:
+                    res["hostile"] = json.loads(hout.strip().splitlines()[-1])
+                except (ValueError, IndexError):
+                    res["hostile"] = None
+            stop.set()
+            sampler.join(5)
+            try:
+                hwm = proc_status(p.pid).get("VmHWM")
+            except (OSError, ValueError):
+                hwm = None
+            probes = json.loads(pout.strip().splitlines()[-1]) if pout.strip() else []
+            res["probes"] = probes
+            res.update(probe_summary(probes))
+            res["peak_rss_kib"] = max(peak["kib"], hwm or 0)
+            res["vm_hwm_kib"] = hwm
+            res["rss_samples"] = peak["samples"]
+            res["killed_at_ceiling"] = peak["killed_at_ceiling"]
+            if cpu1 and not peak["killed_at_ceiling"]:
+                res["cpu_s"] = round(cpu1[0] - cpu0[0], 3)
+                res["core_percent"] = round(100 * (cpu1[1] - cpu0[1]) / 1e9 / elapsed, 1)
+            # after the load: still alive, answering, and how much it kept
+            time.sleep(2.0)
+            res["exit_status"] = p.poll()
+            res["livez_after"] = status_of(port, "/livez", timeout=2.0)
+            if p.poll() is None:
+                res["rss_after_kib"] = rss(p.pid)["rss_kib"]
+            return res
+        finally:
+            stop.set()
+            self.procs.stop(p)
+
+    def hostile(self):
+        a = self.a
+        binaries = [("new", a.vigil)] + ([("old", a.vigil_old)] if a.vigil_old else [])
+        H = self.R["hostile"] = {
+            "connections": a.hostile_conns, "seconds": a.hostile_seconds, "probe_rate": a.probe_rate,
+            "rss_ceiling_mib": a.hostile_rss_ceiling_mib,
+            "binaries": {w: {"path": b, "rev": a.vigil_old_rev if w == "old" else a.source_rev}
+                         for w, b in binaries},
+            "runs": {}}
+        log("hostile clients: %d connections of each kind for %d s, a kubelet-like prober at %g/s; %s" % (
+            a.hostile_conns, a.hostile_seconds, a.probe_rate, " and ".join(w for w, _ in binaries)))
+        for kind in ("none",) + HOSTILE_KINDS + ("mixed",):
+            seconds = min(a.hostile_seconds, 10) if kind == "none" else a.hostile_seconds
+            for which, binary in binaries:  # old and new of a kind back to back
+                r = self.hostile_run(which, binary, kind, seconds)
+                H["runs"].setdefault(which, {})[kind] = r
+                log("  %-11s %-3s probes %s, missed %s, p50 %s ms, p99 %s ms, max %s ms; peak RSS %s MiB; "
+                    "CPU %s %%; alive after: %s%s" % (
+                        kind, which, r.get("n_probes"), r.get("misses"), fmt(r.get("p50_ms")),
+                        fmt(r.get("p99_ms")), fmt(r.get("max_ms")), mib(r.get("peak_rss_kib")),
+                        r.get("core_percent"), r.get("livez_after") == 200,
+                        (" (" + r["error"] + ")") if r.get("error") else ""))
+
     # ---- the run -------------------------------------------------------------
 
     def go(self):
@@ -829,6 +1247,9 @@ http {
                        "jitter_percent": a.jitter_percent, "breaker_recovery_timeout_ms": 5000,
                        "wrk_seconds": a.duration, "window_seconds": a.window, "repeats": a.repeat}
         self.setup()
+        if a.only == "hostile":
+            self.hostile()
+            return
 
         log("footprint: binary, start-up time (exec to /livez 200), x%d" % a.startups)
         fp = R["footprint"]
@@ -980,6 +1401,11 @@ http {
         P["exporter_rss_end"] = rss(self.exporter.pid)
         fp["rss_end"] = rss(self.vigil.pid)
         self.summarize_runs()
+        # Last, with the other agents stopped: hostile clients against fresh
+        # vigils, each kind against the new binary and the old one.
+        for p in (self.vigil, self.lightship, self.exporter):
+            self.procs.stop(p)
+        self.hostile()
 
     def cleanup(self):
         self.stop_app.set()
@@ -1119,9 +1545,10 @@ def targets(R):
         r = ratio(w("vigil_readyz_ka64_" + label, "p99_us"),
                   (healthy_ref(W, "vigil_readyz_ka64", label) or {}).get("p99_us"))
         add("/readyz p99 at 64 keep-alive, %s / healthy" % label, r, "<= 1.2", r is not None and r <= 1.2, "x")
-    rss_kib = max(fp[k]["rss_kib"] for k in ("rss_after_start", "rss_after_60s", "rss_after_wrk"))
-    add("RSS with four checks (largest of: after start, after 60 s, after wrk)", rss_kib / 1024, "<= 8 MiB",
-        rss_kib <= 8 * 1024, "MiB")
+    if all(k in fp for k in ("rss_after_start", "rss_after_60s", "rss_after_wrk")):
+        rss_kib = max(fp[k]["rss_kib"] for k in ("rss_after_start", "rss_after_60s", "rss_after_wrk"))
+        add("RSS with four checks (largest of: after start, after 60 s, after wrk)", rss_kib / 1024,
+            "<= 8 MiB", rss_kib <= 8 * 1024, "MiB")
     for key, what in (("clients", "libpq + hiredis"), ("clients_httplib", "libpq + hiredis + libcpp-httplib")):
         f = fp.get("floor", {}).get(key)
         if f:
@@ -1169,7 +1596,74 @@ def targets(R):
         if label.startswith("vigil"):
             add("detection, %s (bound %d ms)" % (label[len("vigil: "):], d["bound_ms"]), d["detect_ms"],
                 "<= %d ms" % d["bound_ms"], d["within_bound"], "ms")
+    new = ((R.get("hostile") or {}).get("runs") or {}).get("new") or {}
+    for kind in HOSTILE_KINDS + ("mixed",):
+        r = new.get(kind)
+        if not r:
+            continue
+        what = "hostile clients, %s, %d connections: " % (kind, r["connections"])
+        v = r.get("p99_ms")
+        add(what + "kubelet-like probe p99", v, "< 100 ms", v is not None and v < 100, "ms")
+        v = r.get("misses")
+        add(what + "probes without a 2xx within 1 s", v, "= 0", v == 0, "")
+        v = r.get("peak_rss_kib")
+        add(what + "vigil's peak RSS", v and v / 1024, "<= 32 MiB", v is not None and v <= 32 * 1024, "MiB")
     return T
+
+
+def hostile_section(R):
+    H = R.get("hostile")
+    if not H:
+        return []
+    L = ["## Hostile clients", ""]
+    b = H["binaries"]
+    L.append("For each kind, %d hostile connections opened at once by a process of its own (in a session "
+             "of its own, as wrk) and kept open for %d s: each one vigil closes is opened again (at most "
+             "2,000 a second). Each run has a freshly started vigil with the same four checks, the new "
+             "binary (%s)%s, back to back. Meanwhile a kubelet-like prober opens a new connection for each "
+             "probe, %g a second, `/livez` and `/readyz` alternately (`User-Agent: kube-probe/1.29`, "
+             "`Accept: */*`, `Connection: close`, 1 s timeout). Latency is from the connect to the whole "
+             "answer; a probe with no answer within 1 s counts as 1,000 ms; missed: no 2xx within 1 s. "
+             "Peak RSS: the larger of `VmHWM` and `VmRSS` sampled every 20 ms (a vigil past %d MiB would be "
+             "killed). CPU: utime + stime over the run, in %% of one core." % (
+                 H["connections"], H["seconds"], b["new"]["rev"] or b["new"]["path"],
+                 (" and the old one (%s)" % (b["old"]["rev"] or b["old"]["path"])) if "old" in b else "",
+                 H["probe_rate"], H["rss_ceiling_mib"]))
+    L.append("")
+    for kind in ("none",) + HOSTILE_KINDS + ("mixed",):
+        L.append("- %s" % HOSTILE_WHAT[kind])
+    L.append("")
+    L.append("| kind | vigil | probes | missed | p50 ms | p99 ms | max ms | peak RSS, MiB | RSS 2 s after, MiB "
+             "| CPU, % of a core | hostile connections opened (closed by vigil) | answers the hostile clients "
+             "read | /livez 2 s after |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    runs = H["runs"]
+    for kind in ("none",) + HOSTILE_KINDS + ("mixed",):
+        for which in ("old", "new"):
+            r = (runs.get(which) or {}).get(kind)
+            if not r:
+                continue
+            h = r.get("hostile") or {}
+            missed = r.get("misses")
+            if missed:
+                missed = "**%d** (%s)" % (missed, ", ".join("%s %d" % kv for kv in sorted(r["miss_reasons"].items())))
+            after = r.get("livez_after")
+            if r.get("killed_at_ceiling"):
+                after = "killed at %d MiB" % H["rss_ceiling_mib"]
+            elif r.get("exit_status") is not None:
+                after = "exited (%s)" % r["exit_status"]
+            elif after != 200:
+                after = "no answer within 2 s"
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                kind, which, r.get("n_probes", "n/a"), "n/a" if missed is None else missed,
+                fmt(r.get("p50_ms")), fmt(r.get("p99_ms")), fmt(r.get("max_ms")), mib(r.get("peak_rss_kib")),
+                mib(r.get("rss_after_kib")),
+                "–" if r.get("killed_at_ceiling") else r.get("core_percent", "n/a"),
+                "%s (%s)" % (h["opened"], h["closed_by_server"]) if h else "–",
+                h.get("responses", "–") if h else "–",
+                after if not r.get("error") else r["error"]))
+    L.append("")
+    return L
 
 
 def fmt(v, unit=""):
@@ -1211,6 +1705,9 @@ def write_report(R, out_dir):
         m["machine"]["nproc"], m["machine"]["mem_total_gib"], m["machine"]["cpu"], m["machine"]["kernel"]))
     L.append("- command: `%s`%s" % (m["command"], " (quick smoke run: not for comparison)" if m["quick"] else ""))
     L.append("- vigil source: %s" % (m.get("source_rev") or "unknown"))
+    old = ((R.get("hostile") or {}).get("binaries") or {}).get("old")
+    if old:
+        L.append("- old vigil, for the hostile-client section only: %s" % (old["rev"] or old["path"]))
     if m.get("loadavg_before"):
         L.append("- machine load (1/5/15-min load average) before the run: %s; after (with the bench's own "
                  "load): %s; the run took %.0f s" % (
@@ -1252,6 +1749,11 @@ def write_report(R, out_dir):
         for t in R["targets"]:
             L.append("| %s | %s | %s | %s |" % (t["figure"], fmt(t["value"], t["unit"]), t["target"], met(t)))
     L.append("")
+    if m.get("only") == "hostile":
+        L += hostile_section(R)
+        with open(os.path.join(out_dir, "RESULTS.md"), "w") as f:
+            f.write("\n".join(L))
+        return
     L.append("## Probe throughput and latency")
     L.append("")
     L.append("| server, path | load | req/s | × nginx | p50 ms | p99 ms | × nginx p99 | max ms | non-2xx | socket errors | conns/req |")
@@ -1456,6 +1958,7 @@ def write_report(R, out_dir):
             L.append("| %s | %s | %d | %s | %s | %s |" % (srv, state, s["n"], fmt(s["median_ms"]),
                                                           fmt(s["max_ms"]), ", ".join(s["statuses"])))
     L.append("")
+    L += hostile_section(R)
     L.append("## Reading")
     L.append("")
     for line in reading(R):
@@ -1534,6 +2037,17 @@ def reading(R):
                        fp["rss_after_60s"]["rss_kib"] / 1024, floor["rss_kib"] / 1024,
                        fp["floor"].get("clients", {}).get("rss_kib", 0) / 1024,
                        (fp["rss_after_60s"]["rss_kib"] - floor["rss_kib"]) / 1024))
+    for which, runs in sorted(((R.get("hostile") or {}).get("runs") or {}).items(), reverse=True):
+        rs = [r for k, r in runs.items() if k != "none" and "p99_ms" in r]
+        if not rs:
+            continue
+        worst = max(rs, key=lambda r: r["p99_ms"])
+        big = max(rs, key=lambda r: r["peak_rss_kib"])
+        out.append("Hostile clients, %s vigil (%s): worst probe p99 %s ms (%s), %d of %d probes missed over "
+                   "the %d hostile runs, peak RSS up to %.1f MiB (%s)." % (
+                       which, R["hostile"]["binaries"][which]["rev"], fmt(worst["p99_ms"]), worst["kind"],
+                       sum(r["misses"] for r in rs), sum(r["n_probes"] for r in rs), len(rs),
+                       big["peak_rss_kib"] / 1024, big["kind"]))
     s = P.get("exporter_scrape_redis_hung")
     if s:
         out.append("prometheus-redis-exporter: %.1f MiB RSS; with its Redis hung a scrape took %s ms "
@@ -1551,12 +2065,24 @@ def main():
         return helper_poll(*sys.argv[2:5])
     if len(sys.argv) > 1 and sys.argv[1] == "--scrape":
         return helper_scrape(*sys.argv[2:5])
+    if len(sys.argv) > 1 and sys.argv[1] == "--hostile":
+        return helper_hostile(*sys.argv[2:6])
+    if len(sys.argv) > 1 and sys.argv[1] == "--probe-loop":
+        return helper_probe_loop(*sys.argv[2:5])
     if len(sys.argv) > 1 and sys.argv[1] == "--app-listener":
         app_listener(sys.argv[2], sys.argv[3])
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vigil", required="--render" not in sys.argv, help="the vigil binary (Release)")
     ap.add_argument("--quick", action="store_true", help="a short smoke run (~1 min), written to --out")
+    ap.add_argument("--only", choices=["hostile"], help="only that section (hostile: hostile clients)")
+    ap.add_argument("--vigil-old", help="an older vigil binary (Release) to run the hostile section against too")
+    ap.add_argument("--vigil-old-rev", help="its source revision, for the record")
+    ap.add_argument("--hostile-seconds", type=int, help="seconds of each hostile run (20; quick: 3)")
+    ap.add_argument("--hostile-conns", type=int, default=1000, help="hostile connections of each kind")
+    ap.add_argument("--probe-rate", type=float, default=10, help="kubelet-like probes a second")
+    ap.add_argument("--hostile-rss-ceiling-mib", type=int, default=1024,
+                    help="kill a vigil past this RSS during a hostile run (the machine's safety)")
     ap.add_argument("--duration", type=int, help="seconds per wrk run (10; quick: 1)")
     ap.add_argument("--window", type=int, help="seconds of the idle and hammered windows (60; quick: 5)")
     ap.add_argument("--repeat", type=int, help="rounds of the nginx/vigil comparison (3; quick: 1)")
@@ -1579,6 +2105,8 @@ def main():
     ap.add_argument("--render", metavar="RESULTS_JSON",
                     help="only write RESULTS.md again from a results.json (targets recomputed)")
     a = ap.parse_args() if "--render" not in sys.argv else ap.parse_known_args()[0]
+    if a.vigil_old and not os.access(a.vigil_old, os.X_OK):
+        raise SystemExit("no such binary: " + a.vigil_old)
     if a.baseline and not os.path.exists(a.baseline):
         raise SystemExit("no such baseline: " + a.baseline)
     if a.render:
@@ -1598,6 +2126,7 @@ def main():
     a.duration = a.duration or (1 if a.quick else 10)
     a.window = a.window or (5 if a.quick else 60)
     a.repeat = a.repeat or (1 if a.quick else 3)
+    a.hostile_seconds = a.hostile_seconds or (3 if a.quick else 20)
     if a.quick:
         a.startups = min(a.startups, 2)
     a.out = a.out or (os.path.join(HERE, "out") if a.quick else HERE)
@@ -1624,6 +2153,7 @@ def main():
     R["meta"] = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                  "machine": machine(), "command": a.command or " ".join(map(shlex.quote, sys.argv)),
                  "quick": a.quick, "versions": versions(a.vigil), "source_rev": a.source_rev,
+                 "only": a.only,
                  "wall_seconds": round(now() - started, 1),
                  "loadavg_before": load_before, "loadavg_after": loadavg()}
     R["targets"] = targets(R)
