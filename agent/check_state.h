@@ -85,6 +85,8 @@ class CheckTracker {
   uint64_t attempts() const { return attempts_; }
   uint64_t failures_total() const { return failures_total_; }
   const DurationHistogram& durations() const { return durations_; }
+  // notAfter (Unix seconds) of the dependency's TLS certificate, as last seen.
+  std::optional<int64_t> tls_not_after() const { return tls_not_after_; }
   // Transitions into each breaker state, indexed by BreakerState.
   const std::array<uint64_t, 3>& breaker_transitions() const { return breaker_transitions_; }
 
@@ -113,6 +115,7 @@ class CheckTracker {
   uint64_t failures_total_ = 0;
   DurationHistogram durations_;
   std::array<uint64_t, 3> breaker_transitions_{};
+  std::optional<int64_t> tls_not_after_;
 };
 
 }  // namespace vigil

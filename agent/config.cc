@@ -36,9 +36,9 @@ const ServerKey kServerKeys[] = {
     {"keep_alive_timeout_s", 0, 3600, &ServerConfig::keep_alive_timeout_s},
     {"max_header_bytes", 1024, 65536, &ServerConfig::max_header_bytes},
 };
-const std::vector<std::string> kTimingKeys = {"interval_ms",         "timeout_ms",
-                                              "unhealthy_threshold", "healthy_threshold",
-                                              "jitter_percent",      "breaker"};
+const std::vector<std::string> kTimingKeys = {
+    "interval_ms",    "timeout_ms", "unhealthy_threshold",  "healthy_threshold",
+    "jitter_percent", "breaker",    "cert_expiry_warn_days"};
 const std::vector<std::string> kBreakerKeys = {"failure_threshold", "recovery_timeout_ms",
                                                "success_threshold"};
 const std::vector<std::string> kCommonCheckKeys = {"name", "kind", "role", "required", "liveness"};
@@ -97,6 +97,8 @@ void ReadTiming(const json& obj, const std::string& path, CheckTiming* t) {
       ReadInt(obj, "unhealthy_threshold", t->unhealthy_threshold, 1, 1000, path);
   t->healthy_threshold = ReadInt(obj, "healthy_threshold", t->healthy_threshold, 1, 1000, path);
   t->jitter_percent = ReadInt(obj, "jitter_percent", t->jitter_percent, 0, 100, path);
+  t->cert_expiry_warn_days =
+      ReadInt(obj, "cert_expiry_warn_days", t->cert_expiry_warn_days, 0, 3650, path);
   auto it = obj.find("breaker");
   if (it != obj.end()) {
     const std::string bpath = Child(path, "breaker");

@@ -30,11 +30,14 @@ struct CheckTiming {
   int healthy_threshold = 1;
   int jitter_percent = 10;
   BreakerConfig breaker;
+  // A TLS dependency whose certificate expires within this many days warns
+  // (0: never).
+  int cert_expiry_warn_days = 14;
   bool operator==(const CheckTiming& o) const {
     return interval_ms == o.interval_ms && timeout_ms == o.timeout_ms &&
            unhealthy_threshold == o.unhealthy_threshold &&
            healthy_threshold == o.healthy_threshold && jitter_percent == o.jitter_percent &&
-           breaker == o.breaker;
+           breaker == o.breaker && cert_expiry_warn_days == o.cert_expiry_warn_days;
   }
 };
 

@@ -35,6 +35,8 @@ struct CheckView {
   uint64_t failures_total = 0;
   DurationHistogram durations;
   std::array<uint64_t, 3> breaker_transitions{};
+  // TLS checks: notAfter (Unix seconds) of the dependency's certificate.
+  std::optional<int64_t> tls_not_after;
 };
 
 struct HealthSnapshot {

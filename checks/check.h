@@ -9,7 +9,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace vigil {
@@ -30,12 +32,19 @@ struct CheckResult {
   // The deadline ran out. The scheduler words the reason the same way for
   // every kind: "timeout after N ms" with N the check's timeout_ms.
   bool timed_out = false;
+  // TLS checks: notAfter (Unix seconds) of the leaf certificate the
+  // dependency presented on the connection the run used (or last used).
+  std::optional<int64_t> tls_not_after;
 
-  static CheckResult Pass() { return {Outcome::kPass, {}, {}, false}; }
-  static CheckResult Warn(std::string why) { return {Outcome::kWarn, {}, std::move(why), false}; }
-  static CheckResult Fail(std::string why) { return {Outcome::kFail, {}, std::move(why), false}; }
+  static CheckResult Pass() { return {Outcome::kPass, {}, {}, false, {}}; }
+  static CheckResult Warn(std::string why) {
+    return {Outcome::kWarn, {}, std::move(why), false, {}};
+  }
+  static CheckResult Fail(std::string why) {
+    return {Outcome::kFail, {}, std::move(why), false, {}};
+  }
   static CheckResult Timeout(std::string phase) {
-    return {Outcome::kFail, {}, "timeout while " + std::move(phase), true};
+    return {Outcome::kFail, {}, "timeout while " + std::move(phase), true, {}};
   }
 };
 
@@ -62,6 +71,16 @@ class Check {
 // "timeout after N ms" with N the attempt's budget: the same text for every
 // kind so that logs and alerts can match on it.
 std::string TimeoutReason(std::chrono::milliseconds budget);
+
+// The reason the agent shows for a timed-out result: TimeoutReason, plus
+// "(handshake timeout)" when the deadline ran out inside a TLS handshake.
+std::string TimeoutReasonOf(const CheckResult& result, std::chrono::milliseconds budget);
+
+// Certificate expiry: a run that did not fail, on a certificate that
+// expires within `warn_days` of `now_unix` (0: off), becomes a warn
+// ("certificate expires in 5 days"; "certificate has expired" when a check
+// that skips verification got one past its date).
+void ApplyCertExpiry(CheckResult* result, int warn_days, int64_t now_unix);
 
 // Milliseconds left until `deadline`, never negative.
 int RemainingMs(Deadline deadline);

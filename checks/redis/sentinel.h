@@ -28,6 +28,9 @@ class SentinelResolver {
   // Drops the kept connection to a Sentinel.
   void Close() { conn_.Close(); }
 
+  // TLS to the Sentinels (rediss+sentinel://).
+  void UseTls(TlsConfig tls) { conn_.UseTls(std::move(tls)); }
+
  private:
   enum class Answer { kMaster, kLost, kNone };
 
