@@ -35,10 +35,10 @@ int RunChecksOnce(const Config& config) {
       if (r.timed_out) {
         r.reason = TimeoutReasonOf(r, std::chrono::milliseconds(c.timing.timeout_ms));
       }
-      ApplyCertExpiry(&r, c.timing.cert_expiry_warn_days,
-                      std::chrono::duration_cast<std::chrono::seconds>(
-                          WallClock::now().time_since_epoch())
-                          .count());
+      ApplyCertExpiry(
+          &r, c.timing.cert_expiry_warn_days,
+          std::chrono::duration_cast<std::chrono::seconds>(WallClock::now().time_since_epoch())
+              .count());
       v.tls_not_after = r.tls_not_after;
       v.status = r.outcome == Outcome::kPass   ? Status::kPass
                  : r.outcome == Outcome::kWarn ? Status::kWarn

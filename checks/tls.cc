@@ -11,11 +11,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <algorithm>
 #include <ctime>
 #include <vector>
 
@@ -92,7 +92,8 @@ PkeyPtr LoadKey(const std::string& path, const std::string& field) {
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr));
   ERR_clear_error();
   if (!key) {
-    throw ConfigError(field, "no PEM private key in " + path + " (encrypted keys are not supported)");
+    throw ConfigError(field,
+                      "no PEM private key in " + path + " (encrypted keys are not supported)");
   }
   return key;
 }
@@ -249,9 +250,9 @@ std::optional<TlsConfig> ParseTlsConfig(const CheckSpec& spec) {
   }
   if (!tls.ca_file.empty()) LoadCerts(tls.ca_file, path + ".ca_file");
   if (tls.cert_file.empty() != tls.key_file.empty()) {
-    throw ConfigError(path + (tls.cert_file.empty() ? ".cert_file" : ".key_file"),
-                      tls.cert_file.empty() ? "missing (key_file is set)"
-                                            : "missing (cert_file is set)");
+    throw ConfigError(
+        path + (tls.cert_file.empty() ? ".cert_file" : ".key_file"),
+        tls.cert_file.empty() ? "missing (key_file is set)" : "missing (cert_file is set)");
   }
   if (!tls.cert_file.empty()) {
     std::vector<X509Ptr> chain = LoadCerts(tls.cert_file, path + ".cert_file");
@@ -321,8 +322,9 @@ std::string TlsFailureReason(SSL* ssl, int ssl_error, const char* during) {
         // TLS 1.2 servers say this when a required client certificate is
         // missing, and for other mismatches (no common cipher) alike.
         if (ssl != nullptr && SSL_get_certificate(ssl) == nullptr) {
-          return failed + "handshake failure alert from the server (it may require a client "
-                          "certificate: none was sent)";
+          return failed +
+                 "handshake failure alert from the server (it may require a client "
+                 "certificate: none was sent)";
         }
         break;
       default:
@@ -375,7 +377,8 @@ StreamResult Stream::StartTls(const TlsConfig& tls, const std::string& host, Dea
   const std::string& name = tls.server_name.empty() ? host : tls.server_name;
   if (IsIpAddress(name)) {
     // No SNI for an address (RFC 6066); verified against the IP SANs.
-    if (!tls.insecure_skip_verify) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str());
+    if (!tls.insecure_skip_verify)
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str());
   } else {
     SSL_set_tlsext_host_name(ssl_, name.c_str());
     if (!tls.insecure_skip_verify) {
@@ -404,7 +407,8 @@ StreamResult Stream::StartTls(const TlsConfig& tls, const std::string& host, Dea
   X509* peer = SSL_get1_peer_certificate(ssl_);
   peer_not_after_ = CertNotAfter(peer);
   X509_free(peer);
-  if (cert_requested_ && SSL_version(ssl_) == TLS1_3_VERSION) return AwaitCertificateVerdict(deadline);
+  if (cert_requested_ && SSL_version(ssl_) == TLS1_3_VERSION)
+    return AwaitCertificateVerdict(deadline);
   return {StreamStatus::kOk, 0, {}, 0};
 }
 

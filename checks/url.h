@@ -27,7 +27,7 @@ struct HostAndPort {
 
 struct RedisUrl {
   bool sentinel = false;
-  bool tls = false;  // rediss:// or rediss+sentinel://
+  bool tls = false;      // rediss:// or rediss+sentinel://
   std::string user;      // percent-decoded; empty: the default user
   std::string password;  // percent-decoded; empty: no AUTH
   // The password as written in the URL (percent-encoded), for scrubbing.

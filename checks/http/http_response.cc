@@ -126,32 +126,30 @@ class ChunkedDecoder {
 enum class ReadStatus { kData, kEof, kTimeout, kError };
 
 // Appends what the socket has (waiting until the deadline for something).
-ReadStatus ReadMore(int fd, Deadline deadline, std::string* buf, std::string* error) {
+ReadStatus ReadMore(Stream& stream, Deadline deadline, std::string* buf, std::string* error) {
   char chunk[kReadChunk];
-  for (;;) {
-    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-    if (n > 0) {
-      buf->append(chunk, static_cast<size_t>(n));
+  StreamResult r = stream.Read(chunk, sizeof chunk, deadline);
+  switch (r.status) {
+    case StreamStatus::kOk:
+      buf->append(chunk, r.bytes);
       return ReadStatus::kData;
-    }
-    if (n == 0) return ReadStatus::kEof;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      NetResult w = WaitFd(fd, POLLIN, deadline);
-      if (w.status == NetStatus::kTimeout) return ReadStatus::kTimeout;
-      if (w.status != NetStatus::kOk) {
-        *error = "waiting for response: " + w.error;
-        return ReadStatus::kError;
-      }
-      continue;
-    }
-    if (errno == ECONNRESET) {
-      *error = "connection reset by peer while waiting for response";
-    } else {
-      *error = std::string("reading response: ") + std::strerror(errno);
-    }
-    return ReadStatus::kError;
+    case StreamStatus::kEof:
+      return ReadStatus::kEof;
+    case StreamStatus::kTimeout:
+      return ReadStatus::kTimeout;
+    case StreamStatus::kError:
+      break;
   }
+  if (r.sys_errno == ECONNRESET) {
+    *error = "connection reset by peer while waiting for response";
+  } else if (r.sys_errno != 0) {
+    *error = std::string("reading response: ") + std::strerror(r.sys_errno);
+  } else if (stream.is_tls()) {
+    *error = r.error;  // the TLS reason ("client certificate required", ...)
+  } else {
+    *error = "waiting for response: " + r.error;
+  }
+  return ReadStatus::kError;
 }
 
 // True when `in` holds a whole header block; *end is just past its blank line.
@@ -250,7 +248,7 @@ bool ParseHead(const std::string& text, HttpResponseHead* head, std::string* err
 
 }  // namespace
 
-std::optional<CheckResult> ReadHttpResponseHead(int fd, Deadline deadline, std::string* in,
+std::optional<CheckResult> ReadHttpResponseHead(Stream& stream, Deadline deadline, std::string* in,
                                                 HttpResponseHead* head) {
   std::string error;
   for (;;) {
@@ -258,7 +256,7 @@ std::optional<CheckResult> ReadHttpResponseHead(int fd, Deadline deadline, std::
     while (!FindHeaderEnd(*in, &header_end)) {
       if (in->size() > kHttpMaxHeaderBytes)
         return CheckResult::Fail("response headers over 16 KiB");
-      ReadStatus rs = ReadMore(fd, deadline, in, &error);
+      ReadStatus rs = ReadMore(stream, deadline, in, &error);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
       if (rs == ReadStatus::kError) return CheckResult::Fail(error);
       if (rs == ReadStatus::kEof) {
@@ -277,7 +275,7 @@ std::optional<CheckResult> ReadHttpResponseHead(int fd, Deadline deadline, std::
   }
 }
 
-std::optional<CheckResult> ReadHttpResponseBody(int fd, Deadline deadline,
+std::optional<CheckResult> ReadHttpResponseBody(Stream& stream, Deadline deadline,
                                                 const HttpResponseHead& head, std::string* in,
                                                 std::string* body) {
   std::string error;
@@ -292,7 +290,7 @@ std::optional<CheckResult> ReadHttpResponseBody(int fd, Deadline deadline,
         return CheckResult::Fail("malformed HTTP response: " + error);
       }
       if (decoder.done() || body->size() >= kHttpMaxBodyBytes) break;
-      ReadStatus rs = ReadMore(fd, deadline, in, &error);
+      ReadStatus rs = ReadMore(stream, deadline, in, &error);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
       if (rs == ReadStatus::kError) return CheckResult::Fail(error);
       if (rs == ReadStatus::kEof) return CheckResult::Fail("connection closed mid chunked body");
@@ -302,7 +300,7 @@ std::optional<CheckResult> ReadHttpResponseBody(int fd, Deadline deadline,
         std::min<long long>(head.content_length, static_cast<long long>(kHttpMaxBodyBytes)));
     *body = std::move(*in);
     while (body->size() < want) {
-      ReadStatus rs = ReadMore(fd, deadline, body, &error);
+      ReadStatus rs = ReadMore(stream, deadline, body, &error);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
       if (rs == ReadStatus::kError) return CheckResult::Fail(error);
       if (rs == ReadStatus::kEof) {
@@ -315,7 +313,7 @@ std::optional<CheckResult> ReadHttpResponseBody(int fd, Deadline deadline,
     // No framing: the body ends when the server closes.
     *body = std::move(*in);
     while (body->size() < kHttpMaxBodyBytes) {
-      ReadStatus rs = ReadMore(fd, deadline, body, &error);
+      ReadStatus rs = ReadMore(stream, deadline, body, &error);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
       if (rs == ReadStatus::kError) return CheckResult::Fail(error);
       if (rs == ReadStatus::kEof) break;

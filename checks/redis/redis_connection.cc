@@ -83,7 +83,6 @@ void AppendCommand(const std::vector<std::string>& argv, std::string* out) {
   }
 }
 
-
 }  // namespace
 
 std::string RedisReply::ErrorCode() const { return str.substr(0, str.find(' ')); }
@@ -148,7 +147,8 @@ IoResult RedisConnection::Exchange(const std::vector<std::vector<std::string>>& 
     char buf[16384];
     StreamResult rd = stream_.Read(buf, sizeof buf, deadline);
     if (rd.status == StreamStatus::kTimeout) return {IoStatus::kTimeout, {}};
-    if (rd.status == StreamStatus::kEof) return {IoStatus::kError, "connection closed by the server"};
+    if (rd.status == StreamStatus::kEof)
+      return {IoStatus::kError, "connection closed by the server"};
     if (rd.status != StreamStatus::kOk) return {IoStatus::kError, rd.error};
     received += rd.bytes;
     if (received > kMaxReplyBytes) {

@@ -25,8 +25,8 @@ namespace {
 using json = nlohmann::json;
 using std::chrono::milliseconds;
 using ::testing::AnyOf;
-using ::testing::HasSubstr;
 using testing::CertFiles;
+using ::testing::HasSubstr;
 using testing::RedisServer;
 using testing::TestCa;
 
@@ -39,8 +39,8 @@ struct TlsRedis {
   TlsRedis(const TestCa& ca, const CertFiles& cert, const std::string& auth_clients = "no")
       : tls_port(testing::FreePort()),
         server({"--tls-port", std::to_string(tls_port), "--tls-cert-file", cert.cert,
-                "--tls-key-file", cert.key, "--tls-ca-cert-file", ca.cert(),
-                "--tls-auth-clients", auth_clients}) {}
+                "--tls-key-file", cert.key, "--tls-ca-cert-file", ca.cert(), "--tls-auth-clients",
+                auth_clients}) {}
   std::string Url(const std::string& host = "localhost") const {
     return "rediss://" + host + ":" + std::to_string(tls_port);
   }
@@ -201,7 +201,8 @@ TEST_F(RedisTlsTest, HandshakeThatNeverCompletesTimesOutAtTheDeadline) {
   EXPECT_EQ(t.result.outcome, Outcome::kFail);
   EXPECT_TRUE(t.result.timed_out);
   EXPECT_EQ(t.result.reason, kHandshakeTimeout);
-  EXPECT_EQ(TimeoutReasonOf(t.result, milliseconds(500)), "timeout after 500 ms (handshake timeout)");
+  EXPECT_EQ(TimeoutReasonOf(t.result, milliseconds(500)),
+            "timeout after 500 ms (handshake timeout)");
   EXPECT_GE(t.elapsed, milliseconds(480));
   EXPECT_LE(t.elapsed, milliseconds(500) + kLateness);
 }
@@ -219,9 +220,9 @@ TEST_F(RedisTlsTest, ClientCertificateGivenPasses) {
   CertFiles cert = ca_->Issue("mtls2", "DNS:localhost", 30);
   CertFiles client = ca_->Issue("vigil-client", "DNS:vigil", 30);
   TlsRedis server(*ca_, cert, "yes");
-  auto check = MakeCheck(server.Url(), {{"ca_file", ca_->cert()},
-                                        {"cert_file", client.cert},
-                                        {"key_file", client.key}});
+  auto check =
+      MakeCheck(server.Url(),
+                {{"ca_file", ca_->cert()}, {"cert_file", client.cert}, {"key_file", client.key}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
 }
@@ -284,8 +285,9 @@ TEST_F(RedisTlsTest, TlsObjectIsValidated) {
   EXPECT_EQ(ErrorFor({{"url", url}, {"tls", {{"key_file", good_->key}}}}),
             "checks[0].tls.cert_file: missing (key_file is set)");
   CertFiles other = ca_->Issue("other-client", "DNS:x", 30);
-  EXPECT_EQ(ErrorFor({{"url", url}, {"tls", {{"cert_file", good_->cert}, {"key_file", other.key}}}}),
-            "checks[0].tls.key_file: does not match cert_file");
+  EXPECT_EQ(
+      ErrorFor({{"url", url}, {"tls", {{"cert_file", good_->cert}, {"key_file", other.key}}}}),
+      "checks[0].tls.key_file: does not match cert_file");
   EXPECT_EQ(ErrorFor({{"url", url}, {"tls", {{"server_name", "a b"}}}}),
             "checks[0].tls.server_name: want a host name or an IP address");
   EXPECT_EQ(ErrorFor({{"url", "redis://localhost"}, {"tls", {{"ca_file", ca_->cert()}}}}),

@@ -28,7 +28,9 @@ std::string ReadAll(const std::string& path) {
 
 // Debian's interpreter when there is one (the python3 on PATH may be another
 // build); the ssl module is in the standard library either way.
-std::string Python() { return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3"; }
+std::string Python() {
+  return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+}
 
 const char kHttpsServerPy[] = R"PY(
 import http.server, ssl, sys
@@ -119,9 +121,9 @@ std::string TestCa::ExtFile(const std::string& name, const std::string& sans) co
 CertFiles TestCa::Issue(const std::string& name, const std::string& sans, int days) {
   std::string csr;
   CertFiles f = NewKeyAndCsr(name, &csr);
-  Run("openssl x509 -req -in " + csr + " -CA " + ca_.cert + " -CAkey " + ca_.key +
-      " -set_serial " + std::to_string(++serial_) + " -days " + std::to_string(days) +
-      " -extfile " + ExtFile(name, sans) + " -out " + f.cert);
+  Run("openssl x509 -req -in " + csr + " -CA " + ca_.cert + " -CAkey " + ca_.key + " -set_serial " +
+      std::to_string(++serial_) + " -days " + std::to_string(days) + " -extfile " +
+      ExtFile(name, sans) + " -out " + f.cert);
   return f;
 }
 
@@ -151,7 +153,7 @@ HttpsServer::HttpsServer(const CertFiles& server, const std::string& client_ca)
   for (int attempt = 0; attempt < 3; ++attempt) {
     port_ = FreePort();
     const std::string log = dir_ + "/server.log";
-    std::vector<std::string> args = {Python(), script,     std::to_string(port_),
+    std::vector<std::string> args = {Python(),    script,     std::to_string(port_),
                                      server.cert, server.key, client_ca.empty() ? "-" : client_ca};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

@@ -155,7 +155,7 @@ TEST(RedisUrlTest, ErrorsNeverHoldThePassword) {
            "redis://:" + pw + "@h/notadb",
            "redis://:" + pw + "%zz@h",
            "redis://u:" + pw + "@h1,h2",
-           "rediss://:" + pw + "@h",
+           "rediss://:" + pw + "@h:0",
            "redis+sentinel://:" + pw + "@h1",
            "redis://:" + pw,                   // '@' forgotten: the password reads as a port
            "redis://" + pw + ":" + pw + "/x",  // as host, port and db
@@ -222,7 +222,7 @@ TEST_F(RedisKindTest, Describes) {
   EXPECT_EQ(k.name, "redis");
   EXPECT_EQ(k.default_role, "cache");
   EXPECT_EQ(k.keys,
-            (std::vector<std::string>{"url", "expect_role", "max_memory_ratio", "slow_ms"}));
+            (std::vector<std::string>{"url", "expect_role", "max_memory_ratio", "slow_ms", "tls"}));
   ASSERT_NE(CheckRegistry::Builtin().Find("redis"), nullptr);
 }
 
