@@ -257,8 +257,6 @@ TEST_F(RedisTlsTest, CertificateExpiringSoonWarns) {
   EXPECT_EQ(under.outcome, Outcome::kPass);
 }
 
-// --- the tls object, validated when the config is read ---
-
 std::string ErrorFor(const json& check) {
   try {
     testing::BuildCheck("redis", check);
@@ -267,6 +265,37 @@ std::string ErrorFor(const json& check) {
   }
   return "(accepted)";
 }
+
+TEST_F(RedisTlsTest, SentinelOverTlsFindsAndChecksTheMaster) {
+  // The sentinel speaks TLS on its own port, and to the master over TLS
+  // (tls-replication), so it reports the master's TLS port.
+  const int sentinel_tls_port = testing::FreePort();
+  testing::SentinelServer sentinel(
+      redis_->tls_port, "mymaster",
+      {"tls-port " + std::to_string(sentinel_tls_port), "tls-cert-file " + good_->cert,
+       "tls-key-file " + good_->key, "tls-ca-cert-file " + ca_->cert(), "tls-replication yes",
+       "tls-auth-clients no"});
+  const std::string url =
+      "rediss+sentinel://localhost:" + std::to_string(sentinel_tls_port) + "/mymaster";
+  auto check = MakeCheck(url, {{"ca_file", ca_->cert()}});
+  CheckResult r = RunOnce(*check);
+  EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
+  EXPECT_EQ(check->Target(), "127.0.0.1:" + std::to_string(redis_->tls_port));
+  EXPECT_TRUE(r.tls_not_after.has_value());
+
+  // A wrong CA fails at the sentinel already.
+  auto wrong = MakeCheck(url, {{"ca_file", other_ca_->cert()}});
+  CheckResult w = RunOnce(*wrong);
+  EXPECT_EQ(w.outcome, Outcome::kFail);
+  EXPECT_THAT(w.reason, HasSubstr("certificate verify failed")) << w.reason;
+
+  // TLS settings on a plain sentinel URL are refused.
+  EXPECT_EQ(
+      ErrorFor({{"url", "redis+sentinel://localhost:1/m"}, {"tls", {{"ca_file", ca_->cert()}}}}),
+      "checks[0].tls: TLS settings on a plain URL: use rediss+sentinel://");
+}
+
+// --- the tls object, validated when the config is read ---
 
 TEST_F(RedisTlsTest, TlsObjectIsValidated) {
   const std::string url = redis_->Url();

@@ -281,7 +281,8 @@ std::vector<std::string> RedisServer::Args() const {
   return args;
 }
 
-SentinelServer::SentinelServer(int master_port, std::string master_name)
+SentinelServer::SentinelServer(int master_port, std::string master_name,
+                               std::vector<std::string> extra_conf)
     : RedisProcess("redis-sentinel", "vigil-sentinel", "") {
   for (int attempt = 0;; ++attempt) {
     port_ = FreePort();
@@ -296,6 +297,7 @@ SentinelServer::SentinelServer(int master_port, std::string master_name)
          << "sentinel down-after-milliseconds " << master_name << " 1000\n"
          << "sentinel failover-timeout " << master_name << " 5000\n"
          << "sentinel parallel-syncs " << master_name << " 1\n";
+    for (const auto& line : extra_conf) conf << line << "\n";
     conf.close();
     try {
       Start();

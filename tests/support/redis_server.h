@@ -84,10 +84,12 @@ class RedisServer : public RedisProcess {
 };
 
 // A Sentinel watching one master (quorum 1, down-after 1 s, failover-timeout
-// 5 s). Starts.
+// 5 s). `extra_conf`: more sentinel.conf lines (e.g. "tls-port 26380").
+// Starts.
 class SentinelServer : public RedisProcess {
  public:
-  SentinelServer(int master_port, std::string master_name = "mymaster");
+  SentinelServer(int master_port, std::string master_name = "mymaster",
+                 std::vector<std::string> extra_conf = {});
   ~SentinelServer() override;
 
  protected:
