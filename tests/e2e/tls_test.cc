@@ -74,6 +74,10 @@ TEST(TlsE2E, CertificateExpiringSoonIsDegradedButReadyWithExpiryShown) {
         "vigil_check_tls_cert_expiry_timestamp_seconds{check=\"redis-session\"} " +
         std::to_string(timegm(&tm));
     EXPECT_NE(m.body.find(gauge), std::string::npos) << m.body;
+    // The exposition stays clean with the new family in it.
+    const std::string metrics_file = dir + "/metrics.txt";
+    std::ofstream(metrics_file) << m.body;
+    EXPECT_EQ(Shell("promtool check metrics < " + metrics_file + " >/dev/null 2>&1"), 0);
 
     // The TLS session stays with the kept connection: ~20 more runs at
     // 100 ms, and the server sees no new connection.
