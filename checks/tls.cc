@@ -168,6 +168,23 @@ std::string OpenSslReason(unsigned long e) {
   return buf;
 }
 
+// The system CA store (Debian: /usr/lib/ssl/cert.pem, some 140 roots),
+// parsed once and shared by every connection that uses it: a store per
+// connection would hold its own copy of every root for as long as the
+// connection is kept. X509_STORE locks itself for concurrent verifications.
+X509_STORE* SystemStore() {
+  static X509_STORE* const store = [] {
+    X509_STORE* s = X509_STORE_new();
+    if (s != nullptr && X509_STORE_set_default_paths(s) != 1) {
+      X509_STORE_free(s);
+      s = nullptr;
+    }
+    ERR_clear_error();
+    return s;
+  }();
+  return store;
+}
+
 // The context for one connection: built afresh on every connect so that a
 // rotated CA bundle or client certificate counts from the next one.
 CtxPtr MakeContext(const TlsConfig& tls, std::string* error) {
@@ -184,8 +201,10 @@ CtxPtr MakeContext(const TlsConfig& tls, std::string* error) {
   SSL_CTX_set_default_passwd_cb(ctx.get(), NoPassphrase);
   if (!tls.insecure_skip_verify) {
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    X509_STORE* system = tls.ca_file.empty() ? SystemStore() : nullptr;
+    if (system != nullptr) SSL_CTX_set1_cert_store(ctx.get(), system);
     const int ok = tls.ca_file.empty()
-                       ? SSL_CTX_set_default_verify_paths(ctx.get())
+                       ? (system != nullptr ? 1 : 0)
                        : SSL_CTX_load_verify_locations(ctx.get(), tls.ca_file.c_str(), nullptr);
     if (ok != 1) {
       *error = "TLS: cannot load " + (tls.ca_file.empty() ? "the system CA store" : tls.ca_file) +
