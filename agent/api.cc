@@ -45,14 +45,6 @@ HttpResponse Text(int status, std::string body) {
   return r;
 }
 
-HttpResponse JsonError(int status, const std::string& error) {
-  HttpResponse r;
-  r.status = status;
-  r.content_type = kJson;
-  r.body = nlohmann::json{{"error", error}, {"status", status}}.dump() + "\n";
-  return r;
-}
-
 HttpResponse NoStore(HttpResponse r) {
   r.headers.emplace_back("Cache-Control", "no-store");
   return r;
@@ -70,8 +62,8 @@ Exclusions ExcludedFrom(const std::multimap<std::string, std::string>& q) {
 }
 
 bool IsKnownGetPath(const std::string& path) {
-  static const char* kPaths[] = {"/livez",    "/up",     "/readyz",  "/ready",
-                                 "/startupz", "/health", "/metrics", "/"};
+  static const char* kPaths[] = {"/livez",  "/up",      "/readyz", "/ready", "/startupz",
+                                 "/health", "/metrics", "/events", "/"};
   for (const char* p : kPaths)
     if (path == p) return true;
   for (const char* prefix : {"/health/", "/readyz/", "/livez/"}) {
@@ -81,6 +73,14 @@ bool IsKnownGetPath(const std::string& path) {
 }
 
 }  // namespace
+
+HttpResponse JsonError(int status, const std::string& error) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = kJson;
+  r.body = nlohmann::json{{"error", error}, {"status", status}}.dump() + "\n";
+  return r;
+}
 
 PodInfo PodInfo::FromEnv() {
   auto get = [](const char* k) {
@@ -139,7 +139,10 @@ bool ParseTarget(const std::string& target, std::string* path,
 Api::Api(const SnapshotStore* store, Options options)
     : store_(store),
       options_(std::move(options)),
-      admin_token_(std::make_shared<const std::string>(options_.admin_token)) {}
+      admin_token_(std::make_shared<const std::string>(options_.admin_token)),
+      details_full_(options_.health_details_full) {
+  if (!options_.now) options_.now = [] { return Clock::now(); };
+}
 
 void Api::SetAdminToken(std::string token) {
   std::atomic_store(&admin_token_, std::make_shared<const std::string>(std::move(token)));
@@ -182,7 +185,33 @@ HttpResponse Api::HandleAdmin(const std::string& path, const HttpRequest& req) c
   static const std::string kBearer = "Bearer ";
   const bool has_bearer = req.authorization.rfind(kBearer, 0) == 0;
   const std::string presented = has_bearer ? req.authorization.substr(kBearer.size()) : "";
-  if (!has_bearer || !ConstantTimeEquals(presented, *token)) {
+  const bool authorized = has_bearer && ConstantTimeEquals(presented, *token);
+  const Clock::time_point now = options_.now();
+  const auto window = options_.admin_failure_window;
+  const size_t max_failures = static_cast<size_t>(std::max(0, options_.admin_max_failures));
+  int lockout_began = 0;
+  {
+    // No sleep here (this is an event-loop thread): a locked-out window is
+    // answered 429 at once, whatever the token, so guessing gains nothing.
+    AdminFailures& f = *admin_failures_;
+    std::lock_guard<std::mutex> lock(f.mu);
+    while (!f.times.empty() && now - f.times.front() >= window) f.times.pop_front();
+    if (f.times.size() > max_failures) {
+      auto left = std::chrono::ceil<std::chrono::seconds>(f.times.front() + window - now);
+      HttpResponse r = JsonError(429, "too many failed admin requests");
+      r.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, left.count())));
+      return r;
+    }
+    if (!authorized) {
+      f.times.push_back(now);
+      if (f.times.size() > max_failures) {  // this failure starts a lockout
+        lockout_began = static_cast<int>(
+            std::chrono::ceil<std::chrono::seconds>(f.times.front() + window - now).count());
+      }
+    }
+  }
+  if (lockout_began > 0 && options_.on_admin_lockout) options_.on_admin_lockout(lockout_began);
+  if (!authorized) {
     HttpResponse r = JsonError(401, "unauthorized");
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vigil\"");
     return r;
@@ -201,6 +230,7 @@ HttpResponse Api::HandleGet(const std::string& path,
                             const HttpRequest& req) const {
   const std::shared_ptr<const HealthSnapshot> snap = store_->Get();
   const HealthSnapshot& s = *snap;
+  const bool full = details_full_.load();
 
   if (path == "/livez" || path == "/up" || path == "/readyz" || path == "/ready") {
     const bool live_path = path == "/livez" || path == "/up";
@@ -215,7 +245,7 @@ HttpResponse Api::HandleGet(const std::string& path,
     for (const auto& c : s.checks) {
       if (excluded.count(c.name)) continue;
       if (live_path && !c.liveness) continue;
-      body += RenderCheckLine(c) + "\n";
+      body += RenderCheckLine(c, full) + "\n";
     }
     if (!live_path && s.draining) body += "[-]shutdown failed: draining\n";
     body += std::string(what) + (ok ? " check passed\n" : " check failed\n");
@@ -231,11 +261,18 @@ HttpResponse Api::HandleGet(const std::string& path,
     r.status = OverallHttpCode(o);
     if (req.accept.find("application/health+json") != std::string::npos) {
       r.content_type = "application/health+json";
-      r.body = RenderHealthIetf(s, options_.pod, WallClock::now());
+      r.body = RenderHealthIetf(s, options_.pod, WallClock::now(), full);
     } else {
       r.content_type = kJson;
-      r.body = RenderHealthJson(s, options_.pod, WallClock::now());
+      r.body =
+          RenderHealthJson(s, options_.pod, WallClock::now(), nullptr, full, HasParam(q, "events"));
     }
+    return NoStore(std::move(r));
+  }
+  if (path == "/events") {
+    HttpResponse r;
+    r.content_type = kJson;
+    r.body = RenderEventsJson(s, full);
     return NoStore(std::move(r));
   }
   for (const char* prefix : {"/health/", "/readyz/", "/livez/"}) {
@@ -249,10 +286,10 @@ HttpResponse Api::HandleGet(const std::string& path,
       HttpResponse r;
       r.status = up ? 200 : 503;
       r.content_type = kJson;
-      r.body = RenderHealthJson(s, options_.pod, WallClock::now(), c);
+      r.body = RenderHealthJson(s, options_.pod, WallClock::now(), c, full);
       return NoStore(std::move(r));
     }
-    return NoStore(Text(up ? 200 : 503, RenderCheckLine(*c) + "\n"));
+    return NoStore(Text(up ? 200 : 503, RenderCheckLine(*c, full) + "\n"));
   }
   if (path == "/metrics") {
     HttpResponse r;

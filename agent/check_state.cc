@@ -1,5 +1,7 @@
 #include "agent/check_state.h"
 
+#include <algorithm>
+
 namespace vigil {
 
 const char* StatusName(Status s) {
@@ -74,6 +76,10 @@ Transition CheckTracker::Record(const CheckResult& r, Now now) {
   durations_.Observe(std::chrono::duration<double>(r.latency).count());
   const bool ok = r.outcome != Outcome::kFail;
   reason_ = ok && r.outcome == Outcome::kPass ? std::string() : r.reason;
+  signals_ = r.signals;
+  recent_[recent_next_] = {now.wall, r.outcome, r.latency.count() / 1000.0};
+  recent_next_ = (recent_next_ + 1) % kRecentRuns;
+  recent_count_ = std::min(recent_count_ + 1, kRecentRuns);
 
   if (ok) {
     ++consecutive_successes_;
@@ -84,6 +90,7 @@ Transition CheckTracker::Record(const CheckResult& r, Now now) {
     ++consecutive_failures_;
     consecutive_successes_ = 0;
     ++failures_total_;
+    ++failures_by_kind_[static_cast<size_t>(r.failure)];
     last_error_ = r.reason;
   }
 
@@ -137,6 +144,14 @@ Transition CheckTracker::Record(const CheckResult& r, Now now) {
     }
   }
   return t;
+}
+
+std::vector<RecentRun> CheckTracker::recent() const {
+  std::vector<RecentRun> out;
+  out.reserve(recent_count_);
+  const size_t first = (recent_next_ + kRecentRuns - recent_count_) % kRecentRuns;
+  for (size_t i = 0; i < recent_count_; ++i) out.push_back(recent_[(first + i) % kRecentRuns]);
+  return out;
 }
 
 Transition CheckTracker::ResetBreaker(Now now) {

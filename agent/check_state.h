@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agent/config.h"
 #include "checks/check.h"
@@ -41,6 +42,27 @@ struct DurationHistogram {
   double sum = 0;
   void Observe(double seconds);
 };
+
+// One finished attempt, for the status page's strip of recent runs.
+struct RecentRun {
+  WallClock::time_point time;
+  Outcome outcome = Outcome::kFail;
+  double latency_ms = 0;
+};
+// Runs kept per check: enough for a strip a person reads at a glance, and a
+// fixed cost per check in every snapshot and /health answer.
+inline constexpr size_t kRecentRuns = 20;
+
+// A change of a check's effective status, for /events and the status page.
+struct StateEvent {
+  WallClock::time_point time;
+  std::string check;
+  Status from = Status::kUnknown;
+  Status to = Status::kUnknown;
+  std::string reason;  // why the new warn/fail (scrubbed); empty otherwise
+};
+// State changes the agent keeps, the newest ones (agent-wide).
+inline constexpr size_t kMaxStateEvents = 50;
 
 // What changed with one recorded event; the reporter logs these.
 struct Transition {
@@ -84,6 +106,15 @@ class CheckTracker {
   bool ever_passed() const { return ever_passed_; }
   uint64_t attempts() const { return attempts_; }
   uint64_t failures_total() const { return failures_total_; }
+  // Failed attempts by FailureKind (indexed by it); they add up to
+  // failures_total().
+  const std::array<uint64_t, kFailureKindCount>& failures_by_kind() const {
+    return failures_by_kind_;
+  }
+  // The last kRecentRuns attempts, oldest first.
+  std::vector<RecentRun> recent() const;
+  // What the latest attempt read (Redis INFO, PostgreSQL recovery state).
+  const CheckSignals& signals() const { return signals_; }
   const DurationHistogram& durations() const { return durations_; }
   // notAfter (Unix seconds) of the dependency's TLS certificate, as last seen.
   std::optional<int64_t> tls_not_after() const { return tls_not_after_; }
@@ -113,6 +144,11 @@ class CheckTracker {
   bool ever_passed_ = false;
   uint64_t attempts_ = 0;
   uint64_t failures_total_ = 0;
+  std::array<uint64_t, kFailureKindCount> failures_by_kind_{};
+  std::array<RecentRun, kRecentRuns> recent_{};  // a ring; recent_next_ is the oldest once full
+  size_t recent_next_ = 0;
+  size_t recent_count_ = 0;
+  CheckSignals signals_;
   DurationHistogram durations_;
   std::array<uint64_t, 3> breaker_transitions_{};
   std::optional<int64_t> tls_not_after_;

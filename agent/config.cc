@@ -1,15 +1,22 @@
 #include "agent/config.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <set>
 #include <sstream>
 
 #include "checks/net.h"
+#include "checks/url.h"
 
 namespace vigil {
 namespace {
@@ -19,8 +26,9 @@ using json = nlohmann::json;
 constexpr size_t kMaxConfigBytes = 1 << 20;
 constexpr size_t kMaxChecks = 256;
 
-const std::vector<std::string> kTopKeys = {
-    "listen", "drain_seconds", "admin_token_file", "log_format", "defaults", "checks", "server"};
+const std::vector<std::string> kTopKeys = {"listen",     "drain_seconds", "admin_token_file",
+                                           "log_format", "defaults",      "checks",
+                                           "server",     "health_details"};
 
 // The "server" object: key, range, member.
 struct ServerKey {
@@ -37,8 +45,8 @@ const ServerKey kServerKeys[] = {
     {"max_header_bytes", 1024, 65536, &ServerConfig::max_header_bytes},
 };
 const std::vector<std::string> kTimingKeys = {
-    "interval_ms",    "timeout_ms", "unhealthy_threshold",  "healthy_threshold",
-    "jitter_percent", "breaker",    "cert_expiry_warn_days"};
+    "interval_ms",    "timeout_ms", "unhealthy_threshold", "healthy_threshold",
+    "jitter_percent", "breaker",    "dns_stale_s",         "cert_expiry_warn_days"};
 const std::vector<std::string> kBreakerKeys = {"failure_threshold", "recovery_timeout_ms",
                                                "success_threshold"};
 const std::vector<std::string> kCommonCheckKeys = {"name", "kind", "role", "required", "liveness"};
@@ -61,6 +69,136 @@ std::string Child(const std::string& parent, const std::string& key) {
 std::string ShortKey(const std::string& key) {
   if (key.empty()) return "\"\"";
   return key.size() > 64 ? key.substr(0, 64) + "..." : key;
+}
+
+// A bad value is quoted back only when it is plainly not a secret: short,
+// and made of the characters of names, numbers and addresses. Anything else
+// (a URL with credentials pasted into the wrong key, a password) is not
+// repeated.
+std::string Echo(const std::string& value) {
+  const bool plain =
+      !value.empty() && value.size() <= 64 && std::all_of(value.begin(), value.end(), [](char ch) {
+        const unsigned char c = static_cast<unsigned char>(ch);
+        return std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':' || c == '[' ||
+               c == ']';
+      });
+  return plain ? " \"" + value + "\"" : std::string();
+}
+
+// Characters, not bytes: a UTF-8 sequence counts once.
+size_t CharCount(const std::string& s) {
+  size_t n = 0;
+  for (char ch : s) n += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+  return n;
+}
+
+// The place of the string value (at most a few levels down) that holds
+// `needle`: "checks[1].url". Empty when none does.
+std::string FieldHolding(const json& j, const std::string& needle, const std::string& path,
+                         int depth = 0) {
+  if (j.is_string()) {
+    return j.get_ref<const std::string&>().find(needle) != std::string::npos ? path : "";
+  }
+  if (depth > 4) return "";
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      std::string f = FieldHolding(it.value(), needle, Child(path, ShortKey(it.key())), depth + 1);
+      if (!f.empty()) return f;
+    }
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) {
+      std::string f = FieldHolding(j[i], needle, path + "[" + std::to_string(i) + "]", depth + 1);
+      if (!f.empty()) return f;
+    }
+  }
+  return "";
+}
+
+// Every credential a check's kind collected is at least kMinPasswordChars
+// long. The message names the field, never the password.
+void RefuseWeakSecrets(const json& check, const std::vector<std::string>& secrets,
+                       const std::string& path) {
+  for (const std::string& s : secrets) {
+    if (CharCount(s) >= kMinPasswordChars) continue;
+    std::string field;
+    // The keys that carry credentials first: a short password may also be
+    // a piece of the name.
+    for (const char* key : {"url", "password", "sentinel_password"}) {
+      auto it = check.find(key);
+      if (field.empty() && it != check.end() && it->is_string() &&
+          it->get_ref<const std::string&>().find(s) != std::string::npos) {
+        field = Child(path, key);
+      }
+    }
+    if (field.empty()) field = FieldHolding(check, s, path);
+    for (size_t i = 0; field.empty() && i < secrets.size(); ++i)
+      field = FieldHolding(check, secrets[i], path);
+    throw ConfigError(
+        field.empty() ? path : field,
+        "password is shorter than " + std::to_string(kMinPasswordChars) + " characters");
+  }
+}
+
+// A ${VAR} in a postgres connection string may only fill in a value, never
+// add a keyword (or, in a postgres:// URL, a host, a path or a parameter):
+// each reference of the raw `url` is expanded on its own and its value
+// checked against where it stands. `${VAR}` as the whole url is the whole
+// connection string and is taken as it is.
+void RefuseDsnInjection(const std::string& raw, const EnvLookup& env, const std::string& field) {
+  const std::string lower = AsciiLower(raw.substr(0, 14));
+  const bool uri = lower.rfind("postgres://", 0) == 0 || lower.rfind("postgresql://", 0) == 0;
+  if (raw.rfind("${", 0) == 0 && raw.find('}') == raw.size() - 1) return;
+  bool quoted = false, in_query = false;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const char c = raw[i];
+    if (c == '$' && i + 1 < raw.size() && raw[i + 1] == '$') {
+      ++i;
+      continue;
+    }
+    if (c == '$' && i + 1 < raw.size() && raw[i + 1] == '{') {
+      const size_t close = raw.find('}', i + 2);
+      if (close == std::string::npos) return;  // refused by the expansion itself
+      const std::string ref = raw.substr(i, close - i + 1);
+      const std::string value = ExpandVariables(ref, env, field);
+      std::string name = ref.substr(2, ref.size() - 3);
+      name = name.substr(0, name.find(":-")).substr(0, 64);
+      auto has = [&value](const char* set) {
+        return value.find_first_of(set) != std::string::npos;
+      };
+      const bool control = std::any_of(value.begin(), value.end(), [](char ch) {
+        return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+      });
+      std::string fault;
+      if (uri) {
+        if (control || has(" @/?#&[]\\") || (in_query && has("="))) {
+          fault =
+              "would change the URL's host, path or parameters (it holds one of @ / ? # & [ ] "
+              "or whitespace): percent-encode it";
+        }
+      } else if (quoted) {
+        if (control || has("'\\")) {
+          fault =
+              "would end the quoted value (it holds a quote or a backslash): use the "
+              "postgres:// URL form with the value percent-encoded";
+        }
+      } else if (control || value.empty() || has(" \t'\\=")) {
+        fault =
+            "would add a keyword to the connection string (it is empty or holds whitespace, "
+            "'=', a quote or a backslash): quote it, as in password='${" +
+            name + "}'";
+      }
+      if (!fault.empty()) throw ConfigError(field, "the value of ${" + name + "} " + fault);
+      i = close;
+      continue;
+    }
+    if (uri) {
+      if (c == '?') in_query = true;
+    } else if (quoted && c == '\\') {
+      ++i;  // an escaped character inside quotes
+    } else if (c == '\'') {
+      quoted = !quoted;
+    }
+  }
 }
 
 void RejectUnknownKeys(const json& obj, const std::vector<std::string>& allowed,
@@ -97,6 +235,7 @@ void ReadTiming(const json& obj, const std::string& path, CheckTiming* t) {
       ReadInt(obj, "unhealthy_threshold", t->unhealthy_threshold, 1, 1000, path);
   t->healthy_threshold = ReadInt(obj, "healthy_threshold", t->healthy_threshold, 1, 1000, path);
   t->jitter_percent = ReadInt(obj, "jitter_percent", t->jitter_percent, 0, 100, path);
+  t->dns_stale_s = ReadInt(obj, "dns_stale_s", t->dns_stale_s, 0, 86400, path);
   t->cert_expiry_warn_days =
       ReadInt(obj, "cert_expiry_warn_days", t->cert_expiry_warn_days, 0, 3650, path);
   auto it = obj.find("breaker");
@@ -132,16 +271,43 @@ bool ReadBool(const json& obj, const char* key, bool fallback, const std::string
 constexpr int kMaxDepth = 32;
 
 // Expands variables in every string value of the document, in place.
-void ExpandAll(json* j, const EnvLookup& env, const std::string& path, int depth = 0) {
+void ExpandAll(json* j, const EnvLookup& env, const std::string& path, FileExpansions* files,
+               int depth = 0) {
   if (depth > kMaxDepth) throw ConfigError(path, "nested too deeply");
   if (j->is_string()) {
-    *j = ExpandVariables(j->get<std::string>(), env, path.empty() ? "(root)" : path);
+    *j = ExpandVariables(j->get<std::string>(), env, path.empty() ? "(root)" : path, files);
   } else if (j->is_object()) {
     for (auto it = j->begin(); it != j->end(); ++it)
-      ExpandAll(&it.value(), env, Child(path, ShortKey(it.key())), depth + 1);
+      ExpandAll(&it.value(), env, Child(path, ShortKey(it.key())), files, depth + 1);
   } else if (j->is_array()) {
     for (size_t i = 0; i < j->size(); ++i)
-      ExpandAll(&(*j)[i], env, path + "[" + std::to_string(i) + "]", depth + 1);
+      ExpandAll(&(*j)[i], env, path + "[" + std::to_string(i) + "]", files, depth + 1);
+  }
+}
+
+// ${file:/path}: the body after "file:" is the path, to the closing brace.
+std::string ExpandFile(const std::string& path, const std::string& field, FileExpansions* files) {
+  if (path.empty() || path[0] != '/') {
+    // Relative to what? The agent's working directory is an accident of how
+    // it was started; a mounted Secret always has an absolute path.
+    throw ConfigError(field, "a ${file:...} path must be absolute (${file:/path})");
+  }
+  SecretFile stamp;
+  stamp.path = path;
+  const bool known =
+      files != nullptr && std::any_of(files->files.begin(), files->files.end(),
+                                      [&](const SecretFile& f) { return f.path == path; });
+  try {
+    std::string contents = ReadSecretFile(path, field, &stamp);
+    if (files != nullptr) {
+      if (!known) files->files.push_back(stamp);
+      files->contents.emplace_back(field, contents);
+    }
+    return contents;
+  } catch (const ConfigError&) {
+    // Still watched: the file may appear later (stamp.size stays -1).
+    if (files != nullptr && !known) files->files.push_back(stamp);
+    throw;
   }
 }
 
@@ -169,8 +335,7 @@ CheckConfig ParseCheck(const json& j, const std::string& path, const CheckTiming
   c.name = name_it->get<std::string>();
   static const std::regex kName("[a-z0-9-]{1,63}");
   if (!std::regex_match(c.name, kName)) {
-    throw ConfigError(path + ".name",
-                      "invalid name \"" + c.name.substr(0, 80) + "\" (want [a-z0-9-]{1,63})");
+    throw ConfigError(path + ".name", "invalid name" + Echo(c.name) + " (want [a-z0-9-]{1,63})");
   }
   auto kind_it = j.find("kind");
   if (kind_it == j.end()) throw ConfigError(path + ".kind", "missing");
@@ -178,8 +343,8 @@ CheckConfig ParseCheck(const json& j, const std::string& path, const CheckTiming
   c.kind = kind_it->get<std::string>();
   const CheckKind* kind = registry.Find(c.kind);
   if (kind == nullptr) {
-    throw ConfigError(path + ".kind", "unknown kind \"" + c.kind.substr(0, 40) +
-                                          "\" (want one of " + Join(registry.Names()) + ")");
+    throw ConfigError(path + ".kind", "unknown kind" + Echo(c.kind) + " (want one of " +
+                                          Join(registry.Names()) + ")");
   }
   std::vector<std::string> allowed = kCommonCheckKeys;
   allowed.insert(allowed.end(), kTimingKeys.begin(), kTimingKeys.end());
@@ -188,8 +353,8 @@ CheckConfig ParseCheck(const json& j, const std::string& path, const CheckTiming
 
   c.role = ReadString(j, "role", kind->default_role, path);
   if (!Contains(KnownRoles(), c.role)) {
-    throw ConfigError(path + ".role", "unknown role \"" + c.role.substr(0, 40) +
-                                          "\" (want one of " + Join(KnownRoles()) + ")");
+    throw ConfigError(path + ".role",
+                      "unknown role" + Echo(c.role) + " (want one of " + Join(KnownRoles()) + ")");
   }
   c.required = ReadBool(j, "required", RoleRequiredByDefault(c.role), path);
   c.liveness = ReadBool(j, "liveness", false, path);
@@ -199,7 +364,9 @@ CheckConfig ParseCheck(const json& j, const std::string& path, const CheckTiming
   // Building the check validates its kind-specific fields and collects its
   // credentials; the object itself is thrown away (no network touched).
   CheckSpec spec{j, path, &c.secrets};
+  spec.dns_stale_s = c.timing.dns_stale_s;
   kind->create(spec);
+  RefuseWeakSecrets(j, c.secrets, path);
   return c;
 }
 
@@ -225,7 +392,58 @@ bool RoleRequiredByDefault(const std::string& role) {
   return !(role == "cache" || role == "pubsub" || role == "flags" || role == "queue");
 }
 
-std::string ExpandVariables(const std::string& in, const EnvLookup& env, const std::string& field) {
+std::string ReadSecretFile(const std::string& path, const std::string& field, SecretFile* stamp) {
+  auto fault = [&](const std::string& why) {
+    return ConfigError(field, "cannot read secret file " + path + ": " + why);
+  };
+  // The stamp is of the file as found, readable or not: a watcher compares
+  // it with a later stat() and must not see a change where there is none.
+  auto set_stamp = [&](const struct stat& st) {
+    if (stamp == nullptr) return;
+    stamp->path = path;
+    stamp->dev = st.st_dev;
+    stamp->ino = st.st_ino;
+    stamp->size = st.st_size;
+    stamp->mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  };
+  struct stat st {};
+  // O_NONBLOCK: a FIFO put in the file's place must not hang the agent.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    const int err = errno;
+    if (stat(path.c_str(), &st) == 0) set_stamp(st);
+    throw fault(std::strerror(err));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  if (fstat(fd, &st) != 0) throw fault(std::strerror(errno));
+  set_stamp(st);
+  if (!S_ISREG(st.st_mode)) throw fault("not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > kMaxSecretFileBytes) throw fault("larger than 64 KiB");
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw fault(std::strerror(errno));
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    // The file may have grown since fstat().
+    if (text.size() > kMaxSecretFileBytes) throw fault("larger than 64 KiB");
+  }
+  // One line ending, as `echo` and editors leave it; more is content.
+  if (text.size() >= 2 && text.compare(text.size() - 2, 2, "\r\n") == 0) {
+    text.resize(text.size() - 2);
+  } else if (!text.empty() && text.back() == '\n') {
+    text.pop_back();
+  }
+  return text;
+}
+
+std::string ExpandVariables(const std::string& in, const EnvLookup& env, const std::string& field,
+                            FileExpansions* files) {
   std::string out;
   out.reserve(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
@@ -245,6 +463,11 @@ std::string ExpandVariables(const std::string& in, const EnvLookup& env, const s
     size_t close = in.find('}', i + 2);
     if (close == std::string::npos) throw ConfigError(field, "unterminated ${ in value");
     std::string body = in.substr(i + 2, close - i - 2);
+    if (body.rfind("file:", 0) == 0) {
+      out += ExpandFile(body.substr(5), field, files);
+      i = close;
+      continue;
+    }
     std::optional<std::string> fallback;
     size_t dflt = body.find(":-");
     std::string name = body.substr(0, dflt);
@@ -295,11 +518,14 @@ void ValidateListen(const std::string& listen, const std::string& field) {
   std::string addr = listen;
   if (!addr.empty() && addr[0] == ':') addr = "0.0.0.0" + addr;
   if (!SplitHostPort(addr, &host, &port) || host.empty()) {
-    throw ConfigError(field, "want HOST:PORT, got \"" + listen.substr(0, 80) + "\"");
+    throw ConfigError(field, "want HOST:PORT" + (listen.find("://") != std::string::npos
+                                                     ? std::string(", not a URL")
+                                                     : ", got" + Echo(listen)));
   }
 }
 
-Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckRegistry& registry) {
+Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckRegistry& registry,
+                   std::vector<SecretFile>* files_seen) {
   if (text.size() > kMaxConfigBytes) throw ConfigError("(file)", "larger than 1 MiB");
   json doc;
   try {
@@ -313,17 +539,40 @@ Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckReg
   }
   RequireObject(doc, "(root)");
   RejectUnknownKeys(doc, kTopKeys, "");
-  ExpandAll(&doc, env, "");
+  FileExpansions files;
+  try {
+    if (auto it = doc.find("checks"); it != doc.end() && it->is_array()) {
+      for (size_t i = 0; i < it->size() && i < kMaxChecks; ++i) {
+        const json& c = (*it)[i];
+        if (!c.is_object() || c.value("kind", json()) != "postgres") continue;
+        auto url = c.find("url");
+        if (url != c.end() && url->is_string()) {
+          RefuseDsnInjection(url->get<std::string>(), env, "checks[" + std::to_string(i) + "].url");
+        }
+      }
+    }
+    ExpandAll(&doc, env, "", &files);
+  } catch (const ConfigError&) {
+    if (files_seen != nullptr) *files_seen = files.files;
+    throw;
+  }
+  if (files_seen != nullptr) *files_seen = files.files;
 
   Config cfg;
+  cfg.secret_files = files.files;
+  for (const auto& read : files.contents) cfg.secrets.push_back(read.second);
   cfg.listen = ReadString(doc, "listen", cfg.listen, "");
   ValidateListen(cfg.listen, "listen");
   cfg.drain_seconds = ReadInt(doc, "drain_seconds", cfg.drain_seconds, 0, 3600, "");
   cfg.admin_token_file = ReadString(doc, "admin_token_file", "", "");
   cfg.log_format = ReadString(doc, "log_format", cfg.log_format, "");
   if (cfg.log_format != "json" && cfg.log_format != "text") {
-    throw ConfigError("log_format",
-                      "want \"json\" or \"text\", got \"" + cfg.log_format.substr(0, 40) + "\"");
+    throw ConfigError("log_format", "want \"json\" or \"text\", got" + Echo(cfg.log_format));
+  }
+  cfg.health_details = ReadString(doc, "health_details", cfg.health_details, "");
+  if (cfg.health_details != "full" && cfg.health_details != "status") {
+    throw ConfigError("health_details",
+                      "want \"full\" or \"status\", got" + Echo(cfg.health_details));
   }
 
   if (auto it = doc.find("server"); it != doc.end()) {
@@ -356,14 +605,18 @@ Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckReg
     if (!names.insert(c.name).second) {
       throw ConfigError(path + ".name", "duplicate name \"" + c.name + "\"");
     }
+    // What the check's ${file:...} references held is its credential too.
+    for (const auto& [field, contents] : files.contents) {
+      if (field.rfind(path + ".", 0) == 0) c.secrets.push_back(contents);
+    }
     cfg.secrets.insert(cfg.secrets.end(), c.secrets.begin(), c.secrets.end());
     cfg.checks.push_back(std::move(c));
   }
   return cfg;
 }
 
-Config LoadConfigFile(const std::string& path, const EnvLookup& env,
-                      const CheckRegistry& registry) {
+Config LoadConfigFile(const std::string& path, const EnvLookup& env, const CheckRegistry& registry,
+                      std::vector<SecretFile>* files_seen) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError("(file)", "cannot read " + path + ": " + std::strerror(errno));
   std::string text;
@@ -372,7 +625,57 @@ Config LoadConfigFile(const std::string& path, const EnvLookup& env,
     text.append(buf, static_cast<size_t>(in.gcount()));
     if (text.size() > kMaxConfigBytes) throw ConfigError("(file)", "larger than 1 MiB");
   }
-  return ParseConfig(text, env, registry);
+  return ParseConfig(text, env, registry, files_seen);
+}
+
+void ValidateAdminToken(const std::string& token, const std::string& field) {
+  if (token.size() < kMinAdminTokenBytes) {
+    throw ConfigError(
+        field, "admin token is shorter than " + std::to_string(kMinAdminTokenBytes) + " bytes");
+  }
+}
+
+std::optional<std::string> ReadAdminTokenFile(const std::string& path, const std::string& field) {
+  // O_NONBLOCK: a FIFO put in its place must not hang the agent.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  std::string token;
+  std::string fault;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    fault = "not a regular file";
+  } else if (static_cast<size_t>(st.st_size) > kMaxAdminTokenFileBytes) {
+    fault = "larger than " + std::to_string(kMaxAdminTokenFileBytes) + " bytes";
+  } else {
+    char buf[kMaxAdminTokenFileBytes + 1];
+    size_t got = 0;
+    while (got < sizeof buf) {
+      ssize_t n = ::read(fd, buf + got, sizeof buf - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) fault = std::string("cannot read: ") + std::strerror(errno);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    // It may have grown since fstat.
+    if (fault.empty() && got > kMaxAdminTokenFileBytes) {
+      fault = "larger than " + std::to_string(kMaxAdminTokenFileBytes) + " bytes";
+    }
+    token.assign(buf, got);
+  }
+  ::close(fd);
+  if (!fault.empty()) throw ConfigError(field, fault);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  ValidateAdminToken(token, field);
+  return token;
+}
+
+std::string LoadAdminToken(const Config& config, const EnvLookup& env) {
+  if (std::optional<std::string> t = env("VIGIL_ADMIN_TOKEN"); t && !t->empty()) {
+    ValidateAdminToken(*t, "VIGIL_ADMIN_TOKEN");
+    return *t;
+  }
+  if (config.admin_token_file.empty()) return "";
+  return ReadAdminTokenFile(config.admin_token_file, "admin_token_file").value_or("");
 }
 
 std::unique_ptr<Check> BuildCheck(const CheckConfig& config, const CheckRegistry& registry) {
@@ -380,6 +683,7 @@ std::unique_ptr<Check> BuildCheck(const CheckConfig& config, const CheckRegistry
   if (kind == nullptr) throw ConfigError(config.name + ".kind", "unknown kind");
   std::vector<std::string> secrets;
   CheckSpec spec{config.spec, config.name, &secrets};
+  spec.dns_stale_s = config.timing.dns_stale_s;
   return kind->create(spec);
 }
 

@@ -41,13 +41,31 @@ FileStamp Stamp(const std::string& path) {
   return s;
 }
 
-std::string ReadAdminToken(const Config& c, Reporter* reporter) {
-  if (const char* env = std::getenv("VIGIL_ADMIN_TOKEN"); env != nullptr && *env != '\0') {
-    return env;
+// Has the secret file changed since it was read (or since it was found
+// unreadable)? A Secret volume update swaps the `..data` symlink: stat()
+// follows it to a new inode.
+bool Changed(const SecretFile& f) {
+  const FileStamp now = Stamp(f.path);
+  return now.size != f.size || now.dev != f.dev || now.ino != f.ino || now.mtime_ns != f.mtime_ns;
+}
+
+std::vector<SecretFile> Restamped(std::vector<SecretFile> files) {
+  for (SecretFile& f : files) {
+    const FileStamp now = Stamp(f.path);
+    f.dev = now.dev;
+    f.ino = now.ino;
+    f.size = now.size;
+    f.mtime_ns = now.mtime_ns;
   }
-  if (c.admin_token_file.empty()) return "";
-  std::ifstream in(c.admin_token_file);
-  if (!in) {
+  return files;
+}
+
+// The admin token (validated: LoadAdminToken); "" turns the admin routes off.
+// Throws ConfigError for a weak token or an oversized file.
+std::string ReadAdminToken(const Config& c, Reporter* reporter) {
+  std::string token = LoadAdminToken(c, ProcessEnv());
+  const char* env = std::getenv("VIGIL_ADMIN_TOKEN");
+  if (token.empty() && !c.admin_token_file.empty() && (env == nullptr || *env == '\0')) {
     reporter->Report(
         {Level::kInfo,
          "admin_disabled",
@@ -56,10 +74,7 @@ std::string ReadAdminToken(const Config& c, Reporter* reporter) {
          "",
          "admin token file " + c.admin_token_file + " not readable: admin routes are off",
          {}});
-    return "";
   }
-  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
   return token;
 }
 
@@ -103,9 +118,11 @@ ServerLimits LimitsOf(const ServerConfig& s) {
   return l;
 }
 
-Config LoadEffectiveConfig(const std::string& path, const Overrides& o) {
-  Config c = LoadConfigFile(path, ProcessEnv());
+Config LoadEffectiveConfig(const std::string& path, const Overrides& o,
+                           std::vector<SecretFile>* files_seen) {
+  Config c = LoadConfigFile(path, ProcessEnv(), CheckRegistry::Builtin(), files_seen);
   ApplyOverrides(o, &c);
+  LoadAdminToken(c, ProcessEnv());  // a weak token is a config error too
   return c;
 }
 
@@ -119,6 +136,9 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Every connection is a descriptor: take the whole allowance the
+  // container gives (the server fits max_connections under it).
+  RaiseFileLimit();
 
   Config config;
   try {
@@ -134,9 +154,40 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
   SnapshotStore store;
   Scheduler scheduler(&store, &reporter);
 
+  // The secret files of the running config (or of the last attempt to load
+  // one), as read: a change to any of them reloads the config.
+  std::vector<SecretFile> secret_files = config.secret_files;
+  // The admin token file as it was before it was last read: a change turns
+  // the old token off at once (VIGIL_ADMIN_TOKEN, when set, wins and is not
+  // watched).
+  const bool token_from_env = [] {
+    const char* env = std::getenv("VIGIL_ADMIN_TOKEN");
+    return env != nullptr && *env != '\0';
+  }();
+  FileStamp token_stamp = Stamp(config.admin_token_file);
+
+  std::string admin_token;
+  try {
+    admin_token = ReadAdminToken(config, &reporter);
+  } catch (const ConfigError& e) {
+    std::cerr << "vigil: config error: " << e.what() << "\n";
+    return 2;
+  }
+
   Api::Options api_options;
   api_options.pod = PodInfo::FromEnv();
-  api_options.admin_token = ReadAdminToken(config, &reporter);
+  api_options.admin_token = admin_token;
+  api_options.health_details_full = config.health_details == "full";
+  api_options.on_admin_lockout = [&reporter](int seconds) {
+    reporter.Report({Level::kWarn,
+                     "admin_locked_out",
+                     "",
+                     "",
+                     "",
+                     "too many wrong admin tokens: admin requests answered 429 for " +
+                         std::to_string(seconds) + " s",
+                     {{"retry_after_s", std::to_string(seconds)}}});
+  };
   api_options.reset_breaker = [&scheduler](const std::string& name) {
     return scheduler.ResetBreaker(name);
   };
@@ -147,7 +198,9 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
   int port = 0;
   std::string listen = config.listen[0] == ':' ? "0.0.0.0" + config.listen : config.listen;
   SplitHostPort(listen, &host, &port);
-  HttpServer server(&api, LimitsOf(config.server));
+  HttpServer server(&api, LimitsOf(config.server), [&reporter](const std::string& line) {
+    reporter.Report({Level::kWarn, "http_server", "", "", "", line, {}});
+  });
   try {
     server.Bind(host, port);
   } catch (const std::exception& e) {
@@ -168,8 +221,9 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
        {{"listen", host + ":" + std::to_string(server.port())}, {"version", kVersion}}});
 
   auto reload = [&](const char* why) {
+    std::vector<SecretFile> seen;
     try {
-      Config next = LoadEffectiveConfig(config_path, overrides);
+      Config next = LoadEffectiveConfig(config_path, overrides, &seen);
       if (next.listen != config.listen) {
         reporter.Report({Level::kWarn,
                          "config_listen_unchanged",
@@ -190,14 +244,18 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
                          {}});
         next.server = config.server;
       }
-      // The new checks' credentials are scrubbed from the log too (and the
-      // old ones still, for lines about checks on their way out).
-      std::vector<std::string> secrets = config.secrets;
-      secrets.insert(secrets.end(), next.secrets.begin(), next.secrets.end());
-      reporter.SetSecrets(secrets);
+      // Read before anything is applied: a weak token refuses the reload.
+      const FileStamp next_token_stamp = Stamp(next.admin_token_file);
+      std::string next_token = ReadAdminToken(next, &reporter);
+      // The scheduler keeps the scrubber's secrets: the new checks' and
+      // those of removed checks whose late results are still to come.
       scheduler.Apply(next);
       reporter.SetFormat(FormatOf(next));
-      api.SetAdminToken(ReadAdminToken(next, &reporter));
+      token_stamp = next_token_stamp;
+      admin_token = std::move(next_token);
+      api.SetAdminToken(admin_token);
+      api.SetHealthDetails(next.health_details == "full");
+      secret_files = next.secret_files;
       scheduler.CountReload(true);
       reporter.Report({Level::kInfo,
                        "config_reloaded",
@@ -209,6 +267,17 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
                        {{"trigger", why}}});
       config = std::move(next);
     } catch (const ConfigError& e) {
+      // Watch what this attempt read (an unreadable file as found, so its
+      // return is seen) and the running config's other files as they are
+      // now (so an unchanged refusal is not retried every poll).
+      std::vector<SecretFile> others;
+      for (const SecretFile& f : config.secret_files) {
+        if (std::none_of(seen.begin(), seen.end(),
+                         [&](const SecretFile& s) { return s.path == f.path; }))
+          others.push_back(f);
+      }
+      secret_files = std::move(seen);
+      for (SecretFile& f : Restamped(std::move(others))) secret_files.push_back(std::move(f));
       scheduler.CountReload(false);
       reporter.Report({Level::kError,
                        "config_rejected",
@@ -220,9 +289,57 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
     }
   };
 
+  // The admin token file changed: the new token replaces the old at once; an
+  // unreadable or empty file turns the admin routes off (keeping the old
+  // token would defeat the rotation).
+  auto rotate_token = [&] {
+    std::string token;
+    try {
+      token = ReadAdminToken(config, &reporter);
+    } catch (const ConfigError& e) {
+      // A weak or oversized token: refused like an unreadable file.
+      reporter.Report({Level::kWarn,
+                       "admin_disabled",
+                       "",
+                       "",
+                       e.what(),
+                       std::string("admin token refused: ") + e.what() + ": admin routes are off",
+                       {}});
+      admin_token.clear();
+      api.SetAdminToken("");
+      return;
+    }
+    if (token.empty()) {
+      if (Stamp(config.admin_token_file).size >= 0) {
+        reporter.Report(
+            {Level::kWarn,
+             "admin_disabled",
+             "",
+             "",
+             "",
+             "admin token file " + config.admin_token_file + " is empty: admin routes are off",
+             {}});
+      }
+    } else if (token != admin_token) {
+      reporter.Report({Level::kInfo,
+                       "admin_token_rotated",
+                       "",
+                       "",
+                       "",
+                       "admin token file " + config.admin_token_file +
+                           " changed: the new token is in use, the old one refused",
+                       {}});
+    }
+    admin_token = token;
+    api.SetAdminToken(token);
+  };
+
   bool draining = false;
   Clock::time_point drain_until{};
   auto next_watch = Clock::now() + std::chrono::seconds(1);
+  // Secret files and the admin token file are polled more often than the
+  // config: a rotated admin token must be refused within 2 s.
+  auto next_secret_watch = Clock::now() + std::chrono::milliseconds(500);
   for (;;) {
     timespec wait{0, 200 * 1000 * 1000};
     siginfo_t info{};
@@ -253,6 +370,19 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
       if (current != stamp && current.size >= 0) {
         stamp = current;
         reload("file changed");
+      }
+    }
+    if (!draining && now >= next_secret_watch) {
+      next_secret_watch = now + std::chrono::milliseconds(500);
+      if (std::any_of(secret_files.begin(), secret_files.end(), Changed)) {
+        reload("secret file changed");
+      }
+      if (!token_from_env && !config.admin_token_file.empty()) {
+        const FileStamp current = Stamp(config.admin_token_file);
+        if (current != token_stamp) {
+          token_stamp = current;
+          rotate_token();
+        }
       }
     }
   }

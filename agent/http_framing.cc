@@ -1,5 +1,8 @@
 #include "agent/http_framing.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <string_view>
 
 namespace vigil {
@@ -83,11 +86,13 @@ Framed FrameRequest(const std::string& in, const ServerLimits& limits) {
     if (in.size() > limits.max_header_bytes) return Refusal(414, "request line too long");
     return {};
   }
-  if (int s = CheckRequestLine(std::string_view(in).substr(0, eol), true, &http10)) {
+  const std::string_view request_line = std::string_view(in).substr(0, eol);
+  if (int s = CheckRequestLine(request_line, true, &http10)) {
     return Refusal(s, s == 505 ? "HTTP version not supported" : "malformed request line");
   }
   if (eol + 1 > limits.max_header_bytes) return Refusal(414, "request line too long");
 
+  Framed f;
   bool host = false;
   bool has_length = false;
   size_t length = 0;
@@ -135,52 +140,38 @@ Framed FrameRequest(const std::string& in, const ServerLimits& limits) {
       length = n;
     } else if (IEquals(name, "transfer-encoding")) {
       return Refusal(501, "transfer codings are not supported");
+    } else if (IEquals(name, "accept")) {
+      f.accept = value;
+    } else if (IEquals(name, "authorization")) {
+      f.authorization = value;
+    } else if (IEquals(name, "connection")) {
+      // A comma-separated list of options (RFC 9110 7.6.1).
+      std::string_view rest = value;
+      while (!rest.empty()) {
+        const size_t comma = rest.find(',');
+        const std::string_view opt = TrimOws(rest.substr(0, comma));
+        if (IEquals(opt, "close")) f.connection_close = true;
+        if (IEquals(opt, "keep-alive")) f.connection_keep_alive = true;
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
     }
+    // Range, Accept-Encoding and every other header are ignored: a response
+    // is always the whole body, uncompressed.
   }
   // RFC 9112 3.2: an HTTP/1.1 request without Host is a 400. HTTP/1.0 has
   // no Host requirement (`printf 'GET /livez HTTP/1.0\r\n\r\n' | nc`).
   if (!http10 && !host) return Refusal(400, "missing Host header");
   if (length > limits.max_body_bytes) return Refusal(413, "request body too large");
-  Framed f;
+  const size_t sp1 = request_line.find(' ');
+  const size_t sp2 = request_line.find(' ', sp1 + 1);
   f.frame = Frame::kReady;
   f.head_len = pos;
   f.body_len = length;
+  f.method = request_line.substr(0, sp1);
+  f.target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
+  f.http10 = http10;
   return f;
-}
-
-namespace {
-
-const char* StatusText(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 408:
-      return "Request Timeout";
-    case 413:
-      return "Content Too Large";
-    case 414:
-      return "URI Too Long";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 501:
-      return "Not Implemented";
-    case 505:
-      return "HTTP Version Not Supported";
-    default:
-      return "Error";
-  }
-}
-
-}  // namespace
-
-// The answer to a request refused before it reached httplib; the same JSON
-// shape as the Api's errors. The connection closes after it.
-std::string ErrorResponse(int status, const char* why) {
-  const std::string body =
-      "{\"error\":\"" + std::string(why) + "\",\"status\":" + std::to_string(status) + "}\n";
-  return "HTTP/1.1 " + std::to_string(status) + " " + StatusText(status) +
-         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n" + body;
 }
 
 }  // namespace vigil

@@ -2,6 +2,8 @@
 // Subcommands: run, check, validate, probe (SPEC §6).
 #include <CLI/CLI.hpp>
 
+#include <sys/prctl.h>
+
 #include <iostream>
 
 #include "agent/daemon.h"
@@ -80,6 +82,11 @@ int main(int argc, char** argv) {
   }
 
   if (*probe) return vigil::Probe(probe_url, probe_timeout_ms);
+  // The config holds passwords: no core dump, no ptrace by another process
+  // of the same user, /proc/PID/mem and environ closed to them.
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    std::cerr << "vigil: warning: cannot make the process non-dumpable\n";
+  }
   if (*run) return vigil::RunDaemon(config_path, overrides);
 
   vigil::Config config;

@@ -108,6 +108,51 @@ int CountOpenFds() {
   return n;
 }
 
+// The signals the checks read, each family only when some check has it
+// (a check's series only while its latest run read it).
+void RenderSignals(const HealthSnapshot& s, Writer* w) {
+  auto any = [&](auto has) {
+    for (const auto& c : s.checks)
+      if (has(c.signals)) return true;
+    return false;
+  };
+  if (any([](const CheckSignals& g) { return g.redis_memory_ratio.has_value(); })) {
+    w->Family("vigil_redis_memory_ratio", "gauge",
+              "Redis used_memory / maxmemory (only when maxmemory is set).");
+    for (const auto& c : s.checks)
+      if (c.signals.redis_memory_ratio)
+        w->Sample("vigil_redis_memory_ratio", L("check", c.name), *c.signals.redis_memory_ratio);
+  }
+  if (any([](const CheckSignals& g) { return g.redis_role.has_value(); })) {
+    w->Family("vigil_redis_role", "gauge",
+              "Redis replication role: 1 for the current one (master or replica).");
+    for (const auto& c : s.checks) {
+      if (!c.signals.redis_role) continue;
+      for (const char* role : {"master", "replica"}) {
+        w->Sample("vigil_redis_role", L("check", c.name) + "," + L("role", role),
+                  *c.signals.redis_role == role ? 1 : 0);
+      }
+    }
+  }
+  if (any([](const CheckSignals& g) { return g.postgres_in_recovery.has_value(); })) {
+    w->Family("vigil_postgres_in_recovery", "gauge",
+              "1 when PostgreSQL is in recovery (a replica or standby), 0 on a primary.");
+    for (const auto& c : s.checks)
+      if (c.signals.postgres_in_recovery)
+        w->Sample("vigil_postgres_in_recovery", L("check", c.name),
+                  *c.signals.postgres_in_recovery ? 1 : 0);
+  }
+  if (any([](const CheckSignals& g) { return g.postgres_replication_lag_s.has_value(); })) {
+    w->Family("vigil_postgres_replication_lag_seconds", "gauge",
+              "Replication lag of a PostgreSQL replica in seconds (0 when it has replayed all "
+              "it received).");
+    for (const auto& c : s.checks)
+      if (c.signals.postgres_replication_lag_s)
+        w->Sample("vigil_postgres_replication_lag_seconds", L("check", c.name),
+                  *c.signals.postgres_replication_lag_s);
+  }
+}
+
 }  // namespace
 
 std::string RenderMetrics(const HealthSnapshot& s, bool live, const AgentCounters& counters) {
@@ -134,6 +179,15 @@ std::string RenderMetrics(const HealthSnapshot& s, bool live, const AgentCounter
                  L("required", c.required ? "true" : "false"),
              IsUp(c.status) ? 1 : 0);
   }
+  w.Family("vigil_check_info", "gauge",
+           "A configured check; the value is always 1. target is host:port, never credentials.");
+  for (const auto& c : s.checks) {
+    w.Sample("vigil_check_info",
+             L("check", c.name) + "," + L("kind", c.kind) + "," + L("role", c.role) + "," +
+                 L("required", c.required ? "true" : "false") + "," + L("target", c.target),
+             1);
+  }
+  RenderSignals(s, &w);
   w.Family("vigil_check_status", "gauge", "Effective status of a check: 1 for the current one.");
   for (const auto& c : s.checks) {
     for (Status x : {Status::kUnknown, Status::kPass, Status::kWarn, Status::kFail}) {
@@ -156,10 +210,19 @@ std::string RenderMetrics(const HealthSnapshot& s, bool live, const AgentCounter
   w.Family("vigil_check_attempts_total", "counter", "Check attempts run.");
   for (const auto& c : s.checks)
     w.Sample("vigil_check_attempts_total", L("check", c.name), static_cast<double>(c.attempts));
-  w.Family("vigil_check_failures_total", "counter", "Check attempts that failed.");
-  for (const auto& c : s.checks)
-    w.Sample("vigil_check_failures_total", L("check", c.name),
-             static_cast<double>(c.failures_total));
+  // Every reason of every check, from 0: a series that appears only with its
+  // first failure makes rate() and increase() miss that failure. The set is
+  // fixed (13 a check), so this stays bounded.
+  w.Family("vigil_check_failures_total", "counter",
+           "Check attempts that failed, by reason (runs the open circuit breaker skips are not "
+           "attempts).");
+  for (const auto& c : s.checks) {
+    for (size_t k = 0; k < kFailureKindCount; ++k) {
+      w.Sample("vigil_check_failures_total",
+               L("check", c.name) + "," + L("reason", FailureKindName(static_cast<FailureKind>(k))),
+               static_cast<double>(c.failures_by_kind[k]));
+    }
+  }
   w.Family("vigil_check_consecutive_failures", "gauge", "Failed attempts in a row.");
   for (const auto& c : s.checks)
     w.Sample("vigil_check_consecutive_failures", L("check", c.name), c.consecutive_failures);
@@ -200,6 +263,14 @@ std::string RenderMetrics(const HealthSnapshot& s, bool live, const AgentCounter
   w.Family("vigil_config_reload_failures_total", "counter",
            "Configuration reloads refused as invalid.");
   w.Sample("vigil_config_reload_failures_total", "", static_cast<double>(s.config_reload_failures));
+  w.Family("vigil_config_last_reload_successful", "gauge",
+           "1 when the latest configuration reload was applied (or none was tried), 0 when it "
+           "was refused.");
+  w.Sample("vigil_config_last_reload_successful", "", s.last_reload_ok ? 1 : 0);
+  w.Family("vigil_config_last_reload_success_timestamp_seconds", "gauge",
+           "Unix time the configuration was last loaded successfully (start or reload).");
+  w.Sample("vigil_config_last_reload_success_timestamp_seconds", "",
+           std::chrono::duration<double>(s.last_reload_success.time_since_epoch()).count());
   w.Family("vigil_log_events_dropped_total", "counter",
            "Log events dropped because stdout was full or closed.");
   w.Sample("vigil_log_events_dropped_total", "",

@@ -11,7 +11,28 @@
 
 namespace vigil {
 
-int RunChecksOnce(const Config& config) {
+namespace {
+
+// A reason for the terminal: a dependency's text may hold control characters
+// (an escape sequence would colour or rewrite the operator's screen).
+std::string Printable(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    } else {
+      out.push_back(ch);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int RunChecksOnce(const Config& config, const CheckRegistry& registry) {
   Redactor redactor;
   redactor.SetSecrets(config.secrets);
   HealthSnapshot snap;
@@ -28,9 +49,19 @@ int RunChecksOnce(const Config& config) {
       v.role = c.role;
       v.required = c.required;
       v.liveness = c.liveness;
-      std::unique_ptr<Check> check = BuildCheck(c);
       const auto t0 = Clock::now();
-      CheckResult r = check->Run(t0 + std::chrono::milliseconds(c.timing.timeout_ms));
+      std::unique_ptr<Check> check;
+      CheckResult r;
+      // A check that throws is a failed check with a reason, as in the
+      // daemon; an exception out of this thread would end the process.
+      try {
+        check = BuildCheck(c, registry);
+        r = check->Run(t0 + std::chrono::milliseconds(c.timing.timeout_ms));
+      } catch (const std::exception& e) {
+        r = CheckResult::Fail(std::string("internal error: ") + e.what());
+      } catch (...) {
+        r = CheckResult::Fail("internal error");
+      }
       v.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       if (r.timed_out) {
         r.reason = TimeoutReasonOf(r, std::chrono::milliseconds(c.timing.timeout_ms));
@@ -44,8 +75,11 @@ int RunChecksOnce(const Config& config) {
                  : r.outcome == Outcome::kWarn ? Status::kWarn
                                                : Status::kFail;
       v.ever_passed = v.status != Status::kFail;
-      v.reason = redactor.Scrub(r.reason);
-      v.target = check->Target();
+      v.reason = Printable(redactor.Scrub(r.reason));
+      try {
+        if (check) v.target = check->Target();
+      } catch (...) {
+      }
     });
   }
   for (auto& t : threads) t.join();

@@ -1,8 +1,7 @@
 #include "agent/reactor.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <httplib.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -11,31 +10,41 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-#include <mutex>
 #include <stdexcept>
-#include <string_view>
-#include <thread>
-#include <unordered_map>
-#include <vector>
 
 #include "agent/http_framing.h"
-#include "agent/httplib_bridge.h"
+#include "agent/http_writer.h"
 
 namespace vigil {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-using TimePoint = SteadyClock::time_point;
 using std::chrono::milliseconds;
+
+// A buffer that grew for one large answer is given back once it is sent, so
+// a burst leaves no memory behind on the connections that stay open.
+constexpr size_t kKeepCapacity = 16 * 1024;
+
+// Connections gone since the peak before the freed memory is handed back.
+constexpr size_t kTrimAfterClosing = 64;
+
+void Release(std::string* s) {
+  if (s->capacity() > kKeepCapacity) {
+    std::string().swap(*s);
+  } else {
+    s->clear();
+  }
+}
 
 }  // namespace
 
-Reactor::Reactor(const ServerLimits& limits, Listener* listener, size_t max_connections)
-    : limits_(limits), listener_(listener), max_connections_(std::max<size_t>(1, max_connections)) {
+Reactor::Reactor(const ServerLimits& limits, const Api* api, size_t max_connections)
+    : limits_(limits),
+      api_(api),
+      max_connections_(std::max<size_t>(1, max_connections)),
+      reserved_(std::max<size_t>(1, max_connections_ / 8)) {
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epfd_ < 0 || wakefd_ < 0) {
@@ -68,6 +77,7 @@ void Reactor::Stop() {
     if (!c->dead) close(fd);
   }
   conns_.clear();
+  open_.store(0);
   std::lock_guard<std::mutex> lock(inbox_mu_);
   for (int fd : inbox_) close(fd);
   inbox_.clear();
@@ -86,15 +96,25 @@ void Reactor::Adopt(int fd) {
   [[maybe_unused]] ssize_t n = write(wakefd_, &one, sizeof one);
 }
 
+void Reactor::Shed(size_t n) {
+  shed_.fetch_add(n);
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = write(wakefd_, &one, sizeof one);
+}
+
 void Reactor::Loop() {
   epoll_event events[64];
+  TimePoint now = SteadyClock::now();
   while (!stop_.load()) {
-    const int n = epoll_wait(epfd_, events, 64, WaitMs(SteadyClock::now()));
+    // Connections with requests left go round again at once, after
+    // everyone else's events.
+    const int wait = queue_.empty() ? WaitMs(now) : 0;
+    const int n = epoll_wait(epfd_, events, 64, wait);
     if (n < 0 && errno != EINTR) {
       std::this_thread::sleep_for(milliseconds(10));  // EBADF/EINVAL cannot happen; never spin
       continue;
     }
-    const TimePoint now = SteadyClock::now();
+    now = SteadyClock::now();
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == wakefd_) {
@@ -107,10 +127,26 @@ void Reactor::Loop() {
       OnEvent(*it->second, events[i].events, now);
     }
     Reap();
+    ServeQueued(now);
+    Reap();
+    for (size_t k = shed_.exchange(0); k > 0 && EvictOne(true); --k) {
+    }
     TakeInbox(now);
     Sweep(now);
     Reap();
+    TrimAfterBurst();
   }
+}
+
+// A burst of connections (a scrape storm, a flood) leaves their buffers free
+// but kept by malloc, in this thread's arena: once most of them are gone,
+// give the memory back to the system, so that a pod's memory returns to its
+// idle size instead of staying at its peak.
+void Reactor::TrimAfterBurst() {
+  peak_ = std::max(peak_, live_);
+  if (peak_ < live_ + kTrimAfterClosing || !queue_.empty()) return;
+  peak_ = live_;
+  malloc_trim(0);
 }
 
 int Reactor::WaitMs(TimePoint now) const {
@@ -127,14 +163,15 @@ void Reactor::TakeInbox(TimePoint now) {
     fds.swap(inbox_);
   }
   for (int fd : fds) {
-    // Full: the least recently active connection makes room, so that a
-    // kubelet probe always gets in, whoever holds the others.
-    if (live_ >= max_connections_ && !EvictOne()) {
+    // The last `reserved_` slots are for new connections: past that, one
+    // that is idle, lingering or not taking its answer makes room. Full, the
+    // least recently active of any kind does, so that a kubelet probe always
+    // gets in, whoever holds the others.
+    if (live_ >= max_connections_ - std::min(reserved_, max_connections_ - 1)) EvictOne(false);
+    if (live_ >= max_connections_ && !EvictOne(true)) {
       close(fd);
       continue;
     }
-    const int flags = fcntl(fd, F_GETFL, 0);
-    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto c = std::make_unique<Conn>();
@@ -153,21 +190,34 @@ void Reactor::TakeInbox(TimePoint now) {
     Conn& conn = *c;
     conns_[fd] = std::move(c);
     ++live_;
+    open_.store(live_, std::memory_order_relaxed);
     // A probe's request is usually there already: answer it now, before a
     // flood of connections behind it could make room by closing it.
     OnEvent(conn, EPOLLIN, now);
   }
 }
 
-bool Reactor::EvictOne() {
+// Closes the least useful connection: lingering ones first, then those that
+// do not take their answers or wait with pipelined requests (the oldest
+// first), then idle keep-alive ones; with `any`, also one whose request is
+// unfinished (a slow or brand-new client), the least recently active.
+bool Reactor::EvictOne(bool any) {
+  auto rank = [](const Conn& c) {
+    if (c.state == State::kLingering) return 0;
+    if (c.state == State::kWriting || c.queued) return 1;
+    if (!c.in_request && c.served > 0) return 2;
+    return 3;
+  };
   Conn* victim = nullptr;
-  for (auto& [fd, c] : conns_) {
-    if (c->dead || c->state == State::kWriting) continue;
-    if (victim == nullptr ||
-        (c->state == State::kLingering) > (victim->state == State::kLingering) ||
-        ((c->state == State::kLingering) == (victim->state == State::kLingering) &&
-         c->last_active < victim->last_active)) {
-      victim = c.get();
+  int victim_rank = 4;
+  for (auto& [fd, cp] : conns_) {
+    Conn& c = *cp;
+    if (c.dead) continue;
+    const int r = rank(c);
+    if (r == 3 && !any) continue;
+    if (r < victim_rank || (r == victim_rank && c.last_active < victim->last_active)) {
+      victim = &c;
+      victim_rank = r;
     }
   }
   if (victim == nullptr) return false;
@@ -182,8 +232,25 @@ void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now) {
     }
     return;
   }
+  if (c.queued) {
+    // Not read from until its turn; only a hang-up matters meanwhile.
+    if (events & (EPOLLERR | EPOLLHUP)) Close(c);
+    return;
+  }
   char buf[16384];
-  const ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+  size_t room = sizeof buf;
+  if (c.state == State::kReading) {
+    const size_t limit = InputLimit();
+    room = std::min(room, limit > c.in.size() ? limit - c.in.size() : 0);
+    if (room == 0) {
+      Drive(c, now);  // cannot happen with a framed buffer; never spin on it
+      if (!c.dead && c.state == State::kReading && !c.queued) {
+        Refuse(c, 431, "request header fields too large", now);
+      }
+      return;
+    }
+  }
+  const ssize_t n = recv(c.fd, buf, room, 0);
   if (n > 0) {
     c.last_active = ++activity_;
     if (c.state == State::kLingering) return;  // discarded
@@ -194,9 +261,11 @@ void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now) {
   }
 }
 
-// Answers every complete request in `in`, in order, until a response has to
-// wait for the socket or the connection ends.
+// Answers the complete requests in `in`, in order, at most kRequestsPerWake
+// of them, until a response has to wait for the socket or the connection
+// ends. With more left, the connection joins the queue for the next round.
 void Reactor::Drive(Conn& c, TimePoint now) {
+  int answered = 0;
   while (!c.dead && c.state == State::kReading) {
     if (!c.in_request) {
       // RFC 9112 2.2: empty lines before a request line are ignored.
@@ -207,29 +276,61 @@ void Reactor::Drive(Conn& c, TimePoint now) {
       c.in_request = true;
       if (c.served > 0) SetDeadline(c, now + milliseconds(limits_.read_timeout_ms));
     }
+    if (answered == kRequestsPerWake) {
+      c.queued = true;
+      queue_.push_back(c.fd);
+      Watch(c, 0);
+      return;
+    }
     const Framed f = FrameRequest(c.in, limits_);
     if (f.frame == Frame::kNeedMore) return;
     if (f.frame == Frame::kRefuse) {
       Refuse(c, f.status, f.why, now);
       return;
     }
-    const size_t total = f.head_len + f.body_len;
-    if (c.in.size() < total) return;  // the body is still coming
+    if (c.in.size() < f.head_len + f.body_len) return;  // the body is still coming
+    ++answered;
     ++c.served;
-    const bool close_connection = c.served >= limits_.max_requests_per_connection ||
-                                  limits_.keep_alive_timeout_s <= 0 || stop_.load();
-    bool closed = false;
-    HeadStream stream(c.fd, c.in.data(), f.head_len, &c.out);
-    const bool ok = listener_->Serve(stream, close_connection, &closed);
-    // No endpoint reads a body: it is skipped here.
-    c.in.erase(0, total);
+    HttpRequest req;
+    req.method.assign(f.method);
+    req.target.assign(f.target);
+    req.accept.assign(f.accept);
+    req.authorization.assign(f.authorization);
+    WriteOptions o;
+    o.head = req.method == "HEAD";
+    o.close = c.served >= limits_.max_requests_per_connection ||
+              limits_.keep_alive_timeout_s <= 0 || stop_.load() || f.connection_close ||
+              (f.http10 && !f.connection_keep_alive);
+    o.keep_alive = f.http10 && !o.close;
+    o.keep_alive_timeout_s = limits_.keep_alive_timeout_s;
+    // No endpoint reads a body: it is skipped with the head.
+    c.in.erase(0, f.head_len + f.body_len);
     c.in_request = false;
-    c.close_after_write = !ok || close_connection || closed;
-    if (c.out.empty()) {
-      Close(c);
-      return;
+    c.close_after_write = o.close;
+    HttpResponse res;
+    try {
+      res = api_->Handle(req);
+    } catch (...) {
+      res = JsonError(500, "internal error");
     }
+    WriteResponse(res, o, &c.out);
     if (!Flush(c, now)) return;
+  }
+}
+
+void Reactor::ServeQueued(TimePoint now) {
+  if (queue_.empty()) return;
+  std::vector<int> turn;
+  turn.swap(queue_);
+  for (int fd : turn) {
+    auto it = conns_.find(fd);
+    if (it == conns_.end() || it->second->dead) continue;
+    Conn& c = *it->second;
+    if (!c.queued) continue;
+    c.queued = false;
+    if (c.state != State::kReading) continue;
+    Watch(c, EPOLLIN | EPOLLRDHUP);
+    Drive(c, now);
   }
 }
 
@@ -241,6 +342,7 @@ bool Reactor::Flush(Conn& c, TimePoint now) {
         send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
     if (n > 0) {
       c.out_sent += static_cast<size_t>(n);
+      c.last_active = ++activity_;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -255,9 +357,8 @@ bool Reactor::Flush(Conn& c, TimePoint now) {
     Close(c);
     return false;
   }
-  c.out.clear();
+  Release(&c.out);
   c.out_sent = 0;
-  c.last_active = ++activity_;
   if (c.close_after_write) {
     Linger(c, now);
     return false;
@@ -266,14 +367,20 @@ bool Reactor::Flush(Conn& c, TimePoint now) {
     c.state = State::kReading;
     Watch(c, EPOLLIN | EPOLLRDHUP);
   }
+  if (c.in.empty()) Release(&c.in);
   SetDeadline(c, now + std::chrono::seconds(limits_.keep_alive_timeout_s));
   return true;
 }
 
 void Reactor::Refuse(Conn& c, int status, const char* why, TimePoint now) {
-  c.in.clear();
+  Release(&c.in);
   c.in_request = false;
-  c.out = ErrorResponse(status, why);
+  Release(&c.out);
+  WriteOptions o;
+  o.close = true;
+  HttpResponse r = JsonError(status, why);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  WriteResponse(r, o, &c.out);
   c.out_sent = 0;
   c.close_after_write = true;
   Flush(c, now);
@@ -283,10 +390,10 @@ void Reactor::Refuse(Conn& c, int status, const char* why, TimePoint now) {
 // a short while), so that the last response is not lost to a reset.
 void Reactor::Linger(Conn& c, TimePoint now) {
   shutdown(c.fd, SHUT_WR);
-  c.in.clear();
+  Release(&c.in);
   if (c.state != State::kLingering) {
-    if (c.state == State::kWriting) Watch(c, EPOLLIN | EPOLLRDHUP);
     c.state = State::kLingering;
+    Watch(c, EPOLLIN | EPOLLRDHUP);
   }
   SetDeadline(c, now + milliseconds(std::min(limits_.read_timeout_ms, 1000)));
 }
@@ -298,6 +405,7 @@ void Reactor::Close(Conn& c) {
   c.dead = true;
   dead_.push_back(c.fd);
   --live_;
+  open_.store(live_, std::memory_order_relaxed);
 }
 
 void Reactor::Reap() {
@@ -327,7 +435,7 @@ void Reactor::Sweep(TimePoint now) {
       earliest_ = std::min(earliest_, c.deadline);
       continue;
     }
-    if (c.state == State::kReading && c.in_request) {
+    if (c.state == State::kReading && c.in_request && !c.queued) {
       Refuse(c, 408, "request not received in time", now);  // slowloris
     } else {
       Close(c);  // idle past keep-alive, a response not taken, or done lingering

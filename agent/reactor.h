@@ -1,10 +1,11 @@
 // One epoll event-loop thread and the connections it holds (agent/server.h
-// says what the limits do). A request reaches httplib only once
-// agent/http_framing.h has accepted its head.
+// says what the limits do). Each request goes framing (agent/http_framing.h)
+// → the Api → the response writer (agent/http_writer.h), all on this thread.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,19 +13,25 @@
 #include <unordered_map>
 #include <vector>
 
+#include "agent/api.h"
 #include "agent/server.h"
 
 namespace vigil {
 
-class Listener;
-
-// One event-loop thread and the connections it holds. Everything but Adopt()
-// and Stop() runs on its own thread.
+// One event-loop thread and the connections it holds. Everything but
+// Adopt(), Shed() and Stop() runs on its own thread.
+//
+// Fairness: a connection gets at most kRequestsPerWake answers each time
+// the loop comes round; one with more pipelined requests waits in a queue
+// behind the others, and is not read from meanwhile. No request is read
+// while an answer is unsent, so a connection holds at most one response and
+// max_header_bytes + max_body_bytes of input, whatever its client does.
 class Reactor {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
+  static constexpr int kRequestsPerWake = 4;
 
-  Reactor(const ServerLimits& limits, Listener* listener, size_t max_connections);
+  Reactor(const ServerLimits& limits, const Api* api, size_t max_connections);
   ~Reactor();
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
@@ -33,7 +40,10 @@ class Reactor {
     thread_ = std::thread([this] { Loop(); });
   }
   void Stop();
-  void Adopt(int fd);  // any thread; the reactor owns the socket afterwards
+  void Adopt(int fd);   // any thread; the reactor owns the socket afterwards
+  void Shed(size_t n);  // any thread: close up to n of the least useful connections
+
+  size_t open_connections() const { return open_.load(std::memory_order_relaxed); }
 
  private:
   enum class State { kReading, kWriting, kLingering };
@@ -45,41 +55,51 @@ class Reactor {
     size_t out_sent = 0;
     bool in_request = false;  // `in` holds the start of a request
     bool close_after_write = false;
+    bool queued = false;  // has requests left after its share of a wake-up
     bool dead = false;
     int served = 0;
     TimePoint deadline;
-    uint64_t last_active = 0;  // Reactor::activity_ when it last did something
+    uint64_t last_active = 0;  // Reactor::activity_ when it last made progress
   };
 
   void Loop();
   void TakeInbox(TimePoint now);
   void OnEvent(Conn& c, uint32_t events, TimePoint now);
   void Drive(Conn& c, TimePoint now);
+  bool Answer(Conn& c, TimePoint now);
   bool Flush(Conn& c, TimePoint now);
+  void ServeQueued(TimePoint now);
   void Refuse(Conn& c, int status, const char* why, TimePoint now);
   void Linger(Conn& c, TimePoint now);
   void Close(Conn& c);
-  bool EvictOne();
+  bool EvictOne(bool any);
   void Watch(const Conn& c, uint32_t events);
   void SetDeadline(Conn& c, TimePoint t);
   void Sweep(TimePoint now);
   void Reap();
+  void TrimAfterBurst();
   int WaitMs(TimePoint now) const;
+  size_t InputLimit() const { return limits_.max_header_bytes + limits_.max_body_bytes + 4; }
 
   const ServerLimits limits_;
-  Listener* const listener_;
+  const Api* const api_;
   const size_t max_connections_;
+  const size_t reserved_;  // slots a new connection may take by evicting idle ones
   int epfd_ = -1;
   int wakefd_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::atomic<size_t> shed_{0};  // connections to close, asked by the listener
+  std::atomic<size_t> open_{0};
   std::mutex inbox_mu_;
   std::vector<int> inbox_;  // Guarded by inbox_mu_.
   bool stopped_ = false;    // Guarded by inbox_mu_.
   // The reactor thread's own.
   std::unordered_map<int, std::unique_ptr<Conn>> conns_;
   std::vector<int> dead_;
+  std::vector<int> queue_;  // connections with requests left, in arrival order
   size_t live_ = 0;
+  size_t peak_ = 0;                        // most connections open since memory was last trimmed
   TimePoint earliest_ = TimePoint::max();  // no deadline before this
   uint64_t activity_ = 0;                  // orders connections by last activity
 };

@@ -17,9 +17,46 @@ json TimeOrNull(const std::optional<WallClock::time_point>& t) {
 
 double Round3(double v) { return static_cast<double>(static_cast<int64_t>(v * 1000 + 0.5)) / 1000; }
 
-json CheckJson(const CheckView& c) {
+// History for the status page, kept in one place: the last runs of a check
+// (outcome and latency, no error text) and the recent state changes (whose
+// reasons are error text).
+json RecentJson(const CheckView& c) {
+  json runs = json::array();
+  for (const RecentRun& r : c.recent) {
+    runs.push_back({{"time", FormatTime(r.time)},
+                    {"outcome", OutcomeName(r.outcome)},
+                    {"latency_ms", Round3(r.latency_ms)}});
+  }
+  return runs;
+}
+
+json EventsJson(const HealthSnapshot& s, bool full) {
+  json events = json::array();
+  if (s.events == nullptr) return events;
+  // Newest first: what a person (or `jq '.events[0]'`) wants first.
+  for (auto it = s.events->rbegin(); it != s.events->rend(); ++it) {
+    json e = {{"time", FormatTime(it->time)},
+              {"check", it->check},
+              {"from", StatusName(it->from)},
+              {"to", StatusName(it->to)}};
+    // A reason is error text: hidden with "health_details": "status".
+    if (full && !it->reason.empty()) e["reason"] = it->reason;
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+json CheckJson(const CheckView& c, bool full) {
   json j;
   j["name"] = c.name;
+  if (!full) {
+    // "health_details": "status": nothing a neighbour pod could learn the
+    // topology or the failures' texts from.
+    j["status"] = StatusName(c.status);
+    j["required"] = c.required;
+    j["since"] = FormatTime(c.since);
+    return j;
+  }
   j["kind"] = c.kind;
   j["role"] = c.role;
   j["required"] = c.required;
@@ -36,6 +73,7 @@ json CheckJson(const CheckView& c) {
   if (c.tls_not_after) {
     j["tls_expires"] = FormatTime(WallClock::time_point(std::chrono::seconds(*c.tls_not_after)));
   }
+  j["recent"] = RecentJson(c);
   return j;
 }
 
@@ -45,11 +83,12 @@ std::string Dump(const json& j) {
 
 }  // namespace
 
-std::string RenderCheckLine(const CheckView& c) {
+std::string RenderCheckLine(const CheckView& c, bool full) {
   switch (c.status) {
     case Status::kPass:
       return "[+]" + c.name + " ok";
     case Status::kWarn:
+      if (!full) return "[+]" + c.name + " ok, warn";
       return "[+]" + c.name + " ok, warn: " + c.reason;
     case Status::kUnknown:
       return (c.required ? "[-]" : "[~]") + c.name + " not checked yet" +
@@ -57,13 +96,20 @@ std::string RenderCheckLine(const CheckView& c) {
     case Status::kFail:
       // SPEC §2's exact line; the reason is in /health and the logs.
       if (!c.required) return "[~]" + c.name + " degraded, not required";
+      if (!full) return "[-]" + c.name + " failed";
       return "[-]" + c.name + " failed: " + c.reason;
   }
   return "[-]" + c.name + " failed";
 }
 
+std::string RenderEventsJson(const HealthSnapshot& s, bool full) {
+  json j;
+  j["events"] = EventsJson(s, full);
+  return Dump(j);
+}
+
 std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
-                             const CheckView* only) {
+                             const CheckView* only, bool full, bool with_events) {
   const Overall o = OverallStatus(s);
   json j;
   j["status"] = OverallName(o);
@@ -71,6 +117,7 @@ std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallCl
   j["draining"] = s.draining;
   j["version"] = kVersion;
   j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(now - s.started_at).count();
+  j["time"] = FormatTime(now);  // lets a client measure "for how long" on the agent's clock
   json p = json::object();
   if (!pod.name.empty()) p["name"] = pod.name;
   if (!pod.namespace_.empty()) p["namespace"] = pod.namespace_;
@@ -79,12 +126,13 @@ std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallCl
   json checks = json::object();
   for (const auto& c : s.checks) {
     if (only != nullptr && &c != only) continue;
-    checks[c.name] = CheckJson(c);
+    checks[c.name] = CheckJson(c, full);
   }
   j["checks"] = checks;
+  if (with_events) j["events"] = EventsJson(s, full);
   if (only != nullptr) {
     // /health/{check}: the check itself at the top, the pod's verdict beside it.
-    json one = CheckJson(*only);
+    json one = CheckJson(*only, full);
     one["pod_status"] = OverallName(o);
     one["ready"] = IsReady(s);
     return Dump(one);
@@ -92,8 +140,8 @@ std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallCl
   return Dump(j);
 }
 
-std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod,
-                             WallClock::time_point now) {
+std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
+                             bool full) {
   // draft-inadarei-api-health-check: pass / warn / fail.
   const Overall o = OverallStatus(s);
   auto ietf = [](Status st) {
@@ -110,6 +158,14 @@ std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod,
   for (const auto& c : s.checks) {
     json e;
     e["componentId"] = c.name;
+    if (!full) {
+      // No type (it tells the kind), no latency, no output text.
+      e["status"] = ietf(c.status);
+      e["required"] = c.required;
+      e["time"] = FormatTime(c.since);
+      checks[c.name] = json::array({e});
+      continue;
+    }
     e["componentType"] = c.kind == "tcp" || c.kind == "http" ? "component" : "datastore";
     e["observedValue"] = Round3(c.latency_ms);
     e["observedUnit"] = "ms";

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <ctime>
 
 #include <nlohmann/json.hpp>
@@ -42,6 +44,102 @@ std::string FormatTime(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i] (2-4), or 0 when it is not one
+// (a stray continuation byte, an overlong form, a surrogate, past U+10FFFF,
+// cut short).
+size_t Utf8Length(const std::string& s, size_t i, uint32_t* cp) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  size_t n;
+  uint32_t v;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2, v = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3, v = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4, v = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    v = (v << 6) | (b(i + k) & 0x3F);
+  }
+  if ((n == 3 && (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))) ||
+      (n == 4 && (v < 0x10000 || v > 0x10FFFF))) {
+    return 0;
+  }
+  *cp = v;
+  return n;
+}
+
+void AppendHex(std::string* out, const char* prefix, unsigned v, int digits) {
+  char buf[12];
+  std::snprintf(buf, sizeof buf, "%s%0*X", prefix, digits, v);
+  *out += buf;
+}
+
+// A value of a text log line, safe whatever the bytes: control characters
+// (C0, DEL, C1), quotes, backslashes and bytes that are not UTF-8 are escaped.
+// Bare when it is a plain word, else in double quotes, so a value can never
+// end the line, start a key=value of its own or colour a terminal.
+std::string TextValue(const std::string& v, bool always_quote) {
+  bool plain = !v.empty() && !always_quote;
+  std::string esc;
+  esc.reserve(v.size() + 2);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(v[i]);
+    if (c >= 0x80) {
+      uint32_t cp = 0;
+      const size_t n = Utf8Length(v, i, &cp);
+      plain = false;
+      if (n == 0) {
+        AppendHex(&esc, "\\x", c, 2);
+      } else if (cp <= 0x9F) {
+        AppendHex(&esc, "\\u", cp, 4);  // C1 controls (8-bit CSI and the like)
+        i += n - 1;
+      } else {
+        esc.append(v, i, n);
+        i += n - 1;
+      }
+      continue;
+    }
+    if (!(std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':' || c == '/' || c == '@' ||
+          c == '+' || c == ',')) {
+      plain = false;
+    }
+    switch (c) {
+      case '"':
+        esc += "\\\"";
+        break;
+      case '\\':
+        esc += "\\\\";
+        break;
+      case '\n':
+        esc += "\\n";
+        break;
+      case '\r':
+        esc += "\\r";
+        break;
+      case '\t':
+        esc += "\\t";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7F) {
+          AppendHex(&esc, "\\x", c, 2);
+        } else {
+          esc.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  return plain ? esc : "\"" + esc + "\"";
+}
+
+}  // namespace
+
 Reporter::Reporter(Format format, int fd, size_t capacity)
     : format_(format), fd_(fd), capacity_(capacity), writer_([this] { WriterLoop(); }) {}
 
@@ -78,12 +176,14 @@ std::string Reporter::FormatLine(const Event& e, Format f) const {
     j["message"] = e.message;
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
-  std::string line = time + " " + LevelName(e.level) + " " + e.event;
-  if (!e.check.empty()) line += " check=" + e.check;
-  if (!e.kind.empty()) line += " kind=" + e.kind;
-  for (const auto& [k, v] : e.fields) line += " " + k + "=" + v;
-  if (!e.reason.empty()) line += " reason=\"" + e.reason + "\"";
-  line += " msg=\"" + e.message + "\"\n";
+  // Every value escaped (TextValue): a dependency's text (an error, a
+  // Sentinel's master name) cannot forge a line or a field.
+  std::string line = time + " " + LevelName(e.level) + " " + TextValue(e.event, false);
+  if (!e.check.empty()) line += " check=" + TextValue(e.check, false);
+  if (!e.kind.empty()) line += " kind=" + TextValue(e.kind, false);
+  for (const auto& [k, v] : e.fields) line += " " + TextValue(k, false) + "=" + TextValue(v, false);
+  if (!e.reason.empty()) line += " reason=" + TextValue(e.reason, true);
+  line += " msg=" + TextValue(e.message, true) + "\n";
   return line;
 }
 

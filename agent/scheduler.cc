@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -56,6 +57,11 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::shared_ptr<Runner>> runners;  // Guarded by mu.
+  // Removed or replaced checks whose attempt was still in flight at a reload:
+  // their late answer is thrown away, but until it comes their credentials
+  // stay in the scrubber (the driver's error text may quote them).
+  std::vector<std::shared_ptr<Runner>> retired;  // Guarded by mu.
+  std::vector<std::string> config_secrets;       // Guarded by mu.
   bool stop = false;                             // Guarded by mu.
   bool draining = false;                         // Guarded by mu.
   uint64_t reloads = 0;                          // Guarded by mu.
@@ -63,6 +69,11 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
   uint64_t generation = 0;                       // Guarded by mu.
   WallClock::time_point started_at = WallClock::now();
   Clock::time_point started_steady = Clock::now();
+  bool last_reload_ok = true;                                   // Guarded by mu.
+  WallClock::time_point last_reload_success = started_at;       // Guarded by mu.
+  std::deque<StateEvent> events;                                // Guarded by mu.
+  std::shared_ptr<const std::vector<StateEvent>> events_view =  // Guarded by mu.
+      std::make_shared<const std::vector<StateEvent>>();
   std::mt19937_64 rng{std::random_device{}() ^ static_cast<uint64_t>(getpid())};
   std::thread timer;
 
@@ -108,10 +119,28 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
     }
   }
 
+  // The scrubber's secrets: the current config's and the retired checks'.
+  void UpdateSecretsLocked() {
+    std::vector<std::string> secrets = config_secrets;
+    for (const auto& r : retired)
+      secrets.insert(secrets.end(), r->config.secrets.begin(), r->config.secrets.end());
+    reporter->SetSecrets(secrets);
+  }
+
   void Complete(const std::shared_ptr<Runner>& r, uint64_t attempt, CheckResult result,
                 std::string target) {
     std::lock_guard<std::mutex> lock(mu);
     if (stop || r->attempt != attempt) return;
+    if (r->quit) {
+      // The late answer of a check that a reload removed or replaced: not
+      // logged, not recorded, and its credentials may leave the scrubber.
+      auto it = std::find(retired.begin(), retired.end(), r);
+      if (it != retired.end()) {
+        retired.erase(it);
+        UpdateSecretsLocked();
+      }
+      return;
+    }
     r->in_flight = false;
     if (r->target != target) {
       reporter->Report({Level::kInfo,
@@ -123,6 +152,11 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
                             " target changed from " + r->target + " to " + target,
                         {{"from", r->target}, {"to", target}}});
       r->target = std::move(target);
+    }
+    for (const std::string& note : result.notes) {
+      // What the dependency said on the side (a PostgreSQL NOTICE): the
+      // check passes each distinct one once; scrubbed like every line.
+      Emit(*r, Level::kWarn, "check_notice", note, " ");
     }
     Now now = Now::Real();
     if (r->abandoned) {
@@ -196,6 +230,7 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
     }
     if (!t.status_changed) return;
     const std::string& reason = r.tracker.reason();
+    AddEvent({now.wall, r.config.name, t.from, t.to, reason});
     if (t.to == Status::kFail) {
       r.last_fail_log = now.steady;
       r.fails_since_log = 0;
@@ -210,6 +245,14 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
     }
   }
 
+  // Bounded: the oldest event goes when the ring is full. The view that
+  // snapshots share is rebuilt here only, so a publish costs a pointer copy.
+  void AddEvent(StateEvent e) {
+    events.push_back(std::move(e));
+    while (events.size() > kMaxStateEvents) events.pop_front();
+    events_view = std::make_shared<const std::vector<StateEvent>>(events.begin(), events.end());
+  }
+
   void Publish() {
     auto snap = std::make_shared<HealthSnapshot>();
     snap->draining = draining;
@@ -217,6 +260,9 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
     snap->started_steady = started_steady;
     snap->config_reloads = reloads;
     snap->config_reload_failures = reload_failures;
+    snap->last_reload_ok = last_reload_ok;
+    snap->last_reload_success = last_reload_success;
+    snap->events = events_view;
     snap->generation = ++generation;
     snap->checks.reserve(runners.size());
     for (const auto& r : runners) {
@@ -241,6 +287,9 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
       v.ever_passed = t.ever_passed();
       v.attempts = t.attempts();
       v.failures_total = t.failures_total();
+      v.failures_by_kind = t.failures_by_kind();
+      v.recent = t.recent();
+      v.signals = t.signals();
       v.durations = t.durations();
       v.breaker_transitions = t.breaker_transitions();
       v.tls_not_after = t.tls_not_after();
@@ -267,6 +316,7 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
             CheckResult timeout;
             timeout.outcome = Outcome::kFail;
             timeout.timed_out = true;
+            timeout.failure = FailureKind::kTimeout;
             timeout.latency =
                 std::chrono::duration_cast<std::chrono::microseconds>(r.deadline - r.started);
             RecordLocked(r, std::move(timeout), now);
@@ -287,7 +337,9 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
             r.cv.notify_all();
             wake = std::min(wake, r.deadline + kDeadlineGrace);
           } else {
-            // Breaker open: leave the dependency alone until the trial.
+            // Breaker open: leave the dependency alone until the trial. Not
+            // an attempt, so counted in neither attempts nor failures (the
+            // breaker's own gauge says why the check stays failing).
             r.next_run = r.tracker.BreakerRetryAt();
           }
           if (t.breaker_changed) {
@@ -323,7 +375,8 @@ void Scheduler::Start(const Config& config) {
   {
     std::lock_guard<std::mutex> lock(core_->mu);
     for (const auto& c : config.checks) core_->runners.push_back(core_->MakeRunner(c, now));
-    core_->reporter->SetSecrets(config.secrets);
+    core_->config_secrets = config.secrets;
+    core_->UpdateSecretsLocked();
     core_->Publish();
   }
   core_->timer = std::thread([core = core_] { core->TimerLoop(); });
@@ -349,10 +402,14 @@ void Scheduler::Apply(const Config& config) {
     }
     next.push_back(std::move(keep));
   }
-  for (auto& r : core_->runners)
-    if (r) core_->QuitRunner(*r);
+  for (auto& r : core_->runners) {
+    if (!r) continue;
+    core_->QuitRunner(*r);
+    if (r->in_flight) core_->retired.push_back(r);
+  }
   core_->runners = std::move(next);
-  core_->reporter->SetSecrets(config.secrets);
+  core_->config_secrets = config.secrets;
+  core_->UpdateSecretsLocked();
   core_->Publish();
   core_->cv.notify_all();
 }
@@ -381,6 +438,8 @@ void Scheduler::SetDraining(bool draining) {
 void Scheduler::CountReload(bool ok) {
   std::lock_guard<std::mutex> lock(core_->mu);
   (ok ? core_->reloads : core_->reload_failures)++;
+  core_->last_reload_ok = ok;
+  if (ok) core_->last_reload_success = WallClock::now();
   core_->Publish();
 }
 

@@ -39,7 +39,9 @@ class Scheduler {
   void Start(const Config& config);
 
   // Reload: unchanged checks keep their state, results and connections;
-  // changed ones start afresh; removed ones disappear everywhere.
+  // changed ones start afresh; removed ones disappear everywhere. The
+  // reporter keeps scrubbing a removed or changed check's old secrets (a
+  // rotated password included) until its late result is discarded.
   void Apply(const Config& config);
 
   // Admin: closes the check's breaker and runs it now. False if unknown.

@@ -1,57 +1,59 @@
 #include "agent/server.h"
 
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <stdexcept>
+#include <sys/resource.h>
 
-#include "agent/httplib_bridge.h"
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "agent/listener.h"
 #include "agent/reactor.h"
 
 namespace vigil {
 
-using std::chrono::milliseconds;
+uint64_t RaiseFileLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(rl.rlim_cur);
+}
+
+namespace {
+
+// max_connections, lowered so that the connections and the reserve fit
+// under the open-file limit.
+size_t FitToFileLimit(size_t wanted, const std::function<void(const std::string&)>& warn) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return wanted;
+  const uint64_t soft = rl.rlim_cur;
+  const uint64_t room = soft > 2 * kReservedDescriptors ? soft - kReservedDescriptors : soft / 2;
+  if (wanted <= room) return wanted;
+  const size_t fitted = std::max<size_t>(1, static_cast<size_t>(room));
+  if (warn) {
+    warn("server.max_connections " + std::to_string(wanted) + " does not fit the open-file limit " +
+         std::to_string(soft) + " (" + std::to_string(kReservedDescriptors) +
+         " kept for checks and logs): serving at most " + std::to_string(fitted) + " connections");
+  }
+  return fitted;
+}
+
+}  // namespace
 
 struct HttpServer::Impl {
-  Impl(const Api* api, const ServerLimits& limits) : listener([this](int fd) { AdoptSocket(fd); }) {
+  Impl(const Api* api, const ServerLimits& limits, std::function<void(const std::string&)> warn)
+      : max_connections(
+            FitToFileLimit(static_cast<size_t>(std::max(1, limits.max_connections)), warn)),
+        listener(ListenerHooks{[this](int fd) { AdoptSocket(fd); },
+                               [this](size_t n) { return ShedConnections(n); }, warn}) {
     const size_t threads = static_cast<size_t>(std::max(1, limits.threads));
-    const size_t per =
-        (static_cast<size_t>(std::max(1, limits.max_connections)) + threads - 1) / threads;
+    const size_t per = std::max<size_t>(1, (max_connections + threads - 1) / threads);
     for (size_t i = 0; i < threads; ++i) {
-      reactors.push_back(std::make_unique<Reactor>(limits, &listener, per));
+      reactors.push_back(std::make_unique<Reactor>(limits, api, per));
     }
-    auto& s = listener;
-    // Only for the Keep-Alive header httplib writes: the reactors enforce them.
-    s.set_keep_alive_max_count(
-        static_cast<size_t>(std::max(1, limits.max_requests_per_connection)));
-    s.set_keep_alive_timeout(limits.keep_alive_timeout_s);
-    // Everything is answered before routing: the Api is the router, and a
-    // POST without a body (an admin reset from curl) is not refused for its
-    // missing Content-Length.
-    s.set_pre_routing_handler([api](const httplib::Request& req, httplib::Response& res) {
-      HttpRequest r;
-      r.method = req.method;
-      r.target = req.target;
-      r.accept = req.get_header_value("Accept");
-      r.authorization = req.get_header_value("Authorization");
-      HttpResponse out = api->Handle(r);
-      res.status = out.status;
-      for (auto& [k, v] : out.headers) res.set_header(k.c_str(), v);
-      res.set_content(std::move(out.body), out.content_type.c_str());
-      return httplib::Server::HandlerResponse::Handled;
-    });
-    s.set_exception_handler(
-        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-          res.status = 500;
-          res.set_content("{\"error\":\"internal error\",\"status\":500}\n", "application/json");
-        });
-    s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-      if (!res.body.empty()) return;
-      // httplib's own refusals (bad request line, ...): one JSON shape.
-      res.set_content(
-          "{\"error\":\"request refused\",\"status\":" + std::to_string(res.status) + "}\n",
-          "application/json");
-    });
   }
 
   void AdoptSocket(int fd) {
@@ -59,46 +61,48 @@ struct HttpServer::Impl {
     reactors[i]->Adopt(fd);
   }
 
-  Listener listener;
+  // Out of descriptors: every loop gives back its share.
+  size_t ShedConnections(size_t n) {
+    size_t open = 0;
+    for (auto& r : reactors) open += r->open_connections();
+    for (auto& r : reactors) r->Shed((n + reactors.size() - 1) / reactors.size());
+    return open;
+  }
+
+  const size_t max_connections;
   std::vector<std::unique_ptr<Reactor>> reactors;
+  Listener listener;
   std::atomic<size_t> next{0};
-  std::thread accept_thread;
   bool started = false;
 };
 
-HttpServer::HttpServer(const Api* api, ServerLimits limits)
-    : impl_(std::make_unique<Impl>(api, limits)) {}
+HttpServer::HttpServer(const Api* api, ServerLimits limits,
+                       std::function<void(const std::string&)> warn)
+    : impl_(std::make_unique<Impl>(api, limits, std::move(warn))) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Bind(const std::string& host, int port) {
-  auto& s = impl_->listener;
-  int bound = port == 0 ? s.bind_to_any_port(host) : (s.bind_to_port(host, port) ? port : -1);
-  if (bound <= 0) {
-    throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " +
-                             std::strerror(errno));
-  }
-  port_ = bound;
-  s.RaiseBacklog();
+  impl_->listener.Bind(host, port);
+  port_ = impl_->listener.port();
 }
 
 void HttpServer::Start() {
   for (auto& r : impl_->reactors) r->Start();
-  impl_->accept_thread = std::thread([this] { impl_->listener.listen_after_bind(); });
+  impl_->listener.Start();
   impl_->started = true;
-  // stop() is a no-op until the accept loop runs: wait for it (bounded).
-  for (int i = 0; i < 2000 && !impl_->listener.is_running(); ++i) {
-    std::this_thread::sleep_for(milliseconds(1));
-  }
 }
 
 void HttpServer::Stop() {
   if (!impl_ || !impl_->started) return;
   impl_->started = false;
   // The accept loop first (no new sockets), then the connections.
-  impl_->listener.stop();
-  if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
+  impl_->listener.Stop();
   for (auto& r : impl_->reactors) r->Stop();
 }
+
+size_t HttpServer::max_connections() const { return impl_->max_connections; }
+
+uint64_t HttpServer::fd_exhaustions() const { return impl_->listener.fd_exhaustions(); }
 
 }  // namespace vigil

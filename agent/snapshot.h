@@ -33,6 +33,9 @@ struct CheckView {
   bool ever_passed = false;
   uint64_t attempts = 0;
   uint64_t failures_total = 0;
+  std::array<uint64_t, kFailureKindCount> failures_by_kind{};  // indexed by FailureKind
+  std::vector<RecentRun> recent;  // the last kRecentRuns attempts, oldest first
+  CheckSignals signals;           // what the latest attempt read
   DurationHistogram durations;
   std::array<uint64_t, 3> breaker_transitions{};
   // TLS checks: notAfter (Unix seconds) of the dependency's certificate.
@@ -46,6 +49,13 @@ struct HealthSnapshot {
   Clock::time_point started_steady;
   uint64_t config_reloads = 0;
   uint64_t config_reload_failures = 0;
+  // The latest reload's outcome (true at start), and when the config last
+  // loaded successfully (start, then each applied reload).
+  bool last_reload_ok = true;
+  WallClock::time_point last_reload_success;
+  // The last kMaxStateEvents state changes, oldest first; shared between
+  // snapshots (rebuilt only when one is added). Never null once published.
+  std::shared_ptr<const std::vector<StateEvent>> events;
   uint64_t generation = 0;
 
   const CheckView* Find(const std::string& name) const {

@@ -16,6 +16,38 @@ const char* OutcomeName(Outcome o) {
   return "fail";
 }
 
+const char* FailureKindName(FailureKind k) {
+  switch (k) {
+    case FailureKind::kTimeout:
+      return "timeout";
+    case FailureKind::kRefused:
+      return "refused";
+    case FailureKind::kDns:
+      return "dns";
+    case FailureKind::kTls:
+      return "tls";
+    case FailureKind::kAuth:
+      return "auth";
+    case FailureKind::kProtocol:
+      return "protocol";
+    case FailureKind::kRole:
+      return "role";
+    case FailureKind::kLoading:
+      return "loading";
+    case FailureKind::kReadonly:
+      return "readonly";
+    case FailureKind::kOom:
+      return "oom";
+    case FailureKind::kStatus:
+      return "status";
+    case FailureKind::kBody:
+      return "body";
+    case FailureKind::kOther:
+      return "other";
+  }
+  return "other";
+}
+
 std::string TimeoutReason(std::chrono::milliseconds budget) {
   return "timeout after " + std::to_string(budget.count()) + " ms";
 }

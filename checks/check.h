@@ -9,10 +9,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace vigil {
 
@@ -23,6 +25,43 @@ enum class Outcome { kPass, kWarn, kFail };
 
 const char* OutcomeName(Outcome o);  // "pass" | "warn" | "fail"
 
+// Why a run failed, from a small fixed set so that
+// vigil_check_failures_total{reason} stays bounded. Each kind sets it where
+// the failure happens (never by reading the reason text afterwards); see
+// docs/metrics.md for which kind produces which.
+enum class FailureKind {
+  kTimeout,   // the deadline ran out
+  kRefused,   // no connection: refused, reset, host or network unreachable
+  kDns,       // the name did not resolve
+  kTls,       // TLS handshake or certificate
+  kAuth,      // credentials or permissions refused
+  kProtocol,  // an answer that is not what the protocol says
+  kRole,      // wrong role (Redis master/replica, PostgreSQL in recovery)
+  kLoading,   // the server is starting up or loading its data
+  kReadonly,  // the server refuses writes (READONLY, read-only transaction)
+  kOom,       // the server is out of memory
+  kStatus,    // it answered, and said it is not OK (HTTP status, cluster_state)
+  kBody,      // the HTTP body lacks what expect_body_contains wants
+  kOther,
+};
+inline constexpr size_t kFailureKindCount = static_cast<size_t>(FailureKind::kOther) + 1;
+
+// "timeout" | "refused" | ... | "other": the `reason` label.
+const char* FailureKindName(FailureKind k);
+
+// What a check read on its way besides the verdict, for /metrics gauges.
+// Set only what was read on this run; absent values are not rendered.
+struct CheckSignals {
+  std::optional<double> redis_memory_ratio;  // used_memory / maxmemory, maxmemory > 0
+  std::optional<std::string> redis_role;     // "master" | "replica"
+  std::optional<bool> postgres_in_recovery;
+  std::optional<double> postgres_replication_lag_s;  // on a replica, when measured
+  bool empty() const {
+    return !redis_memory_ratio && !redis_role && !postgres_in_recovery &&
+           !postgres_replication_lag_s;
+  }
+};
+
 struct CheckResult {
   Outcome outcome = Outcome::kFail;
   // Wall time the attempt took, measured by the check itself.
@@ -32,19 +71,26 @@ struct CheckResult {
   // The deadline ran out. The scheduler words the reason the same way for
   // every kind: "timeout after N ms" with N the check's timeout_ms.
   bool timed_out = false;
+  // Why it failed (meaningful on fail only).
+  FailureKind failure = FailureKind::kOther;
+  // Signals read on the way (Redis INFO, PostgreSQL recovery state).
+  CheckSignals signals{};
+  // Things the dependency said on the side (PostgreSQL's NOTICE/WARNING
+  // messages), one line each, each said once: the agent logs them.
+  std::vector<std::string> notes{};
+
   // TLS checks: notAfter (Unix seconds) of the leaf certificate the
   // dependency presented on the connection the run used (or last used).
-  std::optional<int64_t> tls_not_after;
+  std::optional<int64_t> tls_not_after{};
 
-  static CheckResult Pass() { return {Outcome::kPass, {}, {}, false, {}}; }
-  static CheckResult Warn(std::string why) {
-    return {Outcome::kWarn, {}, std::move(why), false, {}};
-  }
-  static CheckResult Fail(std::string why) {
-    return {Outcome::kFail, {}, std::move(why), false, {}};
+  static CheckResult Pass() { return {Outcome::kPass, {}, {}, false}; }
+  static CheckResult Warn(std::string why) { return {Outcome::kWarn, {}, std::move(why), false}; }
+  static CheckResult Fail(std::string why) { return {Outcome::kFail, {}, std::move(why), false}; }
+  static CheckResult Fail(FailureKind kind, std::string why) {
+    return {Outcome::kFail, {}, std::move(why), false, kind};
   }
   static CheckResult Timeout(std::string phase) {
-    return {Outcome::kFail, {}, "timeout while " + std::move(phase), true, {}};
+    return {Outcome::kFail, {}, "timeout while " + std::move(phase), true, FailureKind::kTimeout};
   }
 };
 

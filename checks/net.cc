@@ -1,5 +1,7 @@
 #include "checks/net.h"
 
+#include "checks/dns.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -7,22 +9,11 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <memory>
-#include <mutex>
-#include <system_error>
-#include <thread>
 
 namespace vigil {
 namespace {
-
-// Resolutions still running on helper threads after their callers gave up.
-// A resolver that never answers would otherwise pile up one thread per run.
-std::atomic<int> g_stuck_resolutions{0};
-constexpr int kMaxStuckResolutions = 8;
 
 void CollectAddrinfo(addrinfo* res, std::vector<Endpoint>* out) {
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
@@ -42,14 +33,20 @@ addrinfo Hints(int flags) {
   return hints;
 }
 
-struct PendingResolution {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;                // Guarded by mu.
-  bool abandoned = false;           // Guarded by mu. The caller gave up waiting.
-  int rc = 0;                       // Guarded by mu.
-  std::vector<Endpoint> endpoints;  // Guarded by mu.
-};
+// A connection the peer or the network would not make.
+FailureKind ConnectErrorKind(int err) {
+  switch (err) {
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case EHOSTDOWN:
+    case ENETDOWN:
+      return FailureKind::kRefused;
+    default:
+      return FailureKind::kOther;
+  }
+}
 
 }  // namespace
 
@@ -79,46 +76,11 @@ NetResult Resolve(const std::string& host, int port, Deadline deadline,
       return {NetStatus::kOk, {}};
     }
   }
-  if (Clock::now() >= deadline) return {NetStatus::kTimeout, "resolving " + host};
-  if (g_stuck_resolutions.load() >= kMaxStuckResolutions) {
-    return {NetStatus::kError, "resolver not answering (" + std::to_string(kMaxStuckResolutions) +
-                                   " lookups pending)"};
-  }
-  auto pending = std::make_shared<PendingResolution>();
-  try {
-    std::thread([pending, host, service] {
-      addrinfo hints = Hints(AI_NUMERICSERV | AI_ADDRCONFIG);
-      addrinfo* res = nullptr;
-      int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
-      std::vector<Endpoint> eps;
-      if (rc == 0) {
-        CollectAddrinfo(res, &eps);
-        freeaddrinfo(res);
-      }
-      std::lock_guard<std::mutex> lock(pending->mu);
-      pending->done = true;
-      pending->rc = rc;
-      pending->endpoints = std::move(eps);
-      // A lookup its caller gave up on no longer counts as stuck.
-      if (pending->abandoned) g_stuck_resolutions.fetch_sub(1);
-      pending->cv.notify_all();
-    }).detach();
-  } catch (const std::system_error& e) {
-    return {NetStatus::kError, std::string("cannot start resolver thread: ") + e.what()};
-  }
-
-  std::unique_lock<std::mutex> lock(pending->mu);
-  if (!pending->cv.wait_until(lock, deadline, [&] { return pending->done; })) {
-    pending->abandoned = true;
-    g_stuck_resolutions.fetch_add(1);
-    return {NetStatus::kTimeout, "resolving " + host};
-  }
-  if (pending->rc != 0) {
-    return {NetStatus::kError, "cannot resolve " + host + ": " + gai_strerror(pending->rc)};
-  }
-  if (pending->endpoints.empty()) return {NetStatus::kError, "no address for " + host};
-  *out = std::move(pending->endpoints);
-  return {NetStatus::kOk, {}};
+  if (CheckDns* dns = CurrentCheckDns()) return dns->Resolve(host, port, deadline, out);
+  // Outside a check's run: a CheckDns for this one call, its lookup cancelled
+  // when it returns.
+  CheckDns once(0);
+  return once.Resolve(host, port, deadline, out);
 }
 
 NetResult WaitFd(int fd, short events, Deadline deadline) {
@@ -141,9 +103,11 @@ NetResult WaitFd(int fd, short events, Deadline deadline) {
 
 NetResult ConnectTcp(const std::vector<Endpoint>& endpoints, Deadline deadline, int* fd) {
   std::string last_error = "no address";
+  FailureKind last_kind = endpoints.empty() ? FailureKind::kDns : FailureKind::kOther;
   for (const Endpoint& ep : endpoints) {
     int s = socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s < 0) {
+      last_kind = FailureKind::kOther;
       last_error = std::string("socket: ") + std::strerror(errno);
       continue;
     }
@@ -151,6 +115,7 @@ NetResult ConnectTcp(const std::vector<Endpoint>& endpoints, Deadline deadline, 
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     int rc = connect(s, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len);
     if (rc != 0 && errno != EINPROGRESS) {
+      last_kind = ConnectErrorKind(errno);
       last_error = "connect " + ep.ToString() + ": " + std::strerror(errno);
       close(s);
       continue;
@@ -166,6 +131,7 @@ NetResult ConnectTcp(const std::vector<Endpoint>& endpoints, Deadline deadline, 
       socklen_t len = sizeof err;
       getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0) {
+        last_kind = ConnectErrorKind(err);
         last_error = "connect " + ep.ToString() + ": " + std::strerror(err);
         close(s);
         continue;
@@ -174,7 +140,7 @@ NetResult ConnectTcp(const std::vector<Endpoint>& endpoints, Deadline deadline, 
     *fd = s;
     return {NetStatus::kOk, {}};
   }
-  return {NetStatus::kError, last_error};
+  return {NetStatus::kError, last_error, last_kind};
 }
 
 NetResult ConnectTcp(const std::string& host, int port, Deadline deadline, int* fd) {

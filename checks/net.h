@@ -1,6 +1,7 @@
 // Network primitives that honour an absolute deadline: name resolution and a
-// non-blocking TCP connect. getaddrinfo() has no timeout of its own, so it runs
-// on a helper thread the caller stops waiting for at the deadline.
+// non-blocking TCP connect. Names resolve through the running check's own
+// CheckDns (checks/dns.h): non-blocking c-ares lookups polled on the check's
+// thread, nothing shared with other checks.
 #pragma once
 
 #include <netinet/in.h>
@@ -24,11 +25,16 @@ enum class NetStatus { kOk, kTimeout, kError };
 struct NetResult {
   NetStatus status = NetStatus::kError;
   std::string error;  // one line, when status != kOk
+  // On kError: kDns for a name that did not resolve, kRefused for a
+  // connection that could not be made, kOther otherwise.
+  FailureKind kind = FailureKind::kOther;
 };
 
-// Resolves host:port before `deadline`. A numeric address never leaves the
-// calling thread. A name that does not resolve fails fast with the resolver's
-// own words; a resolver that does not answer yields kTimeout at the deadline.
+// Resolves host:port before `deadline`. A numeric address is parsed in place,
+// never looked up. A name that does not resolve fails fast with the
+// resolver's own words; a resolver that does not answer yields kTimeout at
+// the deadline. During a check's run, the check's old addresses may stand in
+// for a failing lookup (CheckDns::Resolve).
 NetResult Resolve(const std::string& host, int port, Deadline deadline, std::vector<Endpoint>* out);
 
 // Non-blocking connect to the first endpoint that accepts before `deadline`.

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "checks/dns.h"
 #include "checks/http/http_check.h"
 #include "checks/postgres/postgres_check.h"
 #include "checks/redis/redis_check.h"
@@ -60,7 +61,14 @@ const CheckRegistry& CheckRegistry::Builtin() {
   return *registry;
 }
 
-void CheckRegistry::Register(CheckKind kind) { kinds_.push_back(std::move(kind)); }
+void CheckRegistry::Register(CheckKind kind) {
+  // Every check gets name resolution of its own: one check's stuck lookups
+  // never hold up another's.
+  kind.create = [create = std::move(kind.create)](const CheckSpec& spec) {
+    return WithCheckDns(create(spec), spec.dns_stale_s);
+  };
+  kinds_.push_back(std::move(kind));
+}
 
 const CheckKind* CheckRegistry::Find(const std::string& name) const {
   for (const auto& k : kinds_)

@@ -37,6 +37,9 @@ struct CheckSpec {
   const nlohmann::json& json;
   std::string path;  // "checks[2]"
   std::vector<std::string>* secrets;
+  // Seconds a check may go on with addresses it resolved before while DNS
+  // fails (checks/dns.h); the agent sets it from "dns_stale_s".
+  int dns_stale_s = 300;
 
   // Helpers for kind factories: typed reads that throw ConfigError naming
   // the field ("checks[2].url: must be a string").
@@ -54,6 +57,8 @@ struct CheckKind {
   // The role a check of this kind gets when the config names none.
   std::string default_role;
   // Builds the check without touching the network; throws ConfigError.
+  // Register wraps it: every check built resolves names through its own
+  // CheckDns (checks/dns.h).
   std::function<std::unique_ptr<Check>(const CheckSpec&)> create;
 };
 

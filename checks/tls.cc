@@ -284,7 +284,7 @@ std::optional<TlsConfig> ParseTlsConfig(const CheckSpec& spec) {
 }
 
 CheckResult HandshakeTimeoutResult() {
-  CheckResult r = CheckResult::Fail(kHandshakeTimeout);
+  CheckResult r = CheckResult::Fail(FailureKind::kTimeout, kHandshakeTimeout);
   r.timed_out = true;
   return r;
 }
@@ -384,7 +384,7 @@ StreamResult Stream::StartTls(const TlsConfig& tls, const std::string& host, Dea
   ERR_clear_error();
   std::string error;
   CtxPtr ctx = MakeContext(tls, &error);
-  if (!ctx) return {StreamStatus::kError, 0, error, 0};
+  if (!ctx) return {StreamStatus::kError, 0, error, 0, FailureKind::kTls};
   ssl_ = SSL_new(ctx.get());  // holds its own reference to the context
   BIO* bio = ssl_ != nullptr ? SocketBio(fd_) : nullptr;
   if (bio == nullptr) {
@@ -416,12 +416,13 @@ StreamResult Stream::StartTls(const TlsConfig& tls, const std::string& host, Dea
       NetResult w = WaitFd(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
       if (w.status == NetStatus::kTimeout) return {StreamStatus::kTimeout, 0, kHandshakeTimeout, 0};
       if (w.status != NetStatus::kOk) {
-        return {StreamStatus::kError, 0, "TLS handshake failed: " + w.error, 0};
+        return {StreamStatus::kError, 0, "TLS handshake failed: " + w.error, 0, FailureKind::kTls};
       }
       continue;
     }
     const int saved = errno;
-    return {StreamStatus::kError, 0, TlsFailureReason(ssl_, err, "handshake"), saved};
+    return {StreamStatus::kError, 0, TlsFailureReason(ssl_, err, "handshake"), saved,
+            FailureKind::kTls};
   }
   X509* peer = SSL_get1_peer_certificate(ssl_);
   peer_not_after_ = CertNotAfter(peer);
@@ -449,14 +450,16 @@ StreamResult Stream::AwaitCertificateVerdict(Deadline deadline) {
       if (why.find("connection closed") != std::string::npos) {
         why = "client certificate required (the server closed the connection: none was sent)";
       }
-      return {StreamStatus::kError, 0, why, saved};
+      return {StreamStatus::kError, 0, why, saved, FailureKind::kTls};
     }
     NetResult w = WaitFd(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, until);
     if (w.status == NetStatus::kTimeout) {
       if (Clock::now() >= deadline) return {StreamStatus::kTimeout, 0, kHandshakeTimeout, 0};
       return {StreamStatus::kOk, 0, {}, 0};  // no objection: optional certificate
     }
-    if (w.status != NetStatus::kOk) return {StreamStatus::kError, 0, w.error, 0};
+    if (w.status != NetStatus::kOk) {
+      return {StreamStatus::kError, 0, w.error, 0, FailureKind::kTls};
+    }
   }
 }
 
@@ -495,7 +498,8 @@ StreamResult Stream::Write(const char* data, size_t len, Deadline deadline) {
           ERR_clear_error();
           return {StreamStatus::kError, 0, std::string("send: ") + std::strerror(saved), saved};
         }
-        return {StreamStatus::kError, 0, TlsFailureReason(ssl_, err, "write"), saved};
+        return {StreamStatus::kError, 0, TlsFailureReason(ssl_, err, "write"), saved,
+                FailureKind::kTls};
       }
     }
     NetResult w = WaitFd(fd_, wait_for, deadline);
@@ -536,7 +540,8 @@ StreamResult Stream::Read(char* buf, size_t cap, Deadline deadline) {
           if (saved == 0) return {StreamStatus::kEof, 0, {}, 0};
           return {StreamStatus::kError, 0, std::string("recv: ") + std::strerror(saved), saved};
         }
-        return {StreamStatus::kError, 0, TlsFailureReason(ssl_, err, "read"), saved};
+        return {StreamStatus::kError, 0, TlsFailureReason(ssl_, err, "read"), saved,
+                FailureKind::kTls};
       }
     }
     NetResult w = WaitFd(fd_, wait_for, deadline);

@@ -77,6 +77,9 @@ struct StreamResult {
   size_t bytes = 0;   // read by Read
   std::string error;  // one line, when kError
   int sys_errno = 0;  // the socket's errno behind a kError, when there is one
+  // On kError: kTls when TLS itself failed (handshake, verification, an
+  // alert), kOther for the socket underneath.
+  FailureKind kind = FailureKind::kOther;
 };
 
 // A connected non-blocking socket, plain or TLS after StartTls. Owns the fd.

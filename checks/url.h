@@ -44,9 +44,11 @@ constexpr int kSentinelDefaultPort = 26379;
 // redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]
 // (rediss:// and rediss+sentinel:// alike, with TLS)
 // redis+sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER[/DB]
-// The credentials are those of the data node; the Sentinels are asked without
-// AUTH. A password may hold raw '/', '@', ':' (the credentials run to the last
-// '@'); a raw '%' must be written %25. Throws UrlError.
+// Under Sentinel the URL's password is sent to the Sentinels (and to the
+// master unless the check has a `password` key; checks/redis/redis_check.cc);
+// the user is the master's. A password may hold raw '/', '@', ':' (the
+// credentials run to the last '@'); a raw '%' must be written %25. Throws
+// UrlError.
 RedisUrl ParseRedisUrl(const std::string& url);
 
 // Percent-encodes every byte but RFC 3986's unreserved ones, in upper-case

@@ -114,12 +114,12 @@ class HttpCheck final : public Check {
     int fd = -1;
     NetResult c = ConnectTcp(config_.url.host, config_.url.port, deadline, &fd);
     if (c.status == NetStatus::kTimeout) return CheckResult::Timeout(c.error);
-    if (c.status != NetStatus::kOk) return CheckResult::Fail(c.error);
+    if (c.status != NetStatus::kOk) return CheckResult::Fail(c.kind, c.error);
     stream.Attach(fd);  // closed with the stream, at the end of the run
     if (config_.tls) {
       StreamResult t = stream.StartTls(*config_.tls, config_.url.host, deadline);
       if (t.status == StreamStatus::kTimeout) return HandshakeTimeoutResult();
-      if (t.status != StreamStatus::kOk) return CheckResult::Fail(t.error);
+      if (t.status != StreamStatus::kOk) return CheckResult::Fail(FailureKind::kTls, t.error);
     }
 
     // Send the request.
@@ -127,6 +127,7 @@ class HttpCheck final : public Check {
     if (w.status == StreamStatus::kTimeout) return CheckResult::Timeout("sending request");
     if (w.status != StreamStatus::kOk) {
       const std::string why = w.sys_errno != 0 ? std::string(std::strerror(w.sys_errno)) : w.error;
+      if (w.kind == FailureKind::kTls) return CheckResult::Fail(FailureKind::kTls, w.error);
       return CheckResult::Fail("sending request: " + why);
     }
 
@@ -141,7 +142,7 @@ class HttpCheck final : public Check {
     if (!status_ok) {
       std::string why = "HTTP " + std::to_string(status);
       if (config_.expect_status != 0) why += ", want " + std::to_string(config_.expect_status);
-      return CheckResult::Fail(why);
+      return CheckResult::Fail(FailureKind::kStatus, why);
     }
 
     // Body, up to kHttpMaxBodyBytes: read so that a route that hangs after its
@@ -154,7 +155,7 @@ class HttpCheck final : public Check {
       std::string why = "HTTP " + std::to_string(status) + " but body does not contain " +
                         QuotedForMessage(config_.expect_body_contains);
       if (body.size() >= kHttpMaxBodyBytes) why += " (first 64 KiB searched)";
-      return CheckResult::Fail(why);
+      return CheckResult::Fail(FailureKind::kBody, why);
     }
     return CheckResult::Pass();
   }

@@ -126,7 +126,11 @@ class ChunkedDecoder {
 enum class ReadStatus { kData, kEof, kTimeout, kError };
 
 // Appends what the socket has (waiting until the deadline for something).
-ReadStatus ReadMore(Stream& stream, Deadline deadline, std::string* buf, std::string* error) {
+// On kError *kind says what it means: a reset is the server hanging up on
+// the request, like a close without an answer (protocol); a TLS alert or
+// record error is tls.
+ReadStatus ReadMore(Stream& stream, Deadline deadline, std::string* buf, std::string* error,
+                    FailureKind* kind) {
   char chunk[kReadChunk];
   StreamResult r = stream.Read(chunk, sizeof chunk, deadline);
   switch (r.status) {
@@ -140,13 +144,17 @@ ReadStatus ReadMore(Stream& stream, Deadline deadline, std::string* buf, std::st
     case StreamStatus::kError:
       break;
   }
-  if (r.sys_errno == ECONNRESET) {
+  if (r.kind == FailureKind::kTls) {
+    *kind = FailureKind::kTls;
+    *error = r.error;  // the TLS reason ("client certificate required", ...)
+  } else if (r.sys_errno == ECONNRESET) {
+    *kind = FailureKind::kProtocol;
     *error = "connection reset by peer while waiting for response";
   } else if (r.sys_errno != 0) {
+    *kind = FailureKind::kOther;
     *error = std::string("reading response: ") + std::strerror(r.sys_errno);
-  } else if (stream.is_tls()) {
-    *error = r.error;  // the TLS reason ("client certificate required", ...)
   } else {
+    *kind = FailureKind::kOther;
     *error = "waiting for response: " + r.error;
   }
   return ReadStatus::kError;
@@ -251,23 +259,25 @@ bool ParseHead(const std::string& text, HttpResponseHead* head, std::string* err
 std::optional<CheckResult> ReadHttpResponseHead(Stream& stream, Deadline deadline, std::string* in,
                                                 HttpResponseHead* head) {
   std::string error;
+  FailureKind kind = FailureKind::kOther;
   for (;;) {
     size_t header_end = 0;
     while (!FindHeaderEnd(*in, &header_end)) {
       if (in->size() > kHttpMaxHeaderBytes)
-        return CheckResult::Fail("response headers over 16 KiB");
-      ReadStatus rs = ReadMore(stream, deadline, in, &error);
+        return CheckResult::Fail(FailureKind::kProtocol, "response headers over 16 KiB");
+      ReadStatus rs = ReadMore(stream, deadline, in, &error, &kind);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
-      if (rs == ReadStatus::kError) return CheckResult::Fail(error);
+      if (rs == ReadStatus::kError) return CheckResult::Fail(kind, error);
       if (rs == ReadStatus::kEof) {
-        return CheckResult::Fail(in->empty() ? "connection closed without a response"
+        return CheckResult::Fail(FailureKind::kProtocol,
+                                 in->empty() ? "connection closed without a response"
                                              : "connection closed mid-response");
       }
     }
     std::string text = in->substr(0, header_end);
     in->erase(0, header_end);
     if (!ParseHead(text, head, &error)) {
-      return CheckResult::Fail("malformed HTTP response: " + error);
+      return CheckResult::Fail(FailureKind::kProtocol, "malformed HTTP response: " + error);
     }
     const int status = head->status;
     if (status >= 100 && status < 200 && status != 101) continue;  // 100 Continue & co.
@@ -279,6 +289,7 @@ std::optional<CheckResult> ReadHttpResponseBody(Stream& stream, Deadline deadlin
                                                 const HttpResponseHead& head, std::string* in,
                                                 std::string* body) {
   std::string error;
+  FailureKind kind = FailureKind::kOther;
   const int status = head.status;
   bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
   if (no_body) {
@@ -287,25 +298,27 @@ std::optional<CheckResult> ReadHttpResponseBody(Stream& stream, Deadline deadlin
     ChunkedDecoder decoder;
     for (;;) {
       if (!decoder.Feed(in, body, kHttpMaxBodyBytes, &error)) {
-        return CheckResult::Fail("malformed HTTP response: " + error);
+        return CheckResult::Fail(FailureKind::kProtocol, "malformed HTTP response: " + error);
       }
       if (decoder.done() || body->size() >= kHttpMaxBodyBytes) break;
-      ReadStatus rs = ReadMore(stream, deadline, in, &error);
+      ReadStatus rs = ReadMore(stream, deadline, in, &error, &kind);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
-      if (rs == ReadStatus::kError) return CheckResult::Fail(error);
-      if (rs == ReadStatus::kEof) return CheckResult::Fail("connection closed mid chunked body");
+      if (rs == ReadStatus::kError) return CheckResult::Fail(kind, error);
+      if (rs == ReadStatus::kEof)
+        return CheckResult::Fail(FailureKind::kProtocol, "connection closed mid chunked body");
     }
   } else if (head.content_length >= 0) {
     size_t want = static_cast<size_t>(
         std::min<long long>(head.content_length, static_cast<long long>(kHttpMaxBodyBytes)));
     *body = std::move(*in);
     while (body->size() < want) {
-      ReadStatus rs = ReadMore(stream, deadline, body, &error);
+      ReadStatus rs = ReadMore(stream, deadline, body, &error, &kind);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
-      if (rs == ReadStatus::kError) return CheckResult::Fail(error);
+      if (rs == ReadStatus::kError) return CheckResult::Fail(kind, error);
       if (rs == ReadStatus::kEof) {
-        return CheckResult::Fail("connection closed after " + std::to_string(body->size()) +
-                                 " of " + std::to_string(head.content_length) + " body bytes");
+        return CheckResult::Fail(FailureKind::kProtocol,
+                                 "connection closed after " + std::to_string(body->size()) +
+                                     " of " + std::to_string(head.content_length) + " body bytes");
       }
     }
     if (body->size() > want) body->resize(want);
@@ -313,9 +326,9 @@ std::optional<CheckResult> ReadHttpResponseBody(Stream& stream, Deadline deadlin
     // No framing: the body ends when the server closes.
     *body = std::move(*in);
     while (body->size() < kHttpMaxBodyBytes) {
-      ReadStatus rs = ReadMore(stream, deadline, body, &error);
+      ReadStatus rs = ReadMore(stream, deadline, body, &error, &kind);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
-      if (rs == ReadStatus::kError) return CheckResult::Fail(error);
+      if (rs == ReadStatus::kError) return CheckResult::Fail(kind, error);
       if (rs == ReadStatus::kEof) break;
     }
     if (body->size() > kHttpMaxBodyBytes) body->resize(kHttpMaxBodyBytes);

@@ -12,14 +12,17 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <system_error>
 #include <thread>
 
 #include "checks/net.h"
 #include "checks/postgres/pg_dsn.h"
+#include "checks/postgres/pg_failure.h"
 #include "checks/tls.h"
 
 namespace vigil {
@@ -103,6 +106,30 @@ struct CancelSlot {
   std::atomic<bool> busy{false};
 };
 
+// The slot of a check name, shared by every instance of that check: a reload
+// that rebuilds the check must not start a second cancel while the old
+// instance's is stuck (the stuck thread keeps the slot alive).
+std::shared_ptr<CancelSlot> CancelSlotFor(const std::string& name) {
+  if (name.empty()) return std::make_shared<CancelSlot>();
+  static std::mutex mu;
+  static auto* slots = new std::map<std::string, std::weak_ptr<CancelSlot>>;
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto it = slots->begin(); it != slots->end();) {
+    it = it->second.expired() ? slots->erase(it) : std::next(it);
+  }
+  std::weak_ptr<CancelSlot>& weak = (*slots)[name];
+  std::shared_ptr<CancelSlot> slot = weak.lock();
+  if (!slot) {
+    slot = std::make_shared<CancelSlot>();
+    weak = slot;
+  }
+  return slot;
+}
+
+// Distinct server notices one check logs, then one line saying the rest
+// are not: a chatty server cannot flood the log.
+constexpr size_t kMaxDistinctNotices = 16;
+
 void FireCancel(PGconn* conn, const std::shared_ptr<CancelSlot>& slot) {
   if (slot->busy.exchange(true)) return;  // the previous one is still stuck
   PGcancel* cancel = PQgetCancel(conn);
@@ -148,8 +175,8 @@ using ResultPtr = std::unique_ptr<PGresult, ResultFree>;
 
 class PostgresCheck final : public Check {
  public:
-  PostgresCheck(PgDsn dsn, PostgresOptions opts)
-      : dsn_(std::move(dsn)), opts_(std::move(opts)), cancel_(std::make_shared<CancelSlot>()) {
+  PostgresCheck(PgDsn dsn, PostgresOptions opts, const std::string& name)
+      : dsn_(std::move(dsn)), opts_(std::move(opts)), cancel_(CancelSlotFor(name)) {
     // Everything but the addresses is fixed for the life of the check.
     bool has_app_name = false, has_gssencmode = false;
     std::string options;
@@ -185,6 +212,8 @@ class PostgresCheck final : public Check {
       r.tls_not_after = tls_not_after_;
       if (opts_.tls) NoteInsecureOnce(*opts_.tls, &insecure_noted_, &r);
     }
+    r.notes = std::move(notes_);
+    notes_.clear();
     if (r.outcome == Outcome::kFail || !opts_.keep_open) Drop();
     if (close_requested_.exchange(false)) Drop();
     return r;
@@ -231,7 +260,7 @@ class PostgresCheck final : public Check {
       std::vector<Endpoint> eps;
       NetResult r = Resolve(dsn_.host, dsn_.port, deadline, &eps);
       if (r.status == NetStatus::kTimeout) return CheckResult::Timeout("resolving " + dsn_.host);
-      if (r.status != NetStatus::kOk) return CheckResult::Fail(r.error);
+      if (r.status != NetStatus::kOk) return CheckResult::Fail(r.kind, r.error);
       for (const Endpoint& ep : eps) {
         if (addrs.size() >= kMaxAddresses) break;
         std::string a = NumericHost(ep);
@@ -239,7 +268,7 @@ class PostgresCheck final : public Check {
         for (const auto& x : addrs) seen = seen || x == a;
         if (!seen) addrs.push_back(a);
       }
-      if (addrs.empty()) return CheckResult::Fail("no address for " + dsn_.host);
+      if (addrs.empty()) return CheckResult::Fail(FailureKind::kDns, "no address for " + dsn_.host);
     }
 
     // One libpq "host" per address, all with the configured name so that TLS
@@ -275,15 +304,21 @@ class PostgresCheck final : public Check {
     if (Clock::now() >= deadline) return CheckResult::Timeout("connecting");
     conn_ = PQconnectStartParams(keys.data(), vals.data(), 0);
     if (conn_ == nullptr) return CheckResult::Fail("out of memory");
-    if (PQstatus(conn_) == CONNECTION_BAD) return CheckResult::Fail(ErrorLine());
+    // libpq prints NOTICE/WARNING messages to stderr raw by default; they go
+    // to the agent's log instead, one line, scrubbed, each once.
+    PQsetNoticeProcessor(conn_, &PostgresCheck::OnNotice, this);
+    if (PQstatus(conn_) == CONNECTION_BAD) return ConnectFailure();
+    // Only the verbose form of an error carries its SQLSTATE while
+    // connecting (there is no result to ask): see ConnectFailure.
+    PQsetErrorVerbosity(conn_, PQERRORS_VERBOSE);
 
     // Per libpq's docs: act as if PQconnectPoll had asked to write.
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     for (;;) {
       if (st == PGRES_POLLING_OK) break;
-      if (st == PGRES_POLLING_FAILED) return CheckResult::Fail(ErrorLine());
+      if (st == PGRES_POLLING_FAILED) return ConnectFailure();
       int fd = PQsocket(conn_);
-      if (fd < 0) return CheckResult::Fail(ErrorLine());
+      if (fd < 0) return ConnectFailure();
       NetResult w = WaitFd(fd, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
       // libpq's default sslmode=prefer asks every server for TLS first: only
       // a check that requires TLS calls a stall there a handshake timeout.
@@ -295,6 +330,7 @@ class PostgresCheck final : public Check {
       if (w.status == NetStatus::kError) return CheckResult::Fail(w.error);
       st = PQconnectPoll(conn_);
     }
+    PQsetErrorVerbosity(conn_, PQERRORS_DEFAULT);
     if (PQsetnonblocking(conn_, 1) != 0) return CheckResult::Fail(ErrorLine());
     if (PQsslInUse(conn_)) {
       // libpq's OpenSSL session: the certificate the server presented.
@@ -305,6 +341,19 @@ class PostgresCheck final : public Check {
       }
     }
     return CheckResult::Pass();
+  }
+
+  // A failed connection attempt, its kind from the SQLSTATE when the server
+  // sent one, and its line without the code (as in libpq's default form).
+  CheckResult ConnectFailure() const {
+    std::string message = conn_ != nullptr ? PQerrorMessage(conn_) : "";
+    const std::string sqlstate = TakeSqlstate(&message);
+    FailureKind kind = PgSqlstateKind(sqlstate);
+    if (sqlstate.empty()) {
+      kind = conn_ != nullptr && PQconnectionNeedsPassword(conn_) ? FailureKind::kAuth
+                                                                  : PgClientFailureKind(message);
+    }
+    return CheckResult::Fail(kind, PgErrorLine(message, dsn_.password));
   }
 
   CheckResult Query(Deadline deadline, bool* broken) {
@@ -345,7 +394,9 @@ class PostgresCheck final : public Check {
     if (!kept) return conn_failure();
     if (PQresultStatus(kept.get()) != PGRES_TUPLES_OK) {
       *broken = PQstatus(conn_) == CONNECTION_BAD;
-      return CheckResult::Fail(PgErrorLine(PQresultErrorMessage(kept.get()), dsn_.password));
+      const char* sqlstate = PQresultErrorField(kept.get(), PG_DIAG_SQLSTATE);
+      return CheckResult::Fail(PgSqlstateKind(sqlstate != nullptr ? sqlstate : ""),
+                               PgErrorLine(PQresultErrorMessage(kept.get()), dsn_.password));
     }
     if (!recovery) return CheckResult::Pass();
     return Judge(kept.get());
@@ -353,26 +404,53 @@ class PostgresCheck final : public Check {
 
   CheckResult Judge(const PGresult* res) const {
     if (PQntuples(res) != 1 || PQnfields(res) != 2) {
-      return CheckResult::Fail("unexpected reply to the recovery query");
+      return CheckResult::Fail(FailureKind::kProtocol, "unexpected reply to the recovery query");
     }
     const bool in_recovery = PQgetvalue(res, 0, 0)[0] == 't';
+    const double lag = std::strtod(PQgetvalue(res, 0, 1), nullptr);
+    CheckSignals signals;
+    signals.postgres_in_recovery = in_recovery;
+    if (in_recovery && std::isfinite(lag)) signals.postgres_replication_lag_s = lag;
+    CheckResult r = CheckResult::Pass();
     if (opts_.require_primary && in_recovery) {
-      return CheckResult::Fail("server is in recovery (a replica), primary required");
+      r = CheckResult::Fail(FailureKind::kRole,
+                            "server is in recovery (a replica), primary required");
+    } else if (in_recovery && opts_.max_replication_lag_s && std::isfinite(lag) &&
+               lag > *opts_.max_replication_lag_s) {
+      r = CheckResult::Warn("replication lag " + FormatSeconds(lag) + " s over " +
+                            FormatSeconds(*opts_.max_replication_lag_s) + " s");
     }
-    if (in_recovery && opts_.max_replication_lag_s) {
-      double lag = std::strtod(PQgetvalue(res, 0, 1), nullptr);
-      if (std::isfinite(lag) && lag > *opts_.max_replication_lag_s) {
-        return CheckResult::Warn("replication lag " + FormatSeconds(lag) + " s over " +
-                                 FormatSeconds(*opts_.max_replication_lag_s) + " s");
-      }
-    }
-    return CheckResult::Pass();
+    r.signals = signals;
+    return r;
   }
 
   CheckResult CancelOnTimeout() {
     FireCancel(conn_, cancel_);
     Drop();
     return CheckResult::Timeout("waiting for query");
+  }
+
+  static void OnNotice(void* arg, const char* message) {
+    auto* self = static_cast<PostgresCheck*>(arg);
+    try {
+      self->Notice(PgErrorLine(message != nullptr ? message : "", self->dsn_.password));
+    } catch (...) {
+      // Never let an exception into libpq's C frames.
+    }
+  }
+
+  // Called inside libpq calls of Run (or Drop), under run_mu_.
+  void Notice(std::string line) {
+    if (seen_notices_.count(line)) return;
+    if (seen_notices_.size() >= kMaxDistinctNotices) {
+      if (!notices_capped_) {
+        notices_capped_ = true;
+        notes_.push_back("server notice: more distinct notices; not logged any further");
+      }
+      return;
+    }
+    seen_notices_.insert(line);
+    notes_.push_back("server notice: " + line);
   }
 
   std::string ErrorLine() const {
@@ -395,6 +473,9 @@ class PostgresCheck final : public Check {
   std::optional<int64_t> tls_not_after_;  // Guarded by run_mu_.
   bool insecure_noted_ = false;           // Guarded by run_mu_.
   std::atomic<bool> close_requested_{false};
+  std::vector<std::string> notes_;      // Guarded by run_mu_.
+  std::set<std::string> seen_notices_;  // Guarded by run_mu_.
+  bool notices_capped_ = false;         // Guarded by run_mu_.
 };
 
 }  // namespace
@@ -427,7 +508,10 @@ CheckKind PostgresCheckKind() {
     if (t != spec.json.end() && t->is_number()) fallback = std::max(1000.0, t->get<double>());
     opts.statement_timeout_ms =
         static_cast<int>(spec.OptionalNumber("statement_timeout_ms", fallback, 1, 86400000));
-    return std::make_unique<PostgresCheck>(std::move(dsn), std::move(opts));
+    auto name = spec.json.find("name");
+    return std::make_unique<PostgresCheck>(
+        std::move(dsn), std::move(opts),
+        name != spec.json.end() && name->is_string() ? name->get<std::string>() : "");
   };
   return kind;
 }

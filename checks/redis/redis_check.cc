@@ -1,6 +1,7 @@
 #include "checks/redis/redis_check.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -18,6 +19,12 @@ struct RedisOptions {
   std::string expect_role;  // "", "master" or "replica"
   double max_memory_ratio = 0.9;
   double slow_ms = 0;  // 0: no latency warning
+  // Sentinel: AUTH to the Sentinels ("" none). `shared_password`: the URL's
+  // password serves master and Sentinels alike, and a server with no
+  // password configured is used without.
+  std::string sentinel_password;
+  bool shared_password = false;
+  std::vector<std::string> secrets;  // every credential, scrubbed from reasons
 };
 
 using InfoFields = std::map<std::string, std::string>;
@@ -73,6 +80,7 @@ class RedisCheck final : public Check {
         opts_(std::move(opts)),
         tls_(std::move(tls)),
         sentinels_(url_.hosts, url_.master_name) {
+    sentinels_.SetPassword(opts_.sentinel_password, opts_.shared_password);
     if (tls_) {
       conn_.UseTls(*tls_);
       sentinels_.UseTls(*tls_);
@@ -84,6 +92,7 @@ class RedisCheck final : public Check {
 
   CheckResult Run(Deadline deadline) override {
     const auto start = Clock::now();
+    signals_ = {};
     CheckResult r = Attempt(deadline);
     if (tls_) {
       // The certificate of the kept connection, or of the last one.
@@ -91,6 +100,7 @@ class RedisCheck final : public Check {
       r.tls_not_after = tls_not_after_;
       NoteInsecureOnce(*tls_, &insecure_noted_, &r);
     }
+    r.signals = signals_;
     // After a failure the connection is suspect (a timeout leaves it out of
     // step with the server; the server may be gone): start afresh next run.
     if (r.outcome == Outcome::kFail) conn_.Close();
@@ -148,7 +158,7 @@ class RedisCheck final : public Check {
       return HandshakeTimeoutResult();
     }
     if (c.status == NetStatus::kTimeout) return CheckResult::Timeout(c.error);
-    if (c.status != NetStatus::kOk) return CheckResult::Fail(c.error);
+    if (c.status != NetStatus::kOk) return CheckResult::Fail(c.kind, c.error);
     connected_to_ = where;
     // Per connection: a new server (or a changed ACL) may answer otherwise.
     info_denied_ = false;
@@ -169,12 +179,19 @@ class RedisCheck final : public Check {
     if (io.status == IoStatus::kTimeout) {
       return CheckResult::Timeout(hello[0][0] == "AUTH" ? "authenticating" : "selecting database");
     }
-    if (io.status == IoStatus::kError) return CheckResult::Fail(Lost(io.error));
+    if (io.status == IoStatus::kError) return CheckResult::Fail(io.kind, Lost(io.error));
     for (size_t i = 0; i < hello.size(); ++i) {
       if (!replies[i].IsError()) continue;
+      if (hello[i][0] == "AUTH" && opts_.shared_password && NoPasswordConfigured(replies[i])) {
+        continue;  // the URL's password was the Sentinels', not this server's
+      }
       // Never the AUTH arguments: only the command's name.
-      std::string what = hello[i][0] == "AUTH" ? "AUTH" : "SELECT " + std::to_string(url_.db);
-      return CheckResult::Fail(what + ": " + replies[i].str);
+      const bool auth = hello[i][0] == "AUTH";
+      std::string what = auth ? "AUTH" : "SELECT " + std::to_string(url_.db);
+      // Any refused AUTH is a credentials problem, whatever its code (ERR
+      // when the server has no password set, WRONGPASS, ...).
+      return CheckResult::Fail(auth ? FailureKind::kAuth : replies[i].ErrorKind(),
+                               what + ": " + replies[i].str);
     }
     return std::nullopt;
   }
@@ -196,12 +213,12 @@ class RedisCheck final : public Check {
     IoResult io = conn_.Exchange(commands, deadline, &replies);
     const auto round_trip = Clock::now() - sent;
     if (io.status == IoStatus::kTimeout) return {CheckResult::Timeout("waiting for PONG"), false};
-    if (io.status == IoStatus::kError) return {CheckResult::Fail(Lost(io.error)), true};
+    if (io.status == IoStatus::kError) return {CheckResult::Fail(io.kind, Lost(io.error)), true};
 
     const RedisReply& pong = replies[0];
-    if (pong.IsError()) return {CheckResult::Fail("PING: " + pong.str)};
+    if (pong.IsError()) return {CheckResult::Fail(pong.ErrorKind(), "PING: " + pong.str)};
     if (pong.type != RedisReply::Type::kStatus || pong.str != "PONG") {
-      return {CheckResult::Fail("PING: unexpected reply")};
+      return {CheckResult::Fail(FailureKind::kProtocol, "PING: unexpected reply")};
     }
 
     std::vector<std::string> warnings;
@@ -220,20 +237,27 @@ class RedisCheck final : public Check {
           // Redis before 7 refuses several sections: plain INFO next run.
           info_sections_ = false;
         } else {
-          return {CheckResult::Fail("INFO: " + info.str)};
+          return {CheckResult::Fail(info.ErrorKind(), "INFO: " + info.str)};
         }
       } else if (info.type != RedisReply::Type::kString) {
-        return {CheckResult::Fail("INFO: unexpected reply")};
+        return {CheckResult::Fail(FailureKind::kProtocol, "INFO: unexpected reply")};
       } else {
         InfoFields f = ParseInfo(info.str);
-        if (Field(f, "loading") == "1") return {CheckResult::Fail("loading dataset")};
+        std::string role = Field(f, "role");
+        if (role == "slave") role = "replica";
+        // Signals first: a run that fails below still reports what it read.
+        if (role == "master" || role == "replica") signals_.redis_role = role;
+        const double used = Number(Field(f, "used_memory"));
+        const double max = Number(Field(f, "maxmemory"));
+        if (max > 0 && std::isfinite(used / max)) signals_.redis_memory_ratio = used / max;
 
-        if (!opts_.expect_role.empty()) {
-          std::string role = Field(f, "role");
-          if (role == "slave") role = "replica";
-          if (!role.empty() && role != opts_.expect_role) {
-            return {CheckResult::Fail("role is " + role + ", expected " + opts_.expect_role)};
-          }
+        if (Field(f, "loading") == "1") {
+          return {CheckResult::Fail(FailureKind::kLoading, "loading dataset")};
+        }
+
+        if (!opts_.expect_role.empty() && !role.empty() && role != opts_.expect_role) {
+          return {CheckResult::Fail(FailureKind::kRole,
+                                    "role is " + role + ", expected " + opts_.expect_role)};
         }
 
         if (Field(f, "cluster_enabled") == "1" && !cluster_info_denied_) {
@@ -245,8 +269,6 @@ class RedisCheck final : public Check {
           cluster_ = false;
         }
 
-        const double used = Number(Field(f, "used_memory"));
-        const double max = Number(Field(f, "maxmemory"));
         if (max > 0 && used / max > opts_.max_memory_ratio) {
           // Clamped before the cast: a server (or a proxy) saying
           // used_memory:1e300 or inf must not make it undefined behaviour.
@@ -281,7 +303,7 @@ class RedisCheck final : public Check {
     if (reply == nullptr) {
       IoResult io = conn_.Exchange({{"CLUSTER", "INFO"}}, deadline, &replies);
       if (io.status == IoStatus::kTimeout) return CheckResult::Timeout("waiting for CLUSTER INFO");
-      if (io.status == IoStatus::kError) return CheckResult::Fail(Lost(io.error));
+      if (io.status == IoStatus::kError) return CheckResult::Fail(io.kind, Lost(io.error));
       reply = &replies[0];
     }
     if (reply->IsError()) {
@@ -291,14 +313,18 @@ class RedisCheck final : public Check {
         noperm_noted_ = true;
         return std::nullopt;
       }
-      return CheckResult::Fail("CLUSTER INFO: " + reply->str);
+      return CheckResult::Fail(reply->ErrorKind(), "CLUSTER INFO: " + reply->str);
     }
     if (reply->type != RedisReply::Type::kString) {
-      return CheckResult::Fail("CLUSTER INFO: unexpected reply");
+      return CheckResult::Fail(FailureKind::kProtocol, "CLUSTER INFO: unexpected reply");
     }
     std::string state = Field(ParseInfo(reply->str), "cluster_state");
-    if (state != "ok")
-      return CheckResult::Fail("cluster_state is " + (state.empty() ? "?" : state));
+    // The node answered and says the cluster cannot serve: a status, like
+    // an HTTP 503.
+    if (state != "ok") {
+      return CheckResult::Fail(FailureKind::kStatus,
+                               "cluster_state is " + (state.empty() ? "?" : state));
+    }
     return std::nullopt;
   }
 
@@ -314,11 +340,11 @@ class RedisCheck final : public Check {
   // Redis never echoes a password, but a reason must not carry one whatever
   // the server or a proxy says.
   std::string Scrub(std::string text) const {
-    for (const std::string* secret : {&url_.password, &url_.password_as_written}) {
-      if (secret->empty()) continue;
-      for (size_t pos = text.find(*secret); pos != std::string::npos;
-           pos = text.find(*secret, pos + 3)) {
-        text.replace(pos, secret->size(), "***");
+    for (const std::string& secret : opts_.secrets) {
+      if (secret.empty()) continue;
+      for (size_t pos = text.find(secret); pos != std::string::npos;
+           pos = text.find(secret, pos + 3)) {
+        text.replace(pos, secret.size(), "***");
       }
     }
     return text;
@@ -342,16 +368,57 @@ class RedisCheck final : public Check {
   bool cluster_info_denied_ = false;  // CLUSTER INFO refused on this connection
   bool noperm_noted_ = false;         // the one-time note was given
   bool cluster_ = false;              // the server said cluster_enabled:1
+  CheckSignals signals_;              // read on the current run
   mutable std::mutex target_mu_;
   std::string target_;  // Guarded by target_mu_.
 };
+
+// The `password` and `sentinel_password` keys beside the URL's password
+// (docs/secrets.md). Sets url->password to the data node's password.
+void SetPasswords(const CheckSpec& spec, RedisUrl* url, RedisOptions* opts) {
+  std::optional<std::string> password, sentinel_password;
+  if (spec.json.contains("password")) password = spec.RequireString("password");
+  if (spec.json.contains("sentinel_password")) {
+    sentinel_password = spec.RequireString("sentinel_password");
+  }
+  for (const std::string* s : {&url->password, &url->password_as_written}) {
+    if (!s->empty()) opts->secrets.push_back(*s);
+  }
+  for (const auto* s : {&password, &sentinel_password}) {
+    if (*s && !(*s)->empty()) opts->secrets.push_back(**s);
+  }
+  const std::string in_url = url->password;
+  if (!url->sentinel) {
+    if (sentinel_password) {
+      throw ConfigError(spec.Field("sentinel_password"), "only for redis+sentinel:// URLs");
+    }
+    if (password && !in_url.empty()) {
+      throw ConfigError(spec.Field("password"),
+                        "the URL holds a password too: give it in one place");
+    }
+    if (password) url->password = *password;
+    return;
+  }
+  if (password && sentinel_password && !in_url.empty()) {
+    throw ConfigError(spec.Field("url"),
+                      "with both password and sentinel_password set, a password in the URL "
+                      "would be used for nothing: leave it out");
+  }
+  // The URL's password goes to the Sentinels; to the master too unless
+  // `password` names the master's.
+  opts->sentinel_password = sentinel_password ? *sentinel_password : in_url;
+  if (password) url->password = *password;
+  opts->shared_password = !password && !sentinel_password && !in_url.empty();
+}
 
 }  // namespace
 
 CheckKind RedisCheckKind() {
   CheckKind kind;
   kind.name = "redis";
-  kind.keys = {"url", "expect_role", "max_memory_ratio", "slow_ms", kTlsKey};
+  kind.keys = {"url",     "expect_role", "max_memory_ratio",
+               "slow_ms", "password",    "sentinel_password",
+               kTlsKey};
   kind.default_role = "cache";
   kind.create = [](const CheckSpec& spec) -> std::unique_ptr<Check> {
     const std::string text = spec.RequireString("url");
@@ -361,13 +428,12 @@ CheckKind RedisCheckKind() {
     } catch (const UrlError& e) {
       throw ConfigError(spec.Field("url"), e.what());
     }
+    RedisOptions opts;
+    SetPasswords(spec, &url, &opts);
     if (spec.secrets != nullptr) {
-      for (const std::string& s : {url.password, url.password_as_written}) {
-        if (!s.empty()) spec.secrets->push_back(s);
-      }
+      for (const std::string& s : opts.secrets) spec.secrets->push_back(s);
     }
 
-    RedisOptions opts;
     opts.expect_role = spec.OptionalString("expect_role", url.sentinel ? "master" : "");
     if (opts.expect_role == "slave") opts.expect_role = "replica";
     if (!opts.expect_role.empty() && opts.expect_role != "master" &&

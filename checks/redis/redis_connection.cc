@@ -87,6 +87,15 @@ void AppendCommand(const std::vector<std::string>& argv, std::string* out) {
 
 std::string RedisReply::ErrorCode() const { return str.substr(0, str.find(' ')); }
 
+FailureKind RedisReply::ErrorKind() const {
+  const std::string code = ErrorCode();
+  if (code == "LOADING") return FailureKind::kLoading;
+  if (code == "NOAUTH" || code == "WRONGPASS" || code == "NOPERM") return FailureKind::kAuth;
+  if (code == "READONLY") return FailureKind::kReadonly;
+  if (code == "OOM") return FailureKind::kOom;
+  return FailureKind::kOther;
+}
+
 RedisConnection::~RedisConnection() { Close(); }
 
 void RedisConnection::Close() {
@@ -105,8 +114,8 @@ NetResult RedisConnection::Connect(const std::string& host, int port, Deadline d
     StreamResult t = stream_.StartTls(*tls_, host, deadline);
     if (t.status != StreamStatus::kOk) {
       Close();
-      return {t.status == StreamStatus::kTimeout ? NetStatus::kTimeout : NetStatus::kError,
-              t.error};
+      return {t.status == StreamStatus::kTimeout ? NetStatus::kTimeout : NetStatus::kError, t.error,
+              FailureKind::kTls};
     }
   }
   reader_ = CreateBoundedReader();
@@ -126,7 +135,7 @@ IoResult RedisConnection::Exchange(const std::vector<std::vector<std::string>>& 
   for (const auto& argv : commands) AppendCommand(argv, &out);
   StreamResult w = stream_.Write(out.data(), out.size(), deadline);
   if (w.status == StreamStatus::kTimeout) return {IoStatus::kTimeout, {}};
-  if (w.status != StreamStatus::kOk) return {IoStatus::kError, w.error};
+  if (w.status != StreamStatus::kOk) return {IoStatus::kError, w.error, w.kind};
 
   size_t received = 0;
   while (replies->size() < commands.size()) {
@@ -134,10 +143,13 @@ IoResult RedisConnection::Exchange(const std::vector<std::vector<std::string>>& 
     t_array_refused = false;
     if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
       if (t_array_refused) {
-        return {IoStatus::kError, "protocol error: an array of more than " +
-                                      std::to_string(kMaxArrayElements) + " elements"};
+        return {IoStatus::kError,
+                "protocol error: an array of more than " + std::to_string(kMaxArrayElements) +
+                    " elements",
+                FailureKind::kProtocol};
       }
-      return {IoStatus::kError, std::string("protocol error: ") + reader_->errstr};
+      return {IoStatus::kError, std::string("protocol error: ") + reader_->errstr,
+              FailureKind::kProtocol};
     }
     if (reply != nullptr) {
       replies->push_back(Convert(static_cast<redisReply*>(reply)));
@@ -149,11 +161,13 @@ IoResult RedisConnection::Exchange(const std::vector<std::vector<std::string>>& 
     if (rd.status == StreamStatus::kTimeout) return {IoStatus::kTimeout, {}};
     if (rd.status == StreamStatus::kEof)
       return {IoStatus::kError, "connection closed by the server"};
-    if (rd.status != StreamStatus::kOk) return {IoStatus::kError, rd.error};
+    if (rd.status != StreamStatus::kOk) return {IoStatus::kError, rd.error, rd.kind};
     received += rd.bytes;
     if (received > kMaxReplyBytes) {
-      return {IoStatus::kError, "protocol error: replies larger than " +
-                                    std::to_string(kMaxReplyBytes >> 20) + " MiB"};
+      return {
+          IoStatus::kError,
+          "protocol error: replies larger than " + std::to_string(kMaxReplyBytes >> 20) + " MiB",
+          FailureKind::kProtocol};
     }
     if (redisReaderFeed(reader_, buf, rd.bytes) != REDIS_OK) {
       return {IoStatus::kError, "out of memory"};

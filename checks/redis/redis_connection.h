@@ -32,6 +32,10 @@ struct RedisReply {
   bool IsError() const { return type == Type::kError; }
   // The error's first word: "WRONGPASS" of "WRONGPASS invalid username...".
   std::string ErrorCode() const;
+  // What an error reply means for vigil_check_failures_total: LOADING ->
+  // loading, NOAUTH/WRONGPASS/NOPERM -> auth, READONLY -> readonly, OOM ->
+  // oom, anything else -> other.
+  FailureKind ErrorKind() const;
 };
 
 // A hiredis reader with its own reply objects that refuses arrays over 1024
@@ -43,7 +47,8 @@ enum class IoStatus { kOk, kTimeout, kError };
 
 struct IoResult {
   IoStatus status = IoStatus::kError;
-  std::string error;  // one line, when status == kError
+  std::string error;                       // one line, when status == kError
+  FailureKind kind = FailureKind::kOther;  // kProtocol for a reply that does not parse
 };
 
 class RedisConnection {

@@ -31,15 +31,30 @@ class SentinelResolver {
   // TLS to the Sentinels (rediss+sentinel://).
   void UseTls(TlsConfig tls) { conn_.UseTls(std::move(tls)); }
 
+  // AUTH to each Sentinel on connecting (empty: no AUTH). `lenient`: a
+  // Sentinel with no password configured is asked anyway (the password was
+  // given once for the master and the Sentinels alike).
+  void SetPassword(std::string password, bool lenient) {
+    password_ = std::move(password);
+    lenient_ = lenient;
+  }
+
  private:
   enum class Answer { kMaster, kLost, kNone };
 
-  Answer Ask(Deadline deadline, HostAndPort* master, std::string* error);
+  Answer Ask(Deadline deadline, HostAndPort* master, std::string* error, bool authenticate,
+             FailureKind* kind);
 
   const std::vector<HostAndPort> sentinels_;
   const std::string master_name_;
   RedisConnection conn_;
   size_t index_ = 0;  // the Sentinel on conn_, or the one to ask first
+  std::string password_;
+  bool lenient_ = false;
 };
+
+// The reply of a server that has no password to AUTH against ("AUTH <password>
+// called without any password configured", "no password is set" before 6.0).
+bool NoPasswordConfigured(const RedisReply& reply);
 
 }  // namespace vigil

@@ -17,7 +17,7 @@ class TcpCheck final : public Check {
     int fd = -1;
     NetResult r = ConnectTcp(host_, port_, deadline, &fd);
     if (r.status == NetStatus::kTimeout) return CheckResult::Timeout(r.error);
-    if (r.status == NetStatus::kError) return CheckResult::Fail(r.error);
+    if (r.status == NetStatus::kError) return CheckResult::Fail(r.kind, r.error);
     close(fd);
     return CheckResult::Pass();
   }
@@ -43,8 +43,13 @@ CheckKind TcpCheckKind() {
     std::string address = spec.RequireString("address");
     std::string host;
     int port = 0;
+    // The value is never repeated: a URL with its password pasted here by
+    // mistake would end up in the log.
+    if (address.find("://") != std::string::npos) {
+      throw ConfigError(spec.Field("address"), "expected HOST:PORT, not a URL");
+    }
     if (!SplitHostPort(address, &host, &port) || host.empty() || port == 0) {
-      throw ConfigError(spec.Field("address"), "want HOST:PORT, got \"" + address + "\"");
+      throw ConfigError(spec.Field("address"), "expected HOST:PORT (e.g. 127.0.0.1:3000)");
     }
     return std::make_unique<TcpCheck>(host, port);
   };

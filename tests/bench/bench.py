@@ -617,8 +617,11 @@ http {
         out = {}
         for m in re.finditer(r'^vigil_check_attempts_total\{check="([^"]+)"\} (\S+)$', body, re.M):
             out[m.group(1)] = int(float(m.group(2)))
-        for m in re.finditer(r'^vigil_check_failures_total\{check="([^"]+)"\} (\S+)$', body, re.M):
-            out["failed:" + m.group(1)] = int(float(m.group(2)))
+        # One series a reason: the check's failures are their sum.
+        for m in re.finditer(r'^vigil_check_failures_total\{check="([^"]+)",reason="[^"]+"\} (\S+)$',
+                             body, re.M):
+            key = "failed:" + m.group(1)
+            out[key] = out.get(key, 0) + int(float(m.group(2)))
         return out
 
     def dep_snapshot(self):

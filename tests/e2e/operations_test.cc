@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/support/agent_process.h"
+#include "tests/support/pg_server.h"
 #include "tests/support/ports.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/tcp_listener.h"
@@ -33,6 +34,13 @@ json TcpCheck(const std::string& name, int port) {
 }
 
 json HealthOf(AgentProcess& a) { return json::parse(a.Get("/health").body); }
+
+// The value of one series ("name{labels}" or "name") in a scrape; -1 if absent.
+double SampleOf(const std::string& metrics, const std::string& series) {
+  const size_t at = metrics.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::strtod(metrics.c_str() + at + series.size() + 2, nullptr);
+}
 
 template <typename Pred>
 bool Eventually(Pred pred, std::chrono::milliseconds limit) {
@@ -125,6 +133,11 @@ TEST(Operations, ReloadThroughASymlinkSwapKeepsUnchangedChecks) {
   AgentProcess agent(cm.path());
   ASSERT_TRUE(agent.WaitFor("/health", 200, "\"status\":\"ok\"", 5000));
   const std::string since = HealthOf(agent)["checks"]["redis-cache"]["since"];
+  // Before any reload: successful, at start.
+  std::string m = agent.Get("/metrics").body;
+  EXPECT_EQ(SampleOf(m, "vigil_config_last_reload_successful"), 1) << m;
+  const double loaded_at = SampleOf(m, "vigil_config_last_reload_success_timestamp_seconds");
+  EXPECT_GT(loaded_at, 1.7e9);
   std::this_thread::sleep_for(300ms);
   const std::string conns = redis.InfoField("total_connections_received");
 
@@ -143,6 +156,10 @@ TEST(Operations, ReloadThroughASymlinkSwapKeepsUnchangedChecks) {
   EXPECT_EQ(agent.Get("/health/old").status, 404);
   EXPECT_EQ(agent.Get("/metrics").body.find("check=\"old\""), std::string::npos);
   EXPECT_NE(agent.Stdout().find("\"event\":\"config_reloaded\""), std::string::npos);
+  m = agent.Get("/metrics").body;
+  EXPECT_EQ(SampleOf(m, "vigil_config_last_reload_successful"), 1);
+  const double reloaded_at = SampleOf(m, "vigil_config_last_reload_success_timestamp_seconds");
+  EXPECT_GT(reloaded_at, loaded_at);
 
   // An invalid file is refused, logged with its field, counted; the old
   // config keeps running.
@@ -158,12 +175,16 @@ TEST(Operations, ReloadThroughASymlinkSwapKeepsUnchangedChecks) {
   const std::string log = agent.Stdout();
   EXPECT_NE(log.find("\"event\":\"config_rejected\""), std::string::npos);
   EXPECT_NE(log.find("\"field\":\"checks[0].url\""), std::string::npos) << log;
+  m = agent.Get("/metrics").body;
+  EXPECT_EQ(SampleOf(m, "vigil_config_last_reload_successful"), 0);
+  EXPECT_EQ(SampleOf(m, "vigil_config_last_reload_success_timestamp_seconds"), reloaded_at);
 
   // SIGHUP reloads too.
   json v3 = {{"checks", {TcpCheck("only", app.port())}}};
   cm.Write(v3.dump());
   agent.Signal(SIGHUP);
   ASSERT_TRUE(Eventually([&] { return HealthOf(agent)["checks"].size() == 1; }, 5000ms));
+  EXPECT_EQ(SampleOf(agent.Get("/metrics").body, "vigil_config_last_reload_successful"), 1);
 }
 
 TEST(Operations, AdminResetNeedsTheToken) {
@@ -185,7 +206,7 @@ TEST(Operations, AdminResetNeedsTheToken) {
                   .status,
               404);
   }
-  std::ofstream(dir + "/token") << "t0ken-from-file\n";
+  std::ofstream(dir + "/token") << "t0ken-from-file-0123\n";
   AgentProcess agent(cm.path());
   ASSERT_TRUE(
       Eventually([&] { return HealthOf(agent)["checks"]["dep"]["circuit"] == "open"; }, 5000ms));
@@ -195,43 +216,62 @@ TEST(Operations, AdminResetNeedsTheToken) {
                 .status,
             401);
   HttpReply ok = HttpCall(agent.port(), "POST", "/admin/circuit-breaker/dep/reset",
-                          {{"Authorization", "Bearer t0ken-from-file"}});
+                          {{"Authorization", "Bearer t0ken-from-file-0123"}});
   EXPECT_EQ(ok.status, 200) << ok.body;
   // Closed, and the check ran again at once (still failing, so it will
   // count towards a new opening).
   json dep = HealthOf(agent)["checks"]["dep"];
   EXPECT_NE(dep["circuit"], "open");
   EXPECT_EQ(HttpCall(agent.port(), "POST", "/admin/circuit-breaker/nope/reset",
-                     {{"Authorization", "Bearer t0ken-from-file"}})
+                     {{"Authorization", "Bearer t0ken-from-file-0123"}})
                 .status,
             404);
   RemoveTree(dir);
   // The environment variable works as well.
-  AgentProcess env_agent(cm.path(), {}, {{"VIGIL_ADMIN_TOKEN", "env-t0ken"}});
+  AgentProcess env_agent(cm.path(), {}, {{"VIGIL_ADMIN_TOKEN", "env-t0ken-0123456789"}});
   EXPECT_EQ(HttpCall(env_agent.port(), "POST", "/admin/circuit-breaker/dep/reset",
-                     {{"Authorization", "Bearer env-t0ken"}})
+                     {{"Authorization", "Bearer env-t0ken-0123456789"}})
                 .status,
             200);
 }
 
 TEST(Operations, MetricsPassPromtool) {
-  RedisServer redis;
+  RedisServer redis({"--maxmemory", "64mb"});
   TcpListener app;
+  PgServer pg;
   ConfigMapDir cm;
-  json cfg = {{"defaults", {{"interval_ms", 100}}},
-              {"checks",
-               {RedisCheck("redis-cache", "cache", redis.port()),
-                TcpCheck("app", app.port()),
-                {{"name", "down"},
-                 {"kind", "tcp"},
-                 {"role", "flags"},
-                 {"address", "127.0.0.1:" + std::to_string(FreePort())}}}}};
+  json cfg = {
+      {"defaults", {{"interval_ms", 100}}},
+      {"checks",
+       {RedisCheck("redis-cache", "cache", redis.port()),
+        TcpCheck("app", app.port()),
+        {{"name", "db"}, {"kind", "postgres"}, {"url", pg.Url()}, {"require_primary", true}},
+        {{"name", "down"},
+         {"kind", "tcp"},
+         {"role", "flags"},
+         {"address", "127.0.0.1:" + std::to_string(FreePort())}}}}};
   cm.Write(cfg.dump());
   AgentProcess agent(cm.path());
-  ASSERT_TRUE(agent.WaitFor("/health", 200, "\"status\":\"degraded\"", 5000));
+  ASSERT_TRUE(agent.WaitFor("/health", 200, "\"status\":\"degraded\"", 10000))
+      << agent.Get("/health").body;
   std::this_thread::sleep_for(300ms);
+  const std::string metrics = agent.Get("/metrics").body;
+  // Every family operators expect is in what promtool reads.
+  EXPECT_GT(SampleOf(metrics, "vigil_check_failures_total{check=\"down\",reason=\"refused\"}"), 0)
+      << metrics;
+  EXPECT_EQ(SampleOf(metrics, "vigil_check_failures_total{check=\"down\",reason=\"timeout\"}"), 0);
+  EXPECT_EQ(SampleOf(metrics,
+                     "vigil_check_info{check=\"app\",kind=\"tcp\",role=\"app\","
+                     "required=\"true\",target=\"127.0.0.1:" +
+                         std::to_string(app.port()) + "\"}"),
+            1);
+  EXPECT_GT(SampleOf(metrics, "vigil_redis_memory_ratio{check=\"redis-cache\"}"), 0);
+  EXPECT_EQ(SampleOf(metrics, "vigil_redis_role{check=\"redis-cache\",role=\"master\"}"), 1);
+  EXPECT_EQ(SampleOf(metrics, "vigil_redis_role{check=\"redis-cache\",role=\"replica\"}"), 0);
+  EXPECT_EQ(SampleOf(metrics, "vigil_postgres_in_recovery{check=\"db\"}"), 0);
+  EXPECT_EQ(SampleOf(metrics, "vigil_config_last_reload_successful"), 1);
   const std::string dir = MakeTempDir("vigil-prom");
-  std::ofstream(dir + "/metrics.txt") << agent.Get("/metrics").body;
+  std::ofstream(dir + "/metrics.txt") << metrics;
   ASSERT_EQ(Shell("command -v promtool >/dev/null"), 0)
       << "promtool missing: scripts/test installs the prometheus package";
   const int rc =
@@ -253,7 +293,7 @@ TEST(Operations, StatusPageIsSelfContainedHtml) {
   EXPECT_NE(r.headers["Content-Type"].find("text/html"), std::string::npos);
   EXPECT_EQ(r.body.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_NE(r.body.find("</html>"), std::string::npos);
-  EXPECT_NE(r.body.find("fetch(\"/health\""), std::string::npos);
+  EXPECT_NE(r.body.find("fetch(\"/health?events\""), std::string::npos);
   for (const char* external : {"http://", "https://", "//cdn", "src=", "@import"})
     EXPECT_EQ(r.body.find(external), std::string::npos) << external;
 }

@@ -310,9 +310,10 @@ std::vector<std::string> AllPasswords() {
 // Every read endpoint, every check's own endpoints, the admin route (with and
 // without the token), and some refusals.
 void ReadEverything(AgentProcess& agent, Transcript* t, const std::string& phase) {
-  for (const char* path : {"/", "/livez", "/livez?verbose", "/up", "/readyz", "/readyz?verbose",
-                           "/ready?verbose&exclude=pg-url", "/startupz", "/health", "/metrics",
-                           "/nope", "/health/nope", "/livez/../x"}) {
+  for (const char* path :
+       {"/", "/livez", "/livez?verbose", "/up", "/readyz", "/readyz?verbose",
+        "/ready?verbose&exclude=pg-url", "/startupz", "/health", "/health?events", "/events",
+        "/metrics", "/nope", "/health/nope", "/livez/../x"}) {
     t->Add(phase + " GET " + path, agent.Get(path));
   }
   t->Add(phase + " GET /health ietf",

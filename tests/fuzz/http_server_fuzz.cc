@@ -1,5 +1,5 @@
 // The HTTP server itself (agent/server.cc): request framing, the limits,
-// pipelining, bodies, and httplib's parsing behind it, on a real loopback
+// pipelining, bodies, the router and the response writer, on a real loopback
 // socket in this process. Each input is sent on a new connection, which is
 // then half-closed. Properties: the server closes the connection soon after
 // (nothing hangs); what comes back is a sequence of well-formed responses

@@ -42,7 +42,7 @@ vigil::CheckView View(const std::string& name, const std::string& kind, const st
 }
 
 bool KnownStatus(int s) {
-  for (int k : {200, 400, 401, 404, 405, 503})
+  for (int k : {200, 400, 401, 404, 405, 429, 503})
     if (s == k) return true;
   return false;
 }

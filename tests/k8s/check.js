@@ -2,10 +2,16 @@
 // Offline checks of the vigil chart's and manifests' output (run by tests/k8s/run).
 //
 //   check.js schema SCHEMA VALUES.json          values against values.schema.json (ajv, draft-07)
-//   check.js chart RENDERED.yaml VALUES.json NOTES.txt OUTDIR
+//   check.js chart RENDERED.yaml VALUES.json NOTES.txt OUTDIR [monitoring-api]
 //                                                every object against the Kubernetes API
 //                                                schemas, then the chart's promises
+//                                                (monitoring-api: rendered with
+//                                                --api-versions monitoring.coreos.com/v1)
 //   check.js manifests RENDERED.yaml OUTDIR      the same for `kubectl kustomize` output
+//                                                (and for a chart built on vigil-lib)
+//   check.js component RENDERED.yaml OUTDIR "WANT..." "UNTOUCHED..."
+//                                                the vigil-sidecar component's output
+//   check.js dashboard DASHBOARD.json            the Grafana dashboard's shape and queries
 //   check.js readme SCHEMA VALUES.yaml README    README's values table is the generated one
 //   check.js readme-table SCHEMA VALUES.yaml     print that table
 //
@@ -35,6 +41,7 @@ const modelModules = {
   'v1': 'kubernetes-models/v1',
   'apps/v1': 'kubernetes-models/apps/v1',
   'policy/v1': 'kubernetes-models/policy/v1',
+  'networking.k8s.io/v1': 'kubernetes-models/networking.k8s.io/v1',
   'monitoring.coreos.com/v1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
 };
 
@@ -77,25 +84,28 @@ function validateModels(objs, where) {
   }
 }
 
-// ---------------------------------------------------------------- vigil config (SPEC §5)
+// ---------------------------------------------------------------- vigil config (the config file)
 
 const TOP_KEYS = ['listen', 'drain_seconds', 'admin_token_file', 'log_format', 'defaults', 'checks'];
 const TIMING_KEYS = ['interval_ms', 'timeout_ms', 'unhealthy_threshold', 'healthy_threshold', 'jitter_percent', 'breaker'];
 const BREAKER_KEYS = ['failure_threshold', 'recovery_timeout_ms', 'success_threshold'];
 const CHECK_KEYS = ['name', 'kind', 'role', 'required', 'liveness', ...TIMING_KEYS];
+const TLS_KEYS = ['tls', 'cert_expiry_warn_days'];
 const KIND_KEYS = {
-  redis: ['url', 'expect_role', 'max_memory_ratio', 'slow_ms'],
-  postgres: ['url', 'require_primary', 'max_replication_lag_s', 'keep_open', 'statement_timeout_ms'],
+  redis: ['url', 'expect_role', 'max_memory_ratio', 'slow_ms', ...TLS_KEYS],
+  postgres: ['url', 'require_primary', 'max_replication_lag_s', 'keep_open', 'statement_timeout_ms', ...TLS_KEYS],
   tcp: ['address'],
-  http: ['url', 'expect_body_contains', 'expect_status'],
+  http: ['url', 'expect_body_contains', 'expect_status', ...TLS_KEYS],
 };
 const ROLES = ['cache', 'pubsub', 'flags', 'queue', 'session', 'lock', 'idempotency', 'rate-limit', 'database', 'app'];
 
 function unknownKeys(obj, allowed) { return Object.keys(obj || {}).filter((k) => !allowed.includes(k)); }
 
-// Checks the config JSON for keys vigil refuses, and returns the ${VAR}s it uses.
+// Checks the config JSON for keys vigil refuses, and returns the ${VAR}s it
+// uses; vars.files lists the files it reads (${file:/path}, tls.*_file).
 function checkConfig(cfg, where) {
   const vars = new Set();
+  vars.files = [];
   expect(unknownKeys(cfg, TOP_KEYS).length === 0, `${where}: unknown top-level keys ${unknownKeys(cfg, TOP_KEYS)}`);
   if (cfg.defaults) {
     expect(unknownKeys(cfg.defaults, TIMING_KEYS).length === 0, `${where}: unknown keys in defaults: ${unknownKeys(cfg.defaults, TIMING_KEYS)}`);
@@ -121,7 +131,14 @@ function checkConfig(cfg, where) {
       }
       const kw = /(^|\s)password\s*=\s*(\S*)/.exec(c.url);
       expect(!kw || /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(kw[2]), `${at}.url holds a literal password=, not a \${VAR}`);
-      for (const v of c.url.matchAll(/\$\{([^}]*)\}/g)) vars.add(v[1]);
+      for (const v of c.url.matchAll(/\$\{([^}]*)\}/g)) {
+        if (v[1].startsWith('file:')) vars.files.push({ at: `${at}.url`, path: v[1].slice(5) });
+        else vars.add(v[1]);
+      }
+    }
+    if (c.tls) {
+      expect(unknownKeys(c.tls, ['ca_file', 'server_name', 'cert_file', 'key_file', 'insecure_skip_verify']).length === 0, `${at}.tls: unknown keys`);
+      for (const k of ['ca_file', 'cert_file', 'key_file']) if (c.tls[k]) vars.files.push({ at: `${at}.tls.${k}`, path: c.tls[k], system: true });
     }
   });
   return vars;
@@ -217,6 +234,16 @@ function checkVigilPod(podSpec, opts, where) {
   return { vigil, configMapName: vol && vol.configMap && vol.configMap.name, env };
 }
 
+// Every file the config reads is under one of the vigil container's mounts
+// (a tls file may also be in the image's /etc/ssl).
+function checkFilesMounted(vars, vigil, where) {
+  const mounts = (vigil.volumeMounts || []).map((m) => m.mountPath.replace(/\/?$/, '/'));
+  for (const f of vars.files || []) {
+    const ok = mounts.some((m) => f.path.startsWith(m)) || (f.system && f.path.startsWith('/etc/ssl/'));
+    expect(ok, `${where}: ${f.at} reads ${f.path}, which no volume of the vigil container provides`);
+  }
+}
+
 // Every ${VAR} of the config is in vigil's env; Secrets come by reference.
 function checkSecretsWiring(vars, env, where) {
   const entries = {};
@@ -242,7 +269,7 @@ function selectorMatches(selector, labels) {
 
 // ---------------------------------------------------------------- chart
 
-function checkChart(renderedFile, valuesFile, notesFile, outDir) {
+function checkChart(renderedFile, valuesFile, notesFile, outDir, monitoringApi) {
   const where = path.basename(renderedFile);
   const values = JSON.parse(fs.readFileSync(valuesFile, 'utf8'));
   const rendered = fs.readFileSync(renderedFile, 'utf8');
@@ -250,9 +277,12 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir) {
   validateModels(objs, where);
   const byKind = (k) => objs.filter((o) => o.kind === k);
   const V = values.vigil;
+  const notesText = fs.readFileSync(notesFile, 'utf8');
 
   const deployments = byKind('Deployment');
-  const cms = byKind('ConfigMap');
+  const dashLabel = values.dashboards && values.dashboards.label;
+  const isDashboard = (o) => dashLabel && ((o.metadata.labels || {})[dashLabel] !== undefined);
+  const cms = byKind('ConfigMap').filter((o) => !isDashboard(o));
   const services = byKind('Service');
   if (!expect(deployments.length === 1 && cms.length === 1 && services.length === 1,
     `${where}: want one Deployment, ConfigMap and Service, got ${deployments.length}/${cms.length}/${services.length}`)) return finish(where);
@@ -285,6 +315,7 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir) {
   if (r) {
     expect(r.configMapName === cm.metadata.name, `${where}: the pod mounts ConfigMap ${r.configMapName}, the chart renders ${cm.metadata.name}`);
     const refs = checkSecretsWiring(vars, r.env, `${where}: Deployment`);
+    checkFilesMounted(vars, r.vigil, `${where}: Deployment`);
     for (const c of V.checks || []) {
       if (!c.existingSecret) continue;
       const envName = c.secretEnv || `${c.name.toUpperCase().replace(/-/g, '_')}_PASSWORD`;
@@ -356,7 +387,7 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir) {
   }
 
   // NOTES.txt: the selector and names it prints are the chart's.
-  const notes = fs.readFileSync(notesFile, 'utf8');
+  const notes = notesText;
   const l = /-l "([^"]+)"/.exec(notes);
   if (expect(l, `${where}: NOTES.txt has no -l "selector"`)) {
     const nsel = Object.fromEntries(l[1].split(',').map((kv) => kv.split('=')));
@@ -366,15 +397,46 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir) {
   expect(notes.includes('/health'), `${where}: NOTES.txt does not say how to see /health`);
   expect(!notes.includes('<no value>'), `${where}: NOTES.txt has <no value>`);
 
-  // ServiceMonitor and PrometheusRule.
+  // ServiceMonitor, PodMonitor and PrometheusRule: only with the operator's API.
   const sms = byKind('ServiceMonitor');
+  const pms = byKind('PodMonitor');
   const prs = byKind('PrometheusRule');
-  expect(sms.length === (values.serviceMonitor.enabled ? 1 : 0), `${where}: ServiceMonitor count ${sms.length} does not follow serviceMonitor.enabled`);
-  expect(prs.length === (values.prometheusRule.enabled ? 1 : 0), `${where}: PrometheusRule count ${prs.length} does not follow prometheusRule.enabled`);
+  const api = monitoringApi === 'monitoring-api';
+  expect(sms.length === (values.serviceMonitor.enabled && api ? 1 : 0), `${where}: ServiceMonitor count ${sms.length} does not follow serviceMonitor.enabled and the API's presence (${api})`);
+  expect(pms.length === (values.podMonitor.enabled && api ? 1 : 0), `${where}: PodMonitor count ${pms.length} does not follow podMonitor.enabled and the API's presence (${api})`);
+  expect(prs.length === (values.prometheusRule.enabled && api ? 1 : 0), `${where}: PrometheusRule count ${prs.length} does not follow prometheusRule.enabled and the API's presence (${api})`);
+  if (!api && (values.serviceMonitor.enabled || values.podMonitor.enabled || values.prometheusRule.enabled)) {
+    expect(notesText.includes('monitoring.coreos.com/v1'), `${where}: monitors enabled without the API, and NOTES.txt does not say why none was rendered`);
+  }
+  const sameList = (a, b) => JSON.stringify(a || []) === JSON.stringify(b || []);
   for (const sm of sms) {
     expect(selectorMatches(sm.spec.selector.matchLabels, svc.metadata.labels), `${where}: ServiceMonitor does not select the Service`);
     const ep = sm.spec.endpoints[0];
     expect(ep.port === 'vigil' && ep.path === '/metrics', `${where}: ServiceMonitor does not scrape port vigil /metrics`);
+    expect((sm.spec.jobLabel || '') === values.serviceMonitor.jobLabel, `${where}: ServiceMonitor jobLabel is not serviceMonitor.jobLabel`);
+    expect(sameList(sm.spec.targetLabels, values.serviceMonitor.targetLabels), `${where}: ServiceMonitor targetLabels differ from the values`);
+    expect(sameList(sm.spec.podTargetLabels, values.serviceMonitor.podTargetLabels), `${where}: ServiceMonitor podTargetLabels differ from the values`);
+  }
+  for (const pm of pms) {
+    expect(selectorMatches(pm.spec.selector.matchLabels, pod.metadata.labels), `${where}: PodMonitor does not select the pods`);
+    const ep = pm.spec.podMetricsEndpoints[0];
+    const vigilC = containersOf(pod.spec).find((c) => c.name === 'vigil');
+    expect(ep.port === 'vigil' && ep.path === '/metrics' && vigilC && (vigilC.ports || []).some((p) => p.name === 'vigil'),
+      `${where}: PodMonitor does not scrape vigil's named port "vigil" at /metrics`);
+    expect(sameList(pm.spec.namespaceSelector.matchNames, [dep.metadata.namespace]), `${where}: PodMonitor looks outside the release namespace`);
+    expect((pm.spec.jobLabel || '') === values.podMonitor.jobLabel, `${where}: PodMonitor jobLabel is not podMonitor.jobLabel`);
+    expect(sameList(pm.spec.podTargetLabels, values.podMonitor.podTargetLabels), `${where}: PodMonitor podTargetLabels differ from the values`);
+  }
+  // The job label the alerts must select: the ServiceMonitor's (the Service's
+  // name or its jobLabel's value), else the PodMonitor's (<ns>/<name> or its
+  // jobLabel's value on the pods).
+  let wantJob = svc.metadata.name;
+  if (values.serviceMonitor.enabled || !values.podMonitor.enabled) {
+    if (values.serviceMonitor.jobLabel) wantJob = svc.metadata.labels[values.serviceMonitor.jobLabel];
+  } else if (values.podMonitor.jobLabel) {
+    wantJob = pod.metadata.labels[values.podMonitor.jobLabel];
+  } else {
+    wantJob = `${values.podMonitor.namespace || dep.metadata.namespace}/${dep.metadata.name}`;
   }
   for (const pr of prs) {
     const rules = pr.spec.groups.flatMap((g) => g.rules);
@@ -383,24 +445,118 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir) {
       VigilCheckFailuresHigh: { metric: 'vigil_check_failures_total', cond: /rate\(.*\[1m\]\)\) \* 60 > 10$/, sev: 'warning' },
       VigilPodNotReady: { metric: 'vigil_ready', cond: /== 0$/, for: '5m' },
       VigilDegraded: { metric: 'vigil_health_status', cond: /status="degraded"\}\) == 1$/, for: '15m' },
+      VigilAbsent: { metric: 'vigil_build_info', cond: /^absent\(vigil_build_info\{[^}]*\}\)$/, for: '5m' },
+      VigilConfigReloadFailed: { metric: 'vigil_config_reload_failures_total', cond: /increase\(vigil_config_reload_failures_total\{.*\[10m\]\)\) > 0\)/ },
     };
     for (const [name, w] of Object.entries(want)) {
+      const key = { VigilCircuitBreakerOpen: 'circuitBreakerOpen', VigilCheckFailuresHigh: 'checkFailures', VigilPodNotReady: 'notReady', VigilDegraded: 'degraded', VigilAbsent: 'absent', VigilConfigReloadFailed: 'configReloadFailed' }[name];
       const rule = rules.find((x) => x.alert === name);
+      if (values.prometheusRule.alerts[key].enabled === false) { expect(!rule, `${where}: ${name} rendered although disabled`); continue; }
       if (!expect(rule, `${where}: PrometheusRule lacks ${name}`)) continue;
       expect(rule.expr.includes(w.metric) && w.cond.test(rule.expr), `${where}: ${name} expr is ${rule.expr}`);
       if (w.sev) expect(rule.labels.severity === w.sev, `${where}: ${name} severity ${rule.labels.severity} is not ${w.sev}`);
       if (w.for) expect(rule.for === w.for, `${where}: ${name} for ${rule.for} is not ${w.for}`);
-      expect(rule.expr.includes(`job="${svc.metadata.name}"`) || values.prometheusRule.selector,
-        `${where}: ${name} does not select the ServiceMonitor's job ${svc.metadata.name}`);
+      expect(rule.expr.includes(`job="${wantJob}"`) || values.prometheusRule.selector,
+        `${where}: ${name} does not select the monitor's job ${wantJob}: ${rule.expr}`);
     }
     fs.mkdirSync(outDir, { recursive: true });
     fs.writeFileSync(path.join(outDir, 'rules.yaml'), YAML.stringify({ groups: pr.spec.groups }));
   }
 
+  checkChartExtras(objs, values, { where, dep, pod, svc, V });
+
   // No unrendered template or Helm leftovers.
   expect(!rendered.includes('<no value>'), `${where}: "<no value>" in the output`);
   writeConfigOut(outDir, configText || '', vars);
   finish(where);
+}
+
+// The dashboard ConfigMap, the PodDisruptionBudget, the NetworkPolicy and
+// vigil's extra volumes follow their values.
+function checkChartExtras(objs, values, { where, dep, pod, svc, V }) {
+  const byKind = (k) => objs.filter((o) => o.kind === k);
+  const ns = dep.metadata.namespace;
+
+  const D = values.dashboards;
+  const dashCms = byKind('ConfigMap').filter((o) => (o.metadata.labels || {})[D.label] !== undefined);
+  expect(dashCms.length === (D.enabled ? 1 : 0), `${where}: dashboard ConfigMap count ${dashCms.length} does not follow dashboards.enabled`);
+  for (const cm of dashCms) {
+    expect(cm.metadata.labels[D.label] === D.labelValue, `${where}: dashboard label ${D.label}=${cm.metadata.labels[D.label]}, want ${D.labelValue}`);
+    expect(cm.metadata.namespace === (D.namespace || ns), `${where}: dashboard ConfigMap in namespace ${cm.metadata.namespace}, want ${D.namespace || ns}`);
+    for (const [k, v] of Object.entries(D.annotations || {})) expect((cm.metadata.annotations || {})[k] === v, `${where}: dashboard annotation ${k} missing`);
+    const keys = Object.keys(cm.data || {});
+    expect(keys.length === 1 && keys[0].endsWith('.json'), `${where}: the dashboard ConfigMap holds ${keys}, want one .json`);
+    const want = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'charts', 'vigil', 'dashboards', 'vigil.json'), 'utf8'));
+    let got = null;
+    try { got = JSON.parse(cm.data[keys[0]]); } catch (e) { fail(`${where}: the dashboard in the ConfigMap is not JSON: ${e.message}`); }
+    expect(got && JSON.stringify(got) === JSON.stringify(want), `${where}: the dashboard in the ConfigMap differs from charts/vigil/dashboards/vigil.json`);
+  }
+
+  const P = values.podDisruptionBudget;
+  const pdbs = byKind('PodDisruptionBudget');
+  expect(pdbs.length === (P.enabled ? 1 : 0), `${where}: PodDisruptionBudget count ${pdbs.length} does not follow podDisruptionBudget.enabled`);
+  for (const pdb of pdbs) {
+    expect(selectorMatches(pdb.spec.selector.matchLabels, pod.metadata.labels) && JSON.stringify(pdb.spec.selector.matchLabels) === JSON.stringify(dep.spec.selector.matchLabels),
+      `${where}: PodDisruptionBudget does not select the Deployment's pods`);
+    if (P.maxUnavailable !== '' && P.maxUnavailable !== undefined) {
+      expect(pdb.spec.maxUnavailable === P.maxUnavailable && pdb.spec.minAvailable === undefined, `${where}: PDB maxUnavailable ${pdb.spec.maxUnavailable}, want ${P.maxUnavailable} alone`);
+    } else {
+      expect(pdb.spec.minAvailable === P.minAvailable && pdb.spec.maxUnavailable === undefined, `${where}: PDB minAvailable ${pdb.spec.minAvailable}, want ${P.minAvailable} alone`);
+      expect(typeof P.minAvailable !== 'number' || P.minAvailable < dep.spec.replicas, `${where}: PDB minAvailable ${P.minAvailable} blocks every drain of ${dep.spec.replicas} replicas`);
+    }
+  }
+
+  const N = values.networkPolicy;
+  const nps = byKind('NetworkPolicy');
+  expect(nps.length === (N.enabled ? 1 : 0), `${where}: NetworkPolicy count ${nps.length} does not follow networkPolicy.enabled`);
+  for (const np of nps) {
+    const sp = np.spec;
+    expect(selectorMatches(sp.podSelector.matchLabels, pod.metadata.labels), `${where}: NetworkPolicy does not select the pods`);
+    const hasPort = (rule, port, proto) => (rule.ports || []).some((p) => p.port === port && (p.protocol || 'TCP') === proto);
+    const vigilRule = (sp.ingress || []).find((r) => hasPort(r, V.port, 'TCP'));
+    if (expect(vigilRule, `${where}: NetworkPolicy has no ingress rule for vigil's port ${V.port}`)) {
+      const from = vigilRule.from || [];
+      const testPods = byKind('Pod');
+      for (const t of testPods) {
+        expect(from.some((f) => !f.namespaceSelector && f.podSelector && selectorMatches(f.podSelector.matchLabels, t.metadata.labels)),
+          `${where}: the NetworkPolicy keeps the helm test pod ${t.metadata.name} from vigil's port`);
+      }
+      expect(from.length === 1 + testPods.length && JSON.stringify(from[0].namespaceSelector) === JSON.stringify(N.ingress.vigilFrom.namespaceSelector)
+        && JSON.stringify(from[0].podSelector) === JSON.stringify(N.ingress.vigilFrom.podSelector),
+      `${where}: vigil's port is open to ${JSON.stringify(from)}, not networkPolicy.ingress.vigilFrom`);
+    }
+    const appRule = (sp.ingress || []).find((r) => hasPort(r, values.app.port, 'TCP'));
+    expect(appRule, `${where}: NetworkPolicy shuts the app's own port ${values.app.port}`);
+    const types = sp.policyTypes || [];
+    expect(types.includes('Ingress') && types.includes('Egress') === !!N.egress.enabled, `${where}: policyTypes ${types} do not follow networkPolicy.egress.enabled`);
+    if (N.egress.enabled) {
+      const eg = sp.egress || [];
+      if (N.egress.dns) {
+        expect(eg.some((r) => hasPort(r, 53, 'UDP') && hasPort(r, 53, 'TCP') && !r.to), `${where}: NetworkPolicy egress lacks DNS (53 UDP and TCP)`);
+      }
+      for (const d of N.egress.dependencies || []) {
+        expect(eg.some((r) => hasPort(r, d.port, d.protocol || 'TCP')), `${where}: NetworkPolicy egress lacks dependency port ${d.port}`);
+      }
+    }
+  }
+
+  // vigil's extra volumes and mounts: in the vigil container, backed by a pod volume.
+  const vigilC = containersOf(pod.spec).find((c) => c.name === 'vigil');
+  for (const m of V.extraVolumeMounts || []) {
+    const got = vigilC && (vigilC.volumeMounts || []).find((x) => x.name === m.name && x.mountPath === m.mountPath);
+    expect(got && (got.readOnly || false) === (m.readOnly || false), `${where}: vigil.extraVolumeMounts ${m.name} at ${m.mountPath} is not on the vigil container as given`);
+    expect((pod.spec.volumes || []).some((v) => v.name === m.name), `${where}: no pod volume ${m.name} for vigil's mount`);
+  }
+  for (const v of V.extraVolumes || []) {
+    expect((pod.spec.volumes || []).some((x) => JSON.stringify(x) === JSON.stringify(v)), `${where}: vigil.extraVolumes ${v.name} is not a pod volume as given`);
+  }
+  const apps = (pod.spec.containers || []).filter((c) => c.name !== 'vigil');
+  for (const a of apps) {
+    for (const m of a.volumeMounts || []) {
+      expect(!(V.extraVolumeMounts || []).some((x) => x.name === m.name && !(values.app.extraVolumeMounts || []).some((y) => y.name === m.name)),
+        `${where}: vigil's volume ${m.name} is mounted into the app container ${a.name}`);
+    }
+  }
 }
 
 // ---------------------------------------------------------------- kustomize output
@@ -424,12 +580,145 @@ function checkManifests(renderedFile, outDir) {
   if (r) {
     expect(r.configMapName === cm.metadata.name, `${where}: the pod mounts ConfigMap ${r.configMapName}, kustomize renders ${cm.metadata.name}`);
     checkSecretsWiring(vars, r.env, `${where}: Deployment`);
+    checkFilesMounted(vars, r.vigil, `${where}: Deployment`);
   }
   const sel = dep.spec.selector.matchLabels;
   expect(selectorMatches(sel, dep.spec.template.metadata.labels), `${where}: Deployment selector does not match its pod labels`);
   expect(JSON.stringify(svc.spec.selector) === JSON.stringify(sel), `${where}: Service selector differs from the Deployment's`);
   expect((svc.spec.ports || []).some((p) => p.targetPort === port || p.targetPort === 'vigil'), `${where}: Service does not expose vigil's port`);
   writeConfigOut(outDir, configText, vars);
+  finish(where);
+}
+
+// ---------------------------------------------------------------- kustomize component
+
+// The vigil-sidecar component's output: WANT (space-separated workload
+// names) got vigil, UNTOUCHED did not.
+function checkComponent(renderedFile, outDir, wantNames, untouchedNames) {
+  const where = path.basename(renderedFile);
+  const objs = loadDocs(renderedFile);
+  validateModels(objs, where);
+  const workloads = objs.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+  const cms = objs.filter((o) => o.kind === 'ConfigMap' && /^(.*-)?vigil-config-[a-z0-9]+$/.test(o.metadata.name));
+  if (!expect(cms.length === 1, `${where}: want one generated vigil-config ConfigMap, got ${cms.map((c) => c.metadata.name)}`)) return finish(where);
+  const cm = cms[0];
+  let cfg = {};
+  try { cfg = JSON.parse(cm.data['config.json']); } catch (e) { fail(`${where}: config.json is not JSON: ${e.message}`); }
+  const vars = checkConfig(cfg, `${where}: config.json`);
+  const port = Number((cfg.listen || '').split(':').pop());
+  expect(port === 8086, `${where}: config listen ${cfg.listen} is not on 8086, where the component's probes point`);
+  const want = wantNames.split(/\s+/).filter(Boolean);
+  const untouched = untouchedNames.split(/\s+/).filter(Boolean);
+  const kinds = new Set();
+  for (const name of want) {
+    const w = workloads.find((o) => o.metadata.name === name);
+    if (!expect(w, `${where}: no workload ${name}`)) continue;
+    kinds.add(w.kind);
+    const id = `${where}: ${w.kind}/${name}`;
+    const spec = w.spec.template.spec;
+    const cs = spec.containers || [];
+    expect(cs.length >= 2 && cs[0].name !== 'vigil' && cs[cs.length - 1].name === 'vigil',
+      `${id}: containers are ${cs.map((c) => c.name)}; want the app first and vigil appended`);
+    expect(cs.filter((c) => c.name === 'vigil').length === 1, `${id}: vigil injected more than once`);
+    expect(!(spec.initContainers || []).some((c) => c.name === 'vigil'), `${id}: vigil among the init containers`);
+    const app = cs[0];
+    for (const [kind, p] of [['startupProbe', '/startupz'], ['livenessProbe', '/livez'], ['readinessProbe', '/readyz']]) {
+      const pr = app[kind];
+      expect(pr && pr.httpGet && pr.httpGet.path === p && pr.httpGet.port === port && !pr.tcpSocket && !pr.exec,
+        `${id}: app container ${app.name}.${kind} is not GET ${p} on vigil's ${port}: ${JSON.stringify(pr)}`);
+    }
+    for (const other of cs.slice(1, -1)) {
+      for (const kind of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+        expect(!(other[kind] && other[kind].httpGet && other[kind].httpGet.port === port), `${id}: container ${other.name} got vigil's ${kind}`);
+      }
+    }
+    const v = cs[cs.length - 1];
+    const sc = v.securityContext || {};
+    expect(sc.runAsNonRoot === true && sc.readOnlyRootFilesystem === true && sc.allowPrivilegeEscalation === false
+      && sc.capabilities && (sc.capabilities.drop || []).includes('ALL') && sc.seccompProfile && sc.seccompProfile.type === 'RuntimeDefault'
+      && sc.privileged !== true && (sc.runAsUser === undefined || sc.runAsUser > 0),
+    `${id}: the vigil container is not hardened on its own: ${JSON.stringify(sc)}`);
+    const r = v.resources || {};
+    expect(r.requests && r.requests.memory && r.limits && r.limits.memory, `${id}: vigil without memory request and limit`);
+    expect(v.image && /[:@]/.test(v.image.split('/').pop()), `${id}: vigil image ${v.image} not pinned`);
+    expect((v.ports || []).some((p) => p.containerPort === port && p.name === 'vigil'), `${id}: vigil does not declare port ${port}`);
+    const env = Object.fromEntries((v.env || []).map((e) => [e.name, e]));
+    for (const [n, f] of [['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace'], ['NODE_NAME', 'spec.nodeName']]) {
+      expect(env[n] && env[n].valueFrom && env[n].valueFrom.fieldRef && env[n].valueFrom.fieldRef.fieldPath === f, `${id}: vigil env ${n} is not the Downward API ${f}`);
+    }
+    expect(v.livenessProbe && v.livenessProbe.httpGet && v.livenessProbe.httpGet.path === '/metrics', `${id}: vigil's own liveness is not /metrics`);
+    const args = v.args || [];
+    const cfgFile = args[args.indexOf('--config') + 1];
+    const m = (v.volumeMounts || []).find((x) => cfgFile && cfgFile.startsWith(x.mountPath.replace(/\/?$/, '/')));
+    expect(m && !m.subPath && m.readOnly === true, `${id}: --config ${cfgFile} is not on a read-only directory mount`);
+    const vol = m && (spec.volumes || []).find((x) => x.name === m.name);
+    expect(vol && vol.configMap && vol.configMap.name === cm.metadata.name, `${id}: the config volume is not the generated ConfigMap ${cm.metadata.name}`);
+    for (const mm of app.volumeMounts || []) expect(mm.name !== (m && m.name), `${id}: the app mounts vigil's config`);
+    checkSecretsWiring(vars, env, id);
+    checkFilesMounted(vars, v, id);
+    const grace = spec.terminationGracePeriodSeconds === undefined ? 30 : spec.terminationGracePeriodSeconds;
+    expect(grace > (cfg.drain_seconds === undefined ? 5 : cfg.drain_seconds), `${id}: terminationGracePeriodSeconds ${grace} does not cover vigil's drain`);
+  }
+  expect(kinds.has('Deployment') && kinds.has('StatefulSet'), `${where}: the injected workloads are not a Deployment and a StatefulSet (${[...kinds]})`);
+  for (const name of untouched) {
+    const w = workloads.find((o) => o.metadata.name === name);
+    if (!expect(w, `${where}: no workload ${name}`)) continue;
+    const spec = w.spec.template.spec;
+    expect(!containersOf(spec).some((c) => c.name === 'vigil') && !(spec.volumes || []).some((x) => x.name === 'vigil-config'),
+      `${where}: ${w.kind}/${name} was not selected but got vigil`);
+    for (const c of spec.containers) {
+      for (const k of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+        expect(!(c[k] && c[k].httpGet && c[k].httpGet.port === port), `${where}: ${w.kind}/${name} was not selected but ${c.name} got vigil's ${k}`);
+      }
+    }
+  }
+  writeConfigOut(outDir, cm.data['config.json'], vars);
+  finish(where);
+}
+
+// ---------------------------------------------------------------- Grafana dashboard
+
+function checkDashboard(file) {
+  const where = path.basename(file);
+  let d;
+  try { d = JSON.parse(fs.readFileSync(file, 'utf8')); } catch (e) { fail(`${where}: not JSON: ${e.message}`); return finish(where); }
+  expect(d.title && d.uid && typeof d.schemaVersion === 'number', `${where}: no title, uid or schemaVersion`);
+  const vars = (d.templating && d.templating.list) || [];
+  const ds = vars.find((v) => v.name === 'datasource');
+  expect(ds && ds.type === 'datasource' && ds.query === 'prometheus', `${where}: no "datasource" variable of type datasource (prometheus)`);
+  for (const n of ['namespace', 'pod', 'check']) {
+    const v = vars.find((x) => x.name === n);
+    expect(v && v.type === 'query' && v.datasource && v.datasource.uid === '${datasource}' && v.includeAll && v.allValue === '.*',
+      `${where}: no query variable ${n} on \${datasource} with All = .*`);
+  }
+  const panels = [];
+  const walk = (list) => (list || []).forEach((p) => { panels.push(p); walk(p.panels); });
+  walk(d.panels);
+  const ids = panels.map((p) => p.id);
+  expect(new Set(ids).size === ids.length, `${where}: panel ids are not unique`);
+  const exprs = [];
+  for (const p of panels.filter((x) => x.type !== 'row')) {
+    expect((p.targets || []).length > 0, `${where}: panel "${p.title}" has no query`);
+    expect(p.datasource && p.datasource.uid === '${datasource}', `${where}: panel "${p.title}" is not on \${datasource}`);
+    for (const t of p.targets || []) {
+      expect(t.expr, `${where}: panel "${p.title}" ${t.refId} has no expr`);
+      exprs.push(t.expr || '');
+    }
+  }
+  const all = exprs.join('\n');
+  for (const [what, re] of [
+    ['vigil_check_up per pod and check', /by \(pod, check\) \(vigil_check_up\{/],
+    ['vigil_health_status', /vigil_health_status\{/],
+    ['p50 of the check histogram', /histogram_quantile\(0\.5, sum by \(le, check\) \(rate\(vigil_check_duration_seconds_bucket\{[^}]*\}\[\$__rate_interval\]\)\)\)/],
+    ['p99 of the check histogram', /histogram_quantile\(0\.99, sum by \(le, check\) \(rate\(vigil_check_duration_seconds_bucket\{[^}]*\}\[\$__rate_interval\]\)\)\)/],
+    ['vigil_circuit_breaker_state', /vigil_circuit_breaker_state\{/],
+    ['failures by check and reason', /sum by \(check, reason\) \(rate\(vigil_check_failures_total\{/],
+    ['vigil_config_reloads_total', /vigil_config_reloads_total\{/],
+    ['vigil_config_reload_failures_total', /vigil_config_reload_failures_total\{/],
+  ]) expect(re.test(all), `${where}: no panel query with ${what}`);
+  for (const e of exprs) {
+    if (/vigil_|process_/.test(e)) expect(/namespace=~"\$namespace", pod=~"\$pod"/.test(e), `${where}: a query ignores $namespace/$pod: ${e}`);
+  }
   finish(where);
 }
 
@@ -503,8 +792,10 @@ function checkReadme(schemaFile, valuesYamlFile, readmeFile) {
 const [cmd, ...args] = process.argv.slice(2);
 switch (cmd) {
   case 'schema': checkSchema(args[0], args[1]); break;
-  case 'chart': checkChart(args[0], args[1], args[2], args[3]); break;
+  case 'chart': checkChart(args[0], args[1], args[2], args[3], args[4]); break;
   case 'manifests': checkManifests(args[0], args[1]); break;
+  case 'component': checkComponent(args[0], args[1], args[2] || '', args[3] || ''); break;
+  case 'dashboard': checkDashboard(args[0]); break;
   case 'readme': checkReadme(args[0], args[1], args[2]); break;
   case 'readme-table': process.stdout.write(readmeTable(args[0], args[1])); break;
   default:

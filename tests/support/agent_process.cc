@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -35,8 +36,12 @@ pid_t Spawn(const std::vector<std::string>& args, const std::map<std::string, st
     int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    // VIGIL_TEST_BINARY runs the suites against another build (an older
+    // one, to show that a new test fails there).
+    const char* binary = std::getenv("VIGIL_TEST_BINARY");
+    if (binary == nullptr || *binary == '\0') binary = VIGIL_BINARY;
     std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(VIGIL_BINARY));
+    argv.push_back(const_cast<char*>(binary));
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     // The test binary may have signals blocked or ignored: reset them.
@@ -44,7 +49,7 @@ pid_t Spawn(const std::vector<std::string>& args, const std::map<std::string, st
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGPIPE, SIG_DFL);
-    execv(VIGIL_BINARY, argv.data());
+    execv(binary, argv.data());
     _exit(127);
   }
   return pid;

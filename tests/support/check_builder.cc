@@ -7,6 +7,8 @@ namespace vigil::testing {
 BuiltCheck BuildCheck(const std::string& kind, const nlohmann::json& json) {
   BuiltCheck b;
   CheckSpec spec{json, "checks[0]", &b.secrets};
+  // As the agent does from the config's "dns_stale_s" (default 300).
+  if (auto it = json.find("dns_stale_s"); it != json.end()) spec.dns_stale_s = it->get<int>();
   b.check = CheckRegistry::Builtin().Find(kind)->create(spec);
   return b;
 }

@@ -93,6 +93,12 @@ std::string PasswordIn(const std::vector<std::string>& args) {
   return {};
 }
 
+std::string RequirePassIn(const std::vector<std::string>& conf_lines) {
+  for (const std::string& line : conf_lines)
+    if (line.rfind("requirepass ", 0) == 0) return line.substr(12);
+  return {};
+}
+
 }  // namespace
 
 RedisProcess::RedisProcess(std::string binary, std::string dir_prefix, std::string password)
@@ -283,7 +289,7 @@ std::vector<std::string> RedisServer::Args() const {
 
 SentinelServer::SentinelServer(int master_port, std::string master_name,
                                std::vector<std::string> extra_conf)
-    : RedisProcess("redis-sentinel", "vigil-sentinel", "") {
+    : RedisProcess("redis-sentinel", "vigil-sentinel", RequirePassIn(extra_conf)) {
   for (int attempt = 0;; ++attempt) {
     port_ = FreePort();
     // Sentinel rewrites its config file: a fresh one for every start attempt.
@@ -297,7 +303,7 @@ SentinelServer::SentinelServer(int master_port, std::string master_name,
          << "sentinel down-after-milliseconds " << master_name << " 1000\n"
          << "sentinel failover-timeout " << master_name << " 5000\n"
          << "sentinel parallel-syncs " << master_name << " 1\n";
-    for (const auto& line : extra_conf) conf << line << "\n";
+    for (const std::string& line : extra_conf) conf << line << "\n";
     conf.close();
     try {
       Start();

@@ -41,14 +41,17 @@ class ApiTest : public ::testing::Test {
   }
   SnapshotStore store_;
   std::string reset_called_;
-  Api api_{&store_, Api::Options{PodInfo{"web-1", "shop", "node-a"},
-                                 "tok3n",
-                                 [this](const std::string& n) {
-                                   reset_called_ = n;
-                                   return n == "db";
-                                 },
-                                 {},
-                                 std::chrono::seconds(30)}};
+  Api api_{&store_, [this] {
+             Api::Options o;
+             o.pod = PodInfo{"web-1", "shop", "node-a"};
+             o.admin_token = "tok3n";
+             o.reset_breaker = [this](const std::string& n) {
+               reset_called_ = n;
+               return n == "db";
+             };
+             o.stall_after = std::chrono::seconds(30);
+             return o;
+           }()};
 };
 
 TEST_F(ApiTest, CacheDownIsDegradedButReady) {

@@ -167,7 +167,7 @@ TEST(Config, WrongTypesAndValuesAreRefused) {
   EXPECT_EQ(ErrorOf(R"({"checks":[{"name":"a","kind":"tcp","required":"yes","address":"h:1"}]})"),
             "checks[0].required: must be true or false");
   EXPECT_EQ(ErrorOf(R"({"checks":[{"name":"a","kind":"tcp","address":"nohostport"}]})"),
-            "checks[0].address: want HOST:PORT, got \"nohostport\"");
+            "checks[0].address: expected HOST:PORT (e.g. 127.0.0.1:3000)");
   EXPECT_EQ(ErrorOf(R"({"checks":[],"listen":"8086"})"), "listen: want HOST:PORT, got \"8086\"");
   EXPECT_EQ(ErrorOf(R"({"checks":[],"log_format":"xml"})"),
             "log_format: want \"json\" or \"text\", got \"xml\"");
@@ -209,6 +209,40 @@ TEST(Config, SameAsComparesSpecAndTiming) {
   EXPECT_TRUE(ca.checks[0].SameAs(ParseConfig(a, FakeEnv({})).checks[0]));
   EXPECT_FALSE(ca.checks[0].SameAs(cb.checks[0]));
   EXPECT_FALSE(ca.checks[0].SameAs(cc.checks[0]));
+}
+
+TEST(Config, DnsStaleSDefaultsOverridesAndRange) {
+  Config c = ParseConfig(R"({"defaults":{"dns_stale_s":60},
+    "checks":[{"name":"a","kind":"tcp","address":"h:1"},
+              {"name":"b","kind":"tcp","address":"h:2","dns_stale_s":0},
+              {"name":"c","kind":"tcp","address":"h:3","dns_stale_s":86400}]})",
+                         FakeEnv({}));
+  EXPECT_EQ(c.checks[0].timing.dns_stale_s, 60);
+  EXPECT_EQ(c.checks[1].timing.dns_stale_s, 0);
+  EXPECT_EQ(c.checks[2].timing.dns_stale_s, 86400);
+  EXPECT_EQ(ParseConfig(R"({"checks":[{"name":"a","kind":"tcp","address":"h:1"}]})", FakeEnv({}))
+                .checks[0]
+                .timing.dns_stale_s,
+            300);
+
+  EXPECT_EQ(ErrorOf(R"({"checks":[{"name":"a","kind":"tcp","address":"h:1","dns_stale_s":-1}]})"),
+            "checks[0].dns_stale_s: out of range: -1 (want 0..86400)");
+  EXPECT_EQ(ErrorOf(R"({"checks":[{"name":"a","kind":"tcp","address":"h:1"},
+      {"name":"b","kind":"tcp","address":"h:1","dns_stale_s":86401}]})"),
+            "checks[1].dns_stale_s: out of range: 86401 (want 0..86400)");
+  EXPECT_EQ(ErrorOf(R"({"checks":[],"defaults":{"dns_stale_s":1.5}})"),
+            "defaults.dns_stale_s: must be a whole number");
+  EXPECT_EQ(ErrorOf(R"({"checks":[],"defaults":{"dns_stale_s":"300"}})"),
+            "defaults.dns_stale_s: must be a number");
+  EXPECT_EQ(ErrorOf(R"({"checks":[{"name":"a","kind":"tcp","address":"h:1","dns_stale_s":true}]})"),
+            "checks[0].dns_stale_s: must be a number");
+
+  // A change of dns_stale_s rebuilds the check on reload.
+  Config d = ParseConfig(R"({"checks":[{"name":"a","kind":"tcp","address":"h:1"}]})", FakeEnv({}));
+  Config e = ParseConfig(R"({"defaults":{"dns_stale_s":60},
+    "checks":[{"name":"a","kind":"tcp","address":"h:1"}]})",
+                         FakeEnv({}));
+  EXPECT_FALSE(d.checks[0].SameAs(e.checks[0]));
 }
 
 }  // namespace

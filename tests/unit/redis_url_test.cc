@@ -221,8 +221,8 @@ TEST_F(RedisKindTest, Describes) {
   CheckKind k = RedisCheckKind();
   EXPECT_EQ(k.name, "redis");
   EXPECT_EQ(k.default_role, "cache");
-  EXPECT_EQ(k.keys,
-            (std::vector<std::string>{"url", "expect_role", "max_memory_ratio", "slow_ms", "tls"}));
+  EXPECT_EQ(k.keys, (std::vector<std::string>{"url", "expect_role", "max_memory_ratio", "slow_ms",
+                                              "password", "sentinel_password", "tls"}));
   ASSERT_NE(CheckRegistry::Builtin().Find("redis"), nullptr);
 }
 

@@ -28,17 +28,8 @@ Service, /startupz holds both until every required dependency passed once.
   envFrom:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .Values.startupProbe }}
-  startupProbe:
-    {{- include "vigil.probe" (dict "probe" . "port" $.Values.vigil.port "name" "startupProbe") | nindent 4 }}
-  {{- end }}
-  {{- with .Values.livenessProbe }}
-  livenessProbe:
-    {{- include "vigil.probe" (dict "probe" . "port" $.Values.vigil.port "name" "livenessProbe") | nindent 4 }}
-  {{- end }}
-  {{- with .Values.readinessProbe }}
-  readinessProbe:
-    {{- include "vigil.probe" (dict "probe" . "port" $.Values.vigil.port "name" "readinessProbe") | nindent 4 }}
+  {{- with include "vigil-lib.probes" (dict "port" .Values.vigil.port "startupProbe" .Values.startupProbe "livenessProbe" .Values.livenessProbe "readinessProbe" .Values.readinessProbe) }}
+  {{- . | nindent 2 }}
   {{- end }}
   {{- if gt (int $app.preStopSleepSeconds) 0 }}
   lifecycle:
@@ -71,74 +62,47 @@ Service, /startupz holds both until every required dependency passed once.
 {{- end -}}
 
 {{/*
-The vigil container: a regular sidecar, or with (native true) an init
-container with restartPolicy Always (Kubernetes >= 1.29), which the kubelet
-starts before the app (once its startupProbe passes) and stops after it.
-On SIGTERM vigil answers 503 on /readyz at once and serves drainSeconds more.
+The vigil container, from the library chart (charts/vigil-lib): a regular
+sidecar, or with vigil.nativeSidecar (the caller puts it under
+initContainers and passes native true) an init container with restartPolicy
+Always (Kubernetes >= 1.29), which the kubelet starts before the app (once
+its startupProbe passes) and stops after it. On SIGTERM vigil answers 503 on
+/readyz at once and serves drainSeconds more. The admin token's Secret is
+mounted before vigil.extraVolumeMounts.
 Call with (dict "ctx" $ "native" bool).
 */}}
 {{- define "vigil.sidecarContainer" -}}
 {{- $ctx := .ctx -}}
-{{- $v := $ctx.Values.vigil -}}
-- name: vigil
-  image: {{ include "vigil.image" (dict "image" $v.image "default" $ctx.Chart.AppVersion) | quote }}
-  imagePullPolicy: {{ $v.image.pullPolicy }}
-  {{- if .native }}
-  restartPolicy: Always
-  {{- end }}
-  args: ["run", "--config", "/etc/vigil/config.json"]
-  ports:
-    - name: vigil
-      containerPort: {{ $v.port }}
-      protocol: TCP
-  env:
-    {{- /* Downward API: /health reports the pod, namespace and node. */}}
-    - name: POD_NAME
-      valueFrom:
-        fieldRef:
-          fieldPath: metadata.name
-    - name: POD_NAMESPACE
-      valueFrom:
-        fieldRef:
-          fieldPath: metadata.namespace
-    - name: NODE_NAME
-      valueFrom:
-        fieldRef:
-          fieldPath: spec.nodeName
-    {{- /* Passwords: a Secret's key into the variable the check's url uses as ${VAR}. */}}
-    {{- range $v.checks }}
-    {{- if .existingSecret }}
-    - name: {{ include "vigil.secretEnv" . }}
-      valueFrom:
-        secretKeyRef:
-          name: {{ .existingSecret | quote }}
-          key: {{ .existingSecretKey | default "password" | quote }}
-    {{- end }}
-    {{- end }}
-    {{- with $v.extraEnv }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
-  {{- with $v.startupProbe }}
-  startupProbe:
-    {{- include "vigil.probe" (dict "probe" . "port" $v.port "name" "vigil.startupProbe") | nindent 4 }}
-  {{- end }}
-  {{- with $v.livenessProbe }}
-  livenessProbe:
-    {{- include "vigil.probe" (dict "probe" . "port" $v.port "name" "vigil.livenessProbe") | nindent 4 }}
-  {{- end }}
-  {{- with $v.resources }}
-  resources:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-  securityContext:
-    {{- toYaml $v.containerSecurityContext | nindent 4 }}
-  volumeMounts:
-    - name: vigil-config
-      mountPath: /etc/vigil
-      readOnly: true
-    {{- if $v.admin.existingSecret }}
-    - name: vigil-admin-token
-      mountPath: {{ include "vigil.adminTokenDir" $ctx }}
-      readOnly: true
-    {{- end }}
+{{- include "vigil-lib.container" (dict "values" (include "vigil.libValues" $ctx | fromJson) "context" $ctx "defaultTag" $ctx.Chart.AppVersion) -}}
+{{- end -}}
+
+{{/*
+.Values.vigil as the library's values block: the ConfigMap's name, and the
+admin token's Secret added to the extra volumes and mounts (defaultMode
+288 is 0440), vigil.extraVolumeMounts checked against the volumes.
+*/}}
+{{- define "vigil.libValues" -}}
+{{- $v := deepCopy .Values.vigil -}}
+{{- $mounts := list -}}
+{{- $volumes := list -}}
+{{- if $v.admin.existingSecret -}}
+{{- $mounts = append $mounts (dict "name" "vigil-admin-token" "mountPath" (include "vigil.adminTokenDir" .) "readOnly" true) -}}
+{{- $volumes = append $volumes (dict "name" "vigil-admin-token" "secret" (dict "secretName" $v.admin.existingSecret "defaultMode" 288 "items" (list (dict "key" $v.admin.existingSecretKey "path" "admin-token")))) -}}
+{{- end -}}
+{{- $volumeNames := list -}}
+{{- range (concat ($v.extraVolumes | default list) (.Values.extraVolumes | default list)) -}}
+{{- $volumeNames = append $volumeNames .name -}}
+{{- end -}}
+{{- range $i, $m := $v.extraVolumeMounts -}}
+{{- if regexMatch "^/etc/vigil(/|$)" (toString $m.mountPath) -}}
+{{- fail (printf "vigil.extraVolumeMounts[%d].mountPath: %s is where the config is mounted; use another directory (e.g. /etc/vigil-tls)" (int $i) $m.mountPath) -}}
+{{- end -}}
+{{- if not (has $m.name $volumeNames) -}}
+{{- fail (printf "vigil.extraVolumeMounts[%d].name: no volume %q in vigil.extraVolumes or extraVolumes" (int $i) (toString $m.name)) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $v "extraVolumeMounts" (concat $mounts ($v.extraVolumeMounts | default list)) -}}
+{{- $_ := set $v "extraVolumes" (concat $volumes ($v.extraVolumes | default list)) -}}
+{{- $_ := set $v "configMapName" (include "vigil.fullname" .) -}}
+{{- toJson $v -}}
 {{- end -}}

@@ -79,7 +79,7 @@ The environment variable that carries a check's password from its Secret:
 (redis-session -> REDIS_SESSION_PASSWORD).
 */}}
 {{- define "vigil.secretEnv" -}}
-{{- .secretEnv | default (printf "%s_PASSWORD" (.name | upper | replace "-" "_")) -}}
+{{- include "vigil-lib.secretEnv" . -}}
 {{- end -}}
 
 {{/*
@@ -114,7 +114,8 @@ Call with (dict "check" $c "index" $i "envNames" $names).
 {{- $_ := required (printf "%s.url is required for a %s check" $at $kind) $c.url -}}
 {{- end -}}
 {{- $common := list "name" "kind" "role" "required" "liveness" "interval_ms" "timeout_ms" "unhealthy_threshold" "healthy_threshold" "jitter_percent" "breaker" "existingSecret" "existingSecretKey" "secretEnv" -}}
-{{- $byKind := dict "redis" (list "url" "expect_role" "max_memory_ratio" "slow_ms") "postgres" (list "url" "require_primary" "max_replication_lag_s" "keep_open" "statement_timeout_ms") "http" (list "url" "expect_body_contains" "expect_status") "tcp" (list "address") -}}
+{{- $tlsKeys := list "tls" "cert_expiry_warn_days" -}}
+{{- $byKind := dict "redis" (concat (list "url" "expect_role" "max_memory_ratio" "slow_ms") $tlsKeys) "postgres" (concat (list "url" "require_primary" "max_replication_lag_s" "keep_open" "statement_timeout_ms") $tlsKeys) "http" (concat (list "url" "expect_body_contains" "expect_status") $tlsKeys) "tcp" (list "address") -}}
 {{- range $key, $_ := $c -}}
 {{- if not (or (has $key $common) (has $key (get $byKind $kind))) -}}
 {{- fail (printf "%s.%s: not a key of a %s check" $at $key $kind) -}}
@@ -140,10 +141,34 @@ Call with (dict "check" $c "index" $i "envNames" $names).
 {{- end -}}
 {{- range $ref := regexFindAll "\\$\\{[^}]*\\}" $url -1 -}}
 {{- $var := trimSuffix "}" (trimPrefix "${" $ref) -}}
-{{- if not (has $var $.envNames) -}}
+{{- if hasPrefix "file:" $var -}}
+{{- include "vigil.checkMountedFile" (dict "path" (trimPrefix "file:" $var) "at" (printf "%s.url: ${%s}" $at $var) "mounts" $.mounts) -}}
+{{- else if not (has $var $.envNames) -}}
 {{- fail (printf "%s.url: ${%s} is not set in vigil's environment (use existingSecret, or vigil.extraEnv)" $at $var) -}}
 {{- end -}}
 {{- end -}}
+{{- range $key, $path := ($c.tls | default dict) -}}
+{{- if hasSuffix "_file" $key -}}
+{{- include "vigil.checkMountedFile" (dict "path" (toString $path) "at" (printf "%s.tls.%s" $at $key) "mounts" (append $.mounts "/etc/ssl")) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A file vigil reads (${file:PATH}, tls.ca_file, ...) must be under one of the
+vigil container's extra mounts, or it would not exist in the pod.
+Call with (dict "path" P "at" "where" "mounts" (list of mountPaths)).
+*/}}
+{{- define "vigil.checkMountedFile" -}}
+{{- $ok := false -}}
+{{- range .mounts -}}
+{{- if hasPrefix (printf "%s/" (trimSuffix "/" .)) $.path -}}
+{{- $ok = true -}}
+{{- end -}}
+{{- end -}}
+{{- if not $ok -}}
+{{- fail (printf "%s: %s is not under any of vigil.extraVolumeMounts (%s); mount the Secret or ConfigMap that holds it" .at .path (join ", " .mounts)) -}}
 {{- end -}}
 {{- end -}}
 
@@ -162,7 +187,7 @@ Call with (dict "check" $c "index" $i "envNames" $names).
 {{- end -}}
 
 {{/*
-vigil's config file (SPEC §5), as JSON. Only keys vigil knows are rendered:
+vigil's config file, as JSON. Only keys vigil knows are rendered:
 the chart-only keys of a check (existingSecret, existingSecretKey, secretEnv)
 are dropped, so no Secret name, key or value reaches the ConfigMap; a
 password reaches vigil only through ${VAR} in the url.
@@ -180,6 +205,10 @@ password reaches vigil only through ${VAR} in the url.
 {{- $_ := set $cfg "admin_token_file" (include "vigil.adminTokenPath" .) -}}
 {{- end -}}
 {{- $envNames := include "vigil.envNames" . | fromJsonArray -}}
+{{- $mounts := list -}}
+{{- range $v.extraVolumeMounts -}}
+{{- $mounts = append $mounts .mountPath -}}
+{{- end -}}
 {{- $checks := list -}}
 {{- $seen := dict -}}
 {{- if $v.appCheck.enabled -}}
@@ -188,7 +217,7 @@ password reaches vigil only through ${VAR} in the url.
 {{- $_ := set $seen $v.appCheck.name "vigil.appCheck" -}}
 {{- end -}}
 {{- range $i, $c := $v.checks -}}
-{{- include "vigil.validateCheck" (dict "check" $c "index" $i "envNames" $envNames) -}}
+{{- include "vigil.validateCheck" (dict "check" $c "index" $i "envNames" $envNames "mounts" $mounts) -}}
 {{- if hasKey $seen $c.name -}}
 {{- fail (printf "vigil.checks[%d].name: %q is used twice (also by %s)" (int $i) $c.name (get $seen $c.name)) -}}
 {{- end -}}
@@ -200,26 +229,35 @@ password reaches vigil only through ${VAR} in the url.
 {{- end -}}
 
 {{/*
-A probe object from values, with httpGet/tcpSocket pointed at vigil's port
-when the values leave the port out (so changing vigil.port moves the probes).
-Call with (dict "probe" .Values.livenessProbe "port" .Values.vigil.port "name" "livenessProbe").
+PromQL matchers that pick this release's series in the PrometheusRule:
+prometheusRule.selector, or the job label the chart's own monitor gives
+them (the ServiceMonitor's: the Service's name, or the value of its
+jobLabel; the PodMonitor's alone: <namespace>/<name>, or the value of its
+jobLabel) and the release namespace.
 */}}
-{{- define "vigil.probe" -}}
-{{- $p := deepCopy .probe -}}
-{{- $handlers := list -}}
-{{- range $h := list "httpGet" "tcpSocket" "exec" "grpc" -}}
-{{- if get $p $h -}}
-{{- $handlers = append $handlers $h -}}
+{{- define "vigil.ruleSelector" -}}
+{{- if .Values.prometheusRule.selector -}}
+{{- .Values.prometheusRule.selector -}}
+{{- else -}}
+{{- $job := include "vigil.fullname" . -}}
+{{- $jobLabel := "" -}}
+{{- $labels := include "vigil.labels" . | fromYaml -}}
+{{- if or .Values.serviceMonitor.enabled (not .Values.podMonitor.enabled) -}}
+{{- $jobLabel = .Values.serviceMonitor.jobLabel -}}
+{{- $labels = merge $labels (.Values.service.labels | default dict) -}}
+{{- else -}}
+{{- $jobLabel = .Values.podMonitor.jobLabel -}}
+{{- $labels = merge $labels (.Values.podLabels | default dict) -}}
+{{- if not $jobLabel -}}
+{{- $job = printf "%s/%s" (.Values.podMonitor.namespace | default .Release.Namespace) (include "vigil.fullname" .) -}}
 {{- end -}}
 {{- end -}}
-{{- if gt (len $handlers) 1 -}}
-{{- fail (printf "%s: has %s; a probe has one handler (Helm merges your probe into the default: set the default's httpGet: null)" .name (join " and " $handlers)) -}}
+{{- if $jobLabel -}}
+{{- if not (hasKey $labels $jobLabel) -}}
+{{- fail (printf "prometheusRule.selector: the monitor's jobLabel %q is not a label the chart sets; set prometheusRule.selector" $jobLabel) -}}
 {{- end -}}
-{{- range $handler := list "httpGet" "tcpSocket" -}}
-{{- $h := get $p $handler -}}
-{{- if and $h (not (get $h "port")) -}}
-{{- $_ := set $h "port" (int $.port) -}}
+{{- $job = get $labels $jobLabel | toString -}}
 {{- end -}}
+{{- printf "job=%q,namespace=%q" $job .Release.Namespace -}}
 {{- end -}}
-{{- toYaml $p -}}
 {{- end -}}

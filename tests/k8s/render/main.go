@@ -7,8 +7,16 @@
 //   - values: the chart's values.yaml coalesced with each -f file in order
 //     (maps merge, anything else replaces, null deletes a key), numbers as
 //     float64 as Helm's YAML->JSON reading makes them;
-//   - objects: .Values .Release .Chart .Capabilities .Template (no .Files),
-//     and Chart.yaml's kubeVersion checked against --kube-version;
+//   - objects: .Values .Release .Chart .Capabilities .Template .Files (Get,
+//     GetBytes, Lines; the chart's files less templates/, charts/, Chart.yaml,
+//     values*, and what .helmignore names), and Chart.yaml's kubeVersion
+//     checked against --kube-version;
+//   - dependencies: each entry of Chart.yaml's `dependencies:` must be in
+//     charts/<name> (a directory or a symlink to one, as `helm dependency
+//     build` or a committed link leaves it), with a version its constraint
+//     admits; library charts only (type: library): their partials join the
+//     template set, so `include` reaches across charts, and their values.yaml
+//     is coalesced under .Values.<name> with .Values.global, as Helm does;
 //   - functions: sprig's text functions without env/expandenv, plus include,
 //     tpl, required, toYaml, fromYaml, fromYamlArray, toJson, fromJson,
 //     fromJsonArray, lookup (always empty);
@@ -49,14 +57,37 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // chartMeta mirrors the fields of Helm's chart.Metadata that templates read.
 type chartMeta struct {
-	APIVersion  string `yaml:"apiVersion"`
-	Name        string `yaml:"name"`
-	Version     string `yaml:"version"`
-	AppVersion  string `yaml:"appVersion"`
-	Description string `yaml:"description"`
-	Type        string `yaml:"type"`
-	KubeVersion string `yaml:"kubeVersion"`
-	Home        string `yaml:"home"`
+	APIVersion   string       `yaml:"apiVersion"`
+	Dependencies []dependency `yaml:"dependencies"`
+	Name         string       `yaml:"name"`
+	Version      string       `yaml:"version"`
+	AppVersion   string       `yaml:"appVersion"`
+	Description  string       `yaml:"description"`
+	Type         string       `yaml:"type"`
+	KubeVersion  string       `yaml:"kubeVersion"`
+	Home         string       `yaml:"home"`
+}
+
+// dependency mirrors an entry of Chart.yaml's dependencies.
+type dependency struct {
+	Name       string `yaml:"name" json:"name"`
+	Version    string `yaml:"version" json:"version"`
+	Repository string `yaml:"repository" json:"repository"`
+	Alias      string `yaml:"alias" json:"alias"`
+	Condition  string `yaml:"condition" json:"condition"`
+}
+
+// files is .Files: the chart's non-template files by path.
+type files map[string][]byte
+
+func (f files) GetBytes(name string) []byte { return f[name] }
+func (f files) Get(name string) string      { return string(f[name]) }
+func (f files) Lines(name string) []string {
+	s := string(f[name])
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 }
 
 type kubeVersion struct {
@@ -145,6 +176,31 @@ func run(chartDir string, valueFiles []string, name, namespace, kube string, api
 		}
 		values = coalesce(user, values)
 	}
+	deps, err := loadDependencies(chartDir, meta)
+	if err != nil {
+		return err
+	}
+	for _, d := range deps {
+		// As Helm's coalesceDeps: the dependency's values under its name,
+		// the parent's globals copied in.
+		sub, _ := values[d.meta.Name].(map[string]interface{})
+		if v, ok := values[d.meta.Name]; ok && sub == nil && v != nil {
+			return fmt.Errorf("type mismatch on %s: %v", d.meta.Name, v)
+		}
+		if sub == nil {
+			sub = map[string]interface{}{}
+		}
+		sub = coalesce(sub, d.values)
+		if g, ok := values["global"].(map[string]interface{}); ok {
+			sub["global"] = coalesce(g, mapOr(sub["global"]))
+		} else if _, ok := sub["global"]; !ok {
+			sub["global"] = map[string]interface{}{}
+		}
+		values[d.meta.Name] = sub
+	}
+	if _, ok := values["global"]; !ok && len(deps) > 0 {
+		values["global"] = map[string]interface{}{}
+	}
 	if valuesOut != "" {
 		js, err := json.MarshalIndent(values, "", "  ")
 		if err != nil {
@@ -170,12 +226,19 @@ func run(chartDir string, valueFiles []string, name, namespace, kube string, api
 			return fmt.Errorf("chart requires kubeVersion: %s which is incompatible with Kubernetes %s", meta.KubeVersion, kv.Version)
 		}
 	}
-	caps := capabilities{KubeVersion: kv, APIVersions: append(apiVersions{"v1", "apps/v1", "policy/v1"}, apis...)}
+	// The built-in API versions a chart here may look for; CRDs such as
+	// monitoring.coreos.com/v1 only with --api-versions, as with helm template.
+	caps := capabilities{KubeVersion: kv, APIVersions: append(apiVersions{"v1", "apps/v1", "policy/v1", "networking.k8s.io/v1"}, apis...)}
+	chartFiles, err := loadFiles(chartDir)
+	if err != nil {
+		return err
+	}
 	top := map[string]interface{}{
 		"Values":       values,
 		"Chart":        meta,
 		"Release":      release{Name: name, Namespace: namespace, Service: "Helm", IsInstall: true, Revision: 1},
 		"Capabilities": caps,
+		"Files":        chartFiles,
 	}
 
 	// Load every file under templates/, named as Helm names them.
@@ -212,6 +275,16 @@ func run(chartDir string, valueFiles []string, name, namespace, kube string, api
 		}
 		names = append(names, tname)
 	}
+	// A library dependency's partials, named as Helm names them
+	// (<chart>/charts/<dep>/templates/_x.tpl); nothing of it is rendered.
+	for _, d := range deps {
+		for _, t := range d.templates {
+			tname := filepath.ToSlash(filepath.Join(meta.Name, "charts", d.meta.Name, "templates", t.rel))
+			if _, err := root.New(tname).Parse(t.src); err != nil {
+				return fmt.Errorf("parse %s: %w", tname, err)
+			}
+		}
+	}
 
 	basePath := meta.Name + "/templates"
 	var out bytes.Buffer
@@ -245,6 +318,152 @@ func run(chartDir string, valueFiles []string, name, namespace, kube string, api
 	}
 	_, err = os.Stdout.Write(out.Bytes())
 	return err
+}
+
+type loadedDep struct {
+	meta      chartMeta
+	values    map[string]interface{}
+	templates []depTemplate
+}
+
+type depTemplate struct{ rel, src string }
+
+func mapOr(v interface{}) map[string]interface{} {
+	if m, ok := v.(map[string]interface{}); ok {
+		return m
+	}
+	return map[string]interface{}{}
+}
+
+// loadDependencies finds every dependency of Chart.yaml in charts/<name>,
+// as Helm does after `helm dependency build` (or through a symlink), and
+// checks its name, version constraint and type.
+func loadDependencies(chartDir string, meta chartMeta) ([]loadedDep, error) {
+	semverCompare := sprig.TxtFuncMap()["semverCompare"].(func(string, string) (bool, error))
+	var out []loadedDep
+	for _, d := range meta.Dependencies {
+		if d.Name == "" || d.Version == "" || d.Repository == "" {
+			return nil, fmt.Errorf("Chart.yaml: dependency %q needs name, version and repository", d.Name)
+		}
+		if d.Alias != "" || d.Condition != "" {
+			return nil, fmt.Errorf("dependency %s: alias and condition are not emulated here", d.Name)
+		}
+		dir := filepath.Join(chartDir, "charts", d.Name)
+		raw, err := os.ReadFile(filepath.Join(dir, "Chart.yaml"))
+		if err != nil {
+			return nil, fmt.Errorf("found in Chart.yaml, but missing in charts/ directory: %s (%v)", d.Name, err)
+		}
+		var dm chartMeta
+		if err := yaml.Unmarshal(raw, &dm); err != nil {
+			return nil, fmt.Errorf("%s/Chart.yaml: %w", dir, err)
+		}
+		if dm.APIVersion != "v2" || dm.Name != d.Name {
+			return nil, fmt.Errorf("%s: Chart.yaml has apiVersion %q name %q, want v2 and %q", dir, dm.APIVersion, dm.Name, d.Name)
+		}
+		okVersion, err := semverCompare(d.Version, dm.Version)
+		if err != nil || !okVersion {
+			return nil, fmt.Errorf("dependency %s: version %s does not satisfy %q", d.Name, dm.Version, d.Version)
+		}
+		if dm.Type != "library" {
+			return nil, fmt.Errorf("dependency %s: only library charts are emulated (type is %q)", d.Name, dm.Type)
+		}
+		if strings.HasPrefix(d.Repository, "file://") {
+			// The repository path must lead to the same chart as charts/<name>.
+			want, err1 := filepath.EvalSymlinks(filepath.Join(chartDir, strings.TrimPrefix(d.Repository, "file://")))
+			have, err2 := filepath.EvalSymlinks(dir)
+			if err1 != nil || err2 != nil || want != have {
+				return nil, fmt.Errorf("dependency %s: repository %s is not the chart in %s", d.Name, d.Repository, dir)
+			}
+		}
+		ld := loadedDep{meta: dm, values: map[string]interface{}{}}
+		if _, err := os.Stat(filepath.Join(dir, "values.yaml")); err == nil {
+			if ld.values, err = readValues(filepath.Join(dir, "values.yaml")); err != nil {
+				return nil, err
+			}
+		}
+		tdir := filepath.Join(dir, "templates")
+		entries, err := os.ReadDir(tdir)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			// Helm keeps only the partials of a library chart.
+			if e.IsDir() || !strings.HasPrefix(e.Name(), "_") {
+				continue
+			}
+			src, err := os.ReadFile(filepath.Join(tdir, e.Name()))
+			if err != nil {
+				return nil, err
+			}
+			ld.templates = append(ld.templates, depTemplate{rel: e.Name(), src: string(src)})
+		}
+		out = append(out, ld)
+	}
+	return out, nil
+}
+
+// loadFiles reads .Files: every file of the chart but templates/, charts/,
+// Chart.yaml, Chart.lock, values.yaml, values.schema.json and what
+// .helmignore names (simple patterns: "dir/", globs on the base name or the
+// relative path).
+func loadFiles(chartDir string) (files, error) {
+	var ignore []string
+	if raw, err := os.ReadFile(filepath.Join(chartDir, ".helmignore")); err == nil {
+		for _, l := range strings.Split(string(raw), "\n") {
+			l = strings.TrimSpace(l)
+			if l != "" && !strings.HasPrefix(l, "#") {
+				ignore = append(ignore, l)
+			}
+		}
+	}
+	ignored := func(rel string, dir bool) bool {
+		for _, p := range ignore {
+			if strings.HasSuffix(p, "/") {
+				if dir && (rel == strings.TrimSuffix(p, "/") || filepath.Base(rel) == strings.TrimSuffix(p, "/")) {
+					return true
+				}
+				continue
+			}
+			if m, _ := filepath.Match(p, filepath.Base(rel)); m {
+				return true
+			}
+			if m, _ := filepath.Match(p, rel); m {
+				return true
+			}
+		}
+		return false
+	}
+	out := files{}
+	err := filepath.Walk(chartDir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(chartDir, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		if info.IsDir() {
+			if rel == "templates" || rel == "charts" || ignored(rel, true) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch rel {
+		case "Chart.yaml", "Chart.lock", "values.yaml", "values.schema.json", ".helmignore":
+			return nil
+		}
+		if ignored(rel, false) {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out[rel] = b
+		return nil
+	})
+	return out, err
 }
 
 func copyTop(top map[string]interface{}, t templateInfo) map[string]interface{} {
