@@ -288,11 +288,41 @@ TEST_F(RedisTlsTest, SentinelOverTlsFindsAndChecksTheMaster) {
   CheckResult w = RunOnce(*wrong);
   EXPECT_EQ(w.outcome, Outcome::kFail);
   EXPECT_THAT(w.reason, HasSubstr("certificate verify failed")) << w.reason;
+  EXPECT_EQ(w.failure, FailureKind::kTls);
 
   // TLS settings on a plain sentinel URL are refused.
   EXPECT_EQ(
       ErrorFor({{"url", "redis+sentinel://localhost:1/m"}, {"tls", {{"ca_file", ca_->cert()}}}}),
       "checks[0].tls: TLS settings on a plain URL: use rediss+sentinel://");
+}
+
+TEST_F(RedisTlsTest, SentinelPasswordOverTls) {
+  // A sentinel that wants AUTH, on its TLS port: the password goes over TLS.
+  const std::string password = "sentinel-Tls-pw-42";
+  const int sentinel_tls_port = testing::FreePort();
+  testing::SentinelServer sentinel(
+      redis_->tls_port, "mymaster",
+      {"requirepass " + password, "tls-port " + std::to_string(sentinel_tls_port),
+       "tls-cert-file " + good_->cert, "tls-key-file " + good_->key,
+       "tls-ca-cert-file " + ca_->cert(), "tls-replication yes", "tls-auth-clients no"});
+  const std::string url =
+      "rediss+sentinel://localhost:" + std::to_string(sentinel_tls_port) + "/mymaster";
+  auto check = testing::BuildCheck("redis", {{"url", url},
+                                             {"sentinel_password", password},
+                                             {"tls", {{"ca_file", ca_->cert()}}}})
+                   .check;
+  CheckResult r = RunOnce(*check);
+  EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
+  EXPECT_EQ(check->Target(), "127.0.0.1:" + std::to_string(redis_->tls_port));
+
+  auto wrong = testing::BuildCheck("redis", {{"url", url},
+                                             {"sentinel_password", "not-the-Password-1"},
+                                             {"tls", {{"ca_file", ca_->cert()}}}})
+                   .check;
+  CheckResult w = RunOnce(*wrong);
+  EXPECT_EQ(w.outcome, Outcome::kFail);
+  EXPECT_EQ(w.failure, FailureKind::kAuth) << w.reason;
+  EXPECT_THAT(w.reason, ::testing::Not(HasSubstr("not-the-Password-1")));
 }
 
 // --- the tls object, validated when the config is read ---
