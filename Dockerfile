@@ -19,7 +19,7 @@ FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake g++ make pkg-config \
-      libcpp-httplib-dev libhiredis-dev nlohmann-json3-dev libcli11-dev libpq-dev libc-ares-dev \
+      libcpp-httplib-dev libhiredis-dev nlohmann-json3-dev libcli11-dev libpq-dev libc-ares-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -31,11 +31,12 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVIGIL_BUILD_TESTS=OFF \
 
 FROM debian:12-slim
 # Runtime libraries, from `ldd vigil` and `dpkg -S` on each library it loads:
-# vigil itself needs (readelf -d: NEEDED) libhiredis.so.0.14, libpq.so.5 and
-# libcpp-httplib.so.0.11 and libcares.so.2, so the packages are libhiredis0.14,
-# libpq5, libcpp-httplib0.11 and libc-ares2 (libc6, libstdc++6, libgcc-s1 are
-# in the slim base).
-# What they load in turn comes with them as dependencies: libssl3, zlib1g,
+# vigil itself needs (readelf -d: NEEDED) libhiredis.so.0.14, libpq.so.5,
+# libcpp-httplib.so.0.11, libcares.so.2 and libssl.so.3 (TLS to the
+# dependencies), so the packages are libhiredis0.14, libpq5,
+# libcpp-httplib0.11, libc-ares2 and libssl3 (libc6, libstdc++6, libgcc-s1
+# are in the slim base).
+# What they load in turn comes with them as dependencies: zlib1g,
 # libbrotli1 (cpp-httplib); libgssapi-krb5-2, libkrb5-3, libk5crypto3,
 # libkrb5support0, libkeyutils1, libcom-err2, libldap-2.5-0, libsasl2-2,
 # libsasl2-modules-db, libdb5.3 (libpq's Kerberos and LDAP); GnuTLS, nettle,
@@ -49,7 +50,7 @@ FROM debian:12-slim
 # krb5-locales, which vigil never uses.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libcpp-httplib0.11 libhiredis0.14 libpq5 libc-ares2 \
+      libcpp-httplib0.11 libhiredis0.14 libpq5 libc-ares2 libssl3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/vigil /usr/local/bin/vigil
 # OCI image labels; the release workflow passes the version, the commit and

@@ -72,6 +72,7 @@ Transition CheckTracker::Record(const CheckResult& r, Now now) {
   Transition t;
   ++attempts_;
   last_latency_ = r.latency;
+  if (r.tls_not_after) tls_not_after_ = r.tls_not_after;
   durations_.Observe(std::chrono::duration<double>(r.latency).count());
   const bool ok = r.outcome != Outcome::kFail;
   reason_ = ok && r.outcome == Outcome::kPass ? std::string() : r.reason;

@@ -116,6 +116,8 @@ class CheckTracker {
   // What the latest attempt read (Redis INFO, PostgreSQL recovery state).
   const CheckSignals& signals() const { return signals_; }
   const DurationHistogram& durations() const { return durations_; }
+  // notAfter (Unix seconds) of the dependency's TLS certificate, as last seen.
+  std::optional<int64_t> tls_not_after() const { return tls_not_after_; }
   // Transitions into each breaker state, indexed by BreakerState.
   const std::array<uint64_t, 3>& breaker_transitions() const { return breaker_transitions_; }
 
@@ -149,6 +151,7 @@ class CheckTracker {
   CheckSignals signals_;
   DurationHistogram durations_;
   std::array<uint64_t, 3> breaker_transitions_{};
+  std::optional<int64_t> tls_not_after_;
 };
 
 }  // namespace vigil

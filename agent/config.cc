@@ -46,7 +46,7 @@ const ServerKey kServerKeys[] = {
 };
 const std::vector<std::string> kTimingKeys = {
     "interval_ms",    "timeout_ms", "unhealthy_threshold", "healthy_threshold",
-    "jitter_percent", "breaker",    "dns_stale_s"};
+    "jitter_percent", "breaker",    "dns_stale_s",         "cert_expiry_warn_days"};
 const std::vector<std::string> kBreakerKeys = {"failure_threshold", "recovery_timeout_ms",
                                                "success_threshold"};
 const std::vector<std::string> kCommonCheckKeys = {"name", "kind", "role", "required", "liveness"};
@@ -236,6 +236,8 @@ void ReadTiming(const json& obj, const std::string& path, CheckTiming* t) {
   t->healthy_threshold = ReadInt(obj, "healthy_threshold", t->healthy_threshold, 1, 1000, path);
   t->jitter_percent = ReadInt(obj, "jitter_percent", t->jitter_percent, 0, 100, path);
   t->dns_stale_s = ReadInt(obj, "dns_stale_s", t->dns_stale_s, 0, 86400, path);
+  t->cert_expiry_warn_days =
+      ReadInt(obj, "cert_expiry_warn_days", t->cert_expiry_warn_days, 0, 3650, path);
   auto it = obj.find("breaker");
   if (it != obj.end()) {
     const std::string bpath = Child(path, "breaker");

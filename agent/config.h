@@ -33,11 +33,15 @@ struct CheckTiming {
   // Old addresses may stand in for a failing DNS lookup this long (docs/dns.md).
   int dns_stale_s = 300;
   BreakerConfig breaker;
+  // A TLS dependency whose certificate expires within this many days warns
+  // (0: never).
+  int cert_expiry_warn_days = 14;
   bool operator==(const CheckTiming& o) const {
     return interval_ms == o.interval_ms && timeout_ms == o.timeout_ms &&
            unhealthy_threshold == o.unhealthy_threshold &&
            healthy_threshold == o.healthy_threshold && jitter_percent == o.jitter_percent &&
-           dns_stale_s == o.dns_stale_s && breaker == o.breaker;
+           dns_stale_s == o.dns_stale_s && breaker == o.breaker &&
+           cert_expiry_warn_days == o.cert_expiry_warn_days;
   }
 };
 

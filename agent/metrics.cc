@@ -247,6 +247,17 @@ std::string RenderMetrics(const HealthSnapshot& s, bool live, const AgentCounter
                static_cast<double>(c.breaker_transitions[static_cast<size_t>(b)]));
     }
   }
+  bool any_tls = false;
+  for (const auto& c : s.checks) any_tls = any_tls || c.tls_not_after.has_value();
+  if (any_tls) {
+    w.Family("vigil_check_tls_cert_expiry_timestamp_seconds", "gauge",
+             "Unix time when the TLS certificate the dependency presents expires.");
+    for (const auto& c : s.checks) {
+      if (!c.tls_not_after) continue;
+      w.Sample("vigil_check_tls_cert_expiry_timestamp_seconds", L("check", c.name),
+               static_cast<double>(*c.tls_not_after));
+    }
+  }
   w.Family("vigil_config_reloads_total", "counter", "Configuration reloads applied.");
   w.Sample("vigil_config_reloads_total", "", static_cast<double>(s.config_reloads));
   w.Family("vigil_config_reload_failures_total", "counter",

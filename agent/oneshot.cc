@@ -63,7 +63,14 @@ int RunChecksOnce(const Config& config, const CheckRegistry& registry) {
         r = CheckResult::Fail("internal error");
       }
       v.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-      if (r.timed_out) r.reason = TimeoutReason(std::chrono::milliseconds(c.timing.timeout_ms));
+      if (r.timed_out) {
+        r.reason = TimeoutReasonOf(r, std::chrono::milliseconds(c.timing.timeout_ms));
+      }
+      ApplyCertExpiry(
+          &r, c.timing.cert_expiry_warn_days,
+          std::chrono::duration_cast<std::chrono::seconds>(WallClock::now().time_since_epoch())
+              .count());
+      v.tls_not_after = r.tls_not_after;
       v.status = r.outcome == Outcome::kPass   ? Status::kPass
                  : r.outcome == Outcome::kWarn ? Status::kWarn
                                                : Status::kFail;

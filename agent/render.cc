@@ -70,6 +70,9 @@ json CheckJson(const CheckView& c, bool full) {
   if (!c.reason.empty()) j["reason"] = c.reason;
   j["circuit"] = BreakerName(c.circuit);
   j["target"] = c.target;
+  if (c.tls_not_after) {
+    j["tls_expires"] = FormatTime(WallClock::time_point(std::chrono::seconds(*c.tls_not_after)));
+  }
   j["recent"] = RecentJson(c);
   return j;
 }

@@ -178,8 +178,12 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
 
   void RecordLocked(Runner& r, CheckResult result, Now now) {
     if (result.timed_out) {
-      result.reason = TimeoutReason(std::chrono::milliseconds(r.config.timing.timeout_ms));
+      result.reason =
+          TimeoutReasonOf(result, std::chrono::milliseconds(r.config.timing.timeout_ms));
     }
+    ApplyCertExpiry(
+        &result, r.config.timing.cert_expiry_warn_days,
+        std::chrono::duration_cast<std::chrono::seconds>(now.wall.time_since_epoch()).count());
     result.reason = reporter->redactor().Scrub(std::move(result.reason));
     if (result.outcome == Outcome::kPass && !result.reason.empty()) {
       // A pass with a note (e.g. INFO refused by ACL: PING verdict only).
@@ -288,6 +292,7 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
       v.signals = t.signals();
       v.durations = t.durations();
       v.breaker_transitions = t.breaker_transitions();
+      v.tls_not_after = t.tls_not_after();
       snap->checks.push_back(std::move(v));
     }
     store->Set(std::move(snap));

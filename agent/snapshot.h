@@ -38,6 +38,8 @@ struct CheckView {
   CheckSignals signals;           // what the latest attempt read
   DurationHistogram durations;
   std::array<uint64_t, 3> breaker_transitions{};
+  // TLS checks: notAfter (Unix seconds) of the dependency's certificate.
+  std::optional<int64_t> tls_not_after;
 };
 
 struct HealthSnapshot {

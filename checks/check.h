@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,6 +79,10 @@ struct CheckResult {
   // messages), one line each, each said once: the agent logs them.
   std::vector<std::string> notes{};
 
+  // TLS checks: notAfter (Unix seconds) of the leaf certificate the
+  // dependency presented on the connection the run used (or last used).
+  std::optional<int64_t> tls_not_after{};
+
   static CheckResult Pass() { return {Outcome::kPass, {}, {}, false}; }
   static CheckResult Warn(std::string why) { return {Outcome::kWarn, {}, std::move(why), false}; }
   static CheckResult Fail(std::string why) { return {Outcome::kFail, {}, std::move(why), false}; }
@@ -112,6 +117,16 @@ class Check {
 // "timeout after N ms" with N the attempt's budget: the same text for every
 // kind so that logs and alerts can match on it.
 std::string TimeoutReason(std::chrono::milliseconds budget);
+
+// The reason the agent shows for a timed-out result: TimeoutReason, plus
+// "(handshake timeout)" when the deadline ran out inside a TLS handshake.
+std::string TimeoutReasonOf(const CheckResult& result, std::chrono::milliseconds budget);
+
+// Certificate expiry: a run that did not fail, on a certificate that
+// expires within `warn_days` of `now_unix` (0: off), becomes a warn
+// ("certificate expires in 5 days"; "certificate has expired" when a check
+// that skips verification got one past its date).
+void ApplyCertExpiry(CheckResult* result, int warn_days, int64_t now_unix);
 
 // Milliseconds left until `deadline`, never negative.
 int RemainingMs(Deadline deadline);

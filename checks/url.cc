@@ -146,12 +146,12 @@ RedisUrl ParseRedisUrl(const std::string& url) {
   const std::string lower = AsciiLower(scheme);
 
   RedisUrl out;
-  if (lower == "rediss" || lower == "rediss+sentinel") {
-    throw UrlError("rediss (TLS) is not supported by this build (hiredis 0.14)");
-  } else if (lower == "redis") {
+  if (lower == "redis" || lower == "rediss") {
     out.sentinel = false;
-  } else if (lower == "redis+sentinel") {
+    out.tls = lower == "rediss";
+  } else if (lower == "redis+sentinel" || lower == "rediss+sentinel") {
     out.sentinel = true;
+    out.tls = lower == "rediss+sentinel";
   } else {
     throw UrlError("unsupported scheme \"" + scheme + "\"");
   }

@@ -27,6 +27,7 @@ struct HostAndPort {
 
 struct RedisUrl {
   bool sentinel = false;
+  bool tls = false;      // rediss:// or rediss+sentinel://
   std::string user;      // percent-decoded; empty: the default user
   std::string password;  // percent-decoded; empty: no AUTH
   // The password as written in the URL (percent-encoded), for scrubbing.
@@ -41,6 +42,7 @@ constexpr int kRedisDefaultPort = 6379;
 constexpr int kSentinelDefaultPort = 26379;
 
 // redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]
+// (rediss:// and rediss+sentinel:// alike, with TLS)
 // redis+sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER[/DB]
 // Under Sentinel the URL's password is sent to the Sentinels (and to the
 // master unless the check has a `password` key; checks/redis/redis_check.cc);

@@ -12,6 +12,9 @@
 //
 // A fresh connection per run with `Connection: close`, like the kubelet's own
 // HTTP probe: the route checked is normally the app's own, on the same pod.
+// https:// runs the TLS layer of checks/tls.h on that same socket, handshake
+// included, under the same deadline; the URL's host is the name verified
+// unless tls.server_name says otherwise.
 #include "checks/http/http_check.h"
 
 #include <poll.h>
@@ -25,6 +28,7 @@
 
 #include "checks/http/http_response.h"
 #include "checks/net.h"
+#include "checks/tls.h"
 #include "checks/url.h"
 
 #ifdef VIGIL_VERSION
@@ -65,21 +69,9 @@ std::string Base64(const std::string& in) {
   return out;
 }
 
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-
- private:
-  int fd_;
-};
-
 struct HttpCheckConfig {
   HttpUrl url;
+  std::optional<TlsConfig> tls;      // https:// only
   std::string expect_body_contains;  // empty: no body check
   int expect_status = 0;             // 0: any 2xx/3xx
 };
@@ -89,7 +81,7 @@ class HttpCheck final : public Check {
   explicit HttpCheck(HttpCheckConfig config) : config_(std::move(config)) {
     const HttpUrl& u = config_.url;
     std::string host_header = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
-    if (u.port != 80) host_header += ":" + std::to_string(u.port);
+    if (u.port != (u.tls ? 443 : 80)) host_header += ":" + std::to_string(u.port);
     request_ = "GET " + u.path_and_query + " HTTP/1.1\r\n";
     request_ += "Host: " + host_header + "\r\n";
     request_ += "User-Agent: " VIGIL_HTTP_USER_AGENT "\r\n";
@@ -102,7 +94,13 @@ class HttpCheck final : public Check {
 
   CheckResult Run(Deadline deadline) override {
     auto start = Clock::now();
-    CheckResult r = Attempt(deadline);
+    Stream stream;
+    CheckResult r = Attempt(stream, deadline);
+    if (config_.tls) {
+      if (auto not_after = stream.peer_not_after()) tls_not_after_ = not_after;
+      r.tls_not_after = tls_not_after_;
+      NoteInsecureOnce(*config_.tls, &insecure_noted_, &r);
+    }
     r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
     return r;
   }
@@ -112,35 +110,31 @@ class HttpCheck final : public Check {
   }
 
  private:
-  CheckResult Attempt(Deadline deadline) {
+  CheckResult Attempt(Stream& stream, Deadline deadline) {
     int fd = -1;
     NetResult c = ConnectTcp(config_.url.host, config_.url.port, deadline, &fd);
     if (c.status == NetStatus::kTimeout) return CheckResult::Timeout(c.error);
     if (c.status != NetStatus::kOk) return CheckResult::Fail(c.kind, c.error);
-    FdCloser closer(fd);
+    stream.Attach(fd);  // closed with the stream, at the end of the run
+    if (config_.tls) {
+      StreamResult t = stream.StartTls(*config_.tls, config_.url.host, deadline);
+      if (t.status == StreamStatus::kTimeout) return HandshakeTimeoutResult();
+      if (t.status != StreamStatus::kOk) return CheckResult::Fail(FailureKind::kTls, t.error);
+    }
 
     // Send the request.
-    size_t sent = 0;
-    while (sent < request_.size()) {
-      ssize_t n = send(fd, request_.data() + sent, request_.size() - sent, MSG_NOSIGNAL);
-      if (n > 0) {
-        sent += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        NetResult w = WaitFd(fd, POLLOUT, deadline);
-        if (w.status == NetStatus::kTimeout) return CheckResult::Timeout("sending request");
-        if (w.status != NetStatus::kOk) return CheckResult::Fail("sending request: " + w.error);
-        continue;
-      }
-      return CheckResult::Fail(std::string("sending request: ") + std::strerror(errno));
+    StreamResult w = stream.Write(request_.data(), request_.size(), deadline);
+    if (w.status == StreamStatus::kTimeout) return CheckResult::Timeout("sending request");
+    if (w.status != StreamStatus::kOk) {
+      const std::string why = w.sys_errno != 0 ? std::string(std::strerror(w.sys_errno)) : w.error;
+      if (w.kind == FailureKind::kTls) return CheckResult::Fail(FailureKind::kTls, w.error);
+      return CheckResult::Fail("sending request: " + why);
     }
 
     // Status line and headers (skipping interim 1xx responses).
     std::string in;
     HttpResponseHead head;
-    if (auto failed = ReadHttpResponseHead(fd, deadline, &in, &head)) return *failed;
+    if (auto failed = ReadHttpResponseHead(stream, deadline, &in, &head)) return *failed;
     const int status = head.status;
 
     bool status_ok = config_.expect_status != 0 ? status == config_.expect_status
@@ -154,7 +148,7 @@ class HttpCheck final : public Check {
     // Body, up to kHttpMaxBodyBytes: read so that a route that hangs after its
     // headers fails like it does for the kubelet, and for expect_body_contains.
     std::string body;
-    if (auto failed = ReadHttpResponseBody(fd, deadline, head, &in, &body)) return *failed;
+    if (auto failed = ReadHttpResponseBody(stream, deadline, head, &in, &body)) return *failed;
 
     if (!config_.expect_body_contains.empty() &&
         body.find(config_.expect_body_contains) == std::string::npos) {
@@ -168,6 +162,8 @@ class HttpCheck final : public Check {
 
   const HttpCheckConfig config_;
   std::string request_;
+  std::optional<int64_t> tls_not_after_;  // of the last handshake
+  bool insecure_noted_ = false;
 };
 
 }  // namespace
@@ -175,7 +171,7 @@ class HttpCheck final : public Check {
 CheckKind HttpCheckKind() {
   CheckKind kind;
   kind.name = "http";
-  kind.keys = {"url", "expect_body_contains", "expect_status"};
+  kind.keys = {"url", "expect_body_contains", "expect_status", kTlsKey};
   kind.default_role = "app";
   kind.create = [](const CheckSpec& spec) -> std::unique_ptr<Check> {
     HttpCheckConfig config;
@@ -197,6 +193,11 @@ CheckKind HttpCheckKind() {
     if (status != std::floor(status))
       throw ConfigError(spec.Field("expect_status"), "must be an integer");
     config.expect_status = static_cast<int>(status);
+    config.tls = ParseTlsConfig(spec);
+    if (config.tls && !config.url.tls) {
+      throw ConfigError(spec.Field(kTlsKey), "TLS settings on a plain URL: use https://");
+    }
+    if (config.url.tls && !config.tls) config.tls = TlsConfig{};
     return std::make_unique<HttpCheck>(std::move(config));
   };
   return kind;

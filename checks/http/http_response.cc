@@ -127,37 +127,37 @@ enum class ReadStatus { kData, kEof, kTimeout, kError };
 
 // Appends what the socket has (waiting until the deadline for something).
 // On kError *kind says what it means: a reset is the server hanging up on
-// the request, like a close without an answer (protocol).
-ReadStatus ReadMore(int fd, Deadline deadline, std::string* buf, std::string* error,
+// the request, like a close without an answer (protocol); a TLS alert or
+// record error is tls.
+ReadStatus ReadMore(Stream& stream, Deadline deadline, std::string* buf, std::string* error,
                     FailureKind* kind) {
   char chunk[kReadChunk];
-  for (;;) {
-    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-    if (n > 0) {
-      buf->append(chunk, static_cast<size_t>(n));
+  StreamResult r = stream.Read(chunk, sizeof chunk, deadline);
+  switch (r.status) {
+    case StreamStatus::kOk:
+      buf->append(chunk, r.bytes);
       return ReadStatus::kData;
-    }
-    if (n == 0) return ReadStatus::kEof;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      NetResult w = WaitFd(fd, POLLIN, deadline);
-      if (w.status == NetStatus::kTimeout) return ReadStatus::kTimeout;
-      if (w.status != NetStatus::kOk) {
-        *kind = FailureKind::kOther;
-        *error = "waiting for response: " + w.error;
-        return ReadStatus::kError;
-      }
-      continue;
-    }
-    if (errno == ECONNRESET) {
-      *kind = FailureKind::kProtocol;
-      *error = "connection reset by peer while waiting for response";
-    } else {
-      *kind = FailureKind::kOther;
-      *error = std::string("reading response: ") + std::strerror(errno);
-    }
-    return ReadStatus::kError;
+    case StreamStatus::kEof:
+      return ReadStatus::kEof;
+    case StreamStatus::kTimeout:
+      return ReadStatus::kTimeout;
+    case StreamStatus::kError:
+      break;
   }
+  if (r.kind == FailureKind::kTls) {
+    *kind = FailureKind::kTls;
+    *error = r.error;  // the TLS reason ("client certificate required", ...)
+  } else if (r.sys_errno == ECONNRESET) {
+    *kind = FailureKind::kProtocol;
+    *error = "connection reset by peer while waiting for response";
+  } else if (r.sys_errno != 0) {
+    *kind = FailureKind::kOther;
+    *error = std::string("reading response: ") + std::strerror(r.sys_errno);
+  } else {
+    *kind = FailureKind::kOther;
+    *error = "waiting for response: " + r.error;
+  }
+  return ReadStatus::kError;
 }
 
 // True when `in` holds a whole header block; *end is just past its blank line.
@@ -256,7 +256,7 @@ bool ParseHead(const std::string& text, HttpResponseHead* head, std::string* err
 
 }  // namespace
 
-std::optional<CheckResult> ReadHttpResponseHead(int fd, Deadline deadline, std::string* in,
+std::optional<CheckResult> ReadHttpResponseHead(Stream& stream, Deadline deadline, std::string* in,
                                                 HttpResponseHead* head) {
   std::string error;
   FailureKind kind = FailureKind::kOther;
@@ -265,7 +265,7 @@ std::optional<CheckResult> ReadHttpResponseHead(int fd, Deadline deadline, std::
     while (!FindHeaderEnd(*in, &header_end)) {
       if (in->size() > kHttpMaxHeaderBytes)
         return CheckResult::Fail(FailureKind::kProtocol, "response headers over 16 KiB");
-      ReadStatus rs = ReadMore(fd, deadline, in, &error, &kind);
+      ReadStatus rs = ReadMore(stream, deadline, in, &error, &kind);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
       if (rs == ReadStatus::kError) return CheckResult::Fail(kind, error);
       if (rs == ReadStatus::kEof) {
@@ -285,7 +285,7 @@ std::optional<CheckResult> ReadHttpResponseHead(int fd, Deadline deadline, std::
   }
 }
 
-std::optional<CheckResult> ReadHttpResponseBody(int fd, Deadline deadline,
+std::optional<CheckResult> ReadHttpResponseBody(Stream& stream, Deadline deadline,
                                                 const HttpResponseHead& head, std::string* in,
                                                 std::string* body) {
   std::string error;
@@ -301,7 +301,7 @@ std::optional<CheckResult> ReadHttpResponseBody(int fd, Deadline deadline,
         return CheckResult::Fail(FailureKind::kProtocol, "malformed HTTP response: " + error);
       }
       if (decoder.done() || body->size() >= kHttpMaxBodyBytes) break;
-      ReadStatus rs = ReadMore(fd, deadline, in, &error, &kind);
+      ReadStatus rs = ReadMore(stream, deadline, in, &error, &kind);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
       if (rs == ReadStatus::kError) return CheckResult::Fail(kind, error);
       if (rs == ReadStatus::kEof)
@@ -312,7 +312,7 @@ std::optional<CheckResult> ReadHttpResponseBody(int fd, Deadline deadline,
         std::min<long long>(head.content_length, static_cast<long long>(kHttpMaxBodyBytes)));
     *body = std::move(*in);
     while (body->size() < want) {
-      ReadStatus rs = ReadMore(fd, deadline, body, &error, &kind);
+      ReadStatus rs = ReadMore(stream, deadline, body, &error, &kind);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
       if (rs == ReadStatus::kError) return CheckResult::Fail(kind, error);
       if (rs == ReadStatus::kEof) {
@@ -326,7 +326,7 @@ std::optional<CheckResult> ReadHttpResponseBody(int fd, Deadline deadline,
     // No framing: the body ends when the server closes.
     *body = std::move(*in);
     while (body->size() < kHttpMaxBodyBytes) {
-      ReadStatus rs = ReadMore(fd, deadline, body, &error, &kind);
+      ReadStatus rs = ReadMore(stream, deadline, body, &error, &kind);
       if (rs == ReadStatus::kTimeout) return CheckResult::Timeout("waiting for response");
       if (rs == ReadStatus::kError) return CheckResult::Fail(kind, error);
       if (rs == ReadStatus::kEof) break;

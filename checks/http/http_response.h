@@ -1,7 +1,8 @@
 // Reading the answer to an `http` check's GET from a non-blocking socket:
 // the head (status line and the framing headers), then up to
 // kHttpMaxBodyBytes of the body (chunked, by Content-Length, or to the
-// close). Every read polls against the one absolute deadline of the run.
+// close). Every read polls against the one absolute deadline of the run, on
+// a plain or a TLS stream alike.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "checks/check.h"
+#include "checks/tls.h"
 
 namespace vigil {
 
@@ -25,13 +27,13 @@ struct HttpResponseHead {
 // Reads the head of the final response, skipping interim 1xx ones (but
 // 101). What was read past the head stays in *in for ReadHttpResponseBody.
 // A failed or timed-out result on a fault; nullopt with *head set otherwise.
-std::optional<CheckResult> ReadHttpResponseHead(int fd, Deadline deadline, std::string* in,
+std::optional<CheckResult> ReadHttpResponseHead(Stream& stream, Deadline deadline, std::string* in,
                                                 HttpResponseHead* head);
 
 // Reads the body framed as `head` says into *body, starting with what *in
 // already holds; stops at kHttpMaxBodyBytes. A failed or timed-out result on
 // a fault; nullopt otherwise.
-std::optional<CheckResult> ReadHttpResponseBody(int fd, Deadline deadline,
+std::optional<CheckResult> ReadHttpResponseBody(Stream& stream, Deadline deadline,
                                                 const HttpResponseHead& head, std::string* in,
                                                 std::string* body);
 

@@ -48,16 +48,12 @@ bool ParseHttpUrl(const std::string& url, HttpUrl* out, std::string* error) {
     return false;
   }
   scheme = AsciiLower(scheme);
-  if (scheme == "https") {
-    *error =
-        "https is not supported: point the check at the app's plain-HTTP port "
-        "(http://127.0.0.1:PORT/PATH)";
+  if (scheme != "http" && scheme != "https") {
+    *error = "unsupported scheme " + QuotedForMessage(scheme) + " (want http or https)";
     return false;
   }
-  if (scheme != "http") {
-    *error = "unsupported scheme " + QuotedForMessage(scheme) + " (want http)";
-    return false;
-  }
+  out->tls = scheme == "https";
+  if (out->tls) out->port = 443;
 
   size_t auth_begin = sep + 3;
   size_t auth_end = url.find_first_of("/?#", auth_begin);

@@ -1,4 +1,4 @@
-// The `url` of an `http` check: http://[user[:password]@]host[:port][/path][?query].
+// The `url` of an `http` check: http(s)://[user[:password]@]host[:port][/path][?query].
 #pragma once
 
 #include <cstddef>
@@ -8,8 +8,9 @@ namespace vigil {
 
 // A parsed `http` check URL. Exposed for the unit tests.
 struct HttpUrl {
-  std::string host;  // no brackets around an IPv6 literal
-  int port = 80;
+  bool tls = false;            // https://
+  std::string host;            // no brackets around an IPv6 literal
+  int port = 80;               // 443 for https:// unless given
   std::string path_and_query;  // "/healthz?full=1"; "/" when the URL has no path
   bool has_userinfo = false;
   std::string user;              // percent-decoded

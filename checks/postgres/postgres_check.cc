@@ -2,7 +2,10 @@
 
 #include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -20,6 +23,7 @@
 #include "checks/net.h"
 #include "checks/postgres/pg_dsn.h"
 #include "checks/postgres/pg_failure.h"
+#include "checks/tls.h"
 
 namespace vigil {
 namespace {
@@ -43,7 +47,56 @@ struct PostgresOptions {
   std::optional<double> max_replication_lag_s;
   bool keep_open = true;
   int statement_timeout_ms = 1000;
+  std::optional<TlsConfig> tls;  // the `tls` object, mapped onto libpq's ssl* keywords
+  // The check asked for TLS (an sslmode that requires it, or `tls`): the
+  // server's certificate expiry is then reported.
+  bool tls_required = false;
 };
+
+// The system CA bundle, for a `tls` object without ca_file: libpq 15 has no
+// "sslrootcert=system" and would look in ~/.postgresql/root.crt.
+std::string SystemCaBundle() {
+  for (const char* f : {X509_get_default_cert_file(), "/etc/ssl/certs/ca-certificates.crt"}) {
+    if (f != nullptr && access(f, R_OK) == 0) return f;
+  }
+  return {};
+}
+
+// The `tls` object as libpq keywords (docs/tls.md, "PostgreSQL"): ca_file ->
+// sslrootcert, cert_file/key_file -> sslcert/sslkey, sslmode verify-full
+// (require with insecure_skip_verify) unless the url sets one. A keyword set
+// both in the url and in `tls` is refused: one place says it.
+void MapTlsOntoDsn(const TlsConfig& tls, const std::string& field, PgDsn* dsn) {
+  if (dsn->IsUnixSocket()) {
+    throw ConfigError(field, "a Unix socket carries no TLS: name a TCP host in the url");
+  }
+  auto set = [&](const char* keyword, const std::string& value, const char* key) {
+    if (value.empty()) return;
+    if (!dsn->Param(keyword).empty()) {
+      throw ConfigError(field + "." + key,
+                        std::string("the url sets ") + keyword + " too: set it in one place");
+    }
+    dsn->params.emplace_back(keyword, value);
+  };
+  const std::string mode = dsn->Param("sslmode");
+  if (tls.insecure_skip_verify && (mode == "verify-ca" || mode == "verify-full")) {
+    throw ConfigError(field + ".insecure_skip_verify",
+                      "contradicts sslmode=" + mode + " in the url");
+  }
+  if (mode == "disable" || mode == "allow" || mode == "prefer") {
+    throw ConfigError(field, "the url says sslmode=" + mode + ": drop it, or the tls object");
+  }
+  if (!tls.insecure_skip_verify) {
+    const std::string ca =
+        tls.ca_file.empty() && dsn->Param("sslrootcert").empty() ? SystemCaBundle() : tls.ca_file;
+    set("sslrootcert", ca, "ca_file");
+  }
+  set("sslcert", tls.cert_file, "cert_file");
+  set("sslkey", tls.key_file, "key_file");
+  if (mode.empty()) {
+    dsn->params.emplace_back("sslmode", tls.insecure_skip_verify ? "require" : "verify-full");
+  }
+}
 
 // At most one cancel request per check is in flight. PQcancel blocks (libpq
 // 15 has no non-blocking cancel), and against a hung server it blocks until
@@ -123,7 +176,7 @@ using ResultPtr = std::unique_ptr<PGresult, ResultFree>;
 class PostgresCheck final : public Check {
  public:
   PostgresCheck(PgDsn dsn, PostgresOptions opts, const std::string& name)
-      : dsn_(std::move(dsn)), opts_(opts), cancel_(CancelSlotFor(name)) {
+      : dsn_(std::move(dsn)), opts_(std::move(opts)), cancel_(CancelSlotFor(name)) {
     // Everything but the addresses is fixed for the life of the check.
     bool has_app_name = false, has_gssencmode = false;
     std::string options;
@@ -155,6 +208,10 @@ class PostgresCheck final : public Check {
     const auto start = Clock::now();
     CheckResult r = Attempt(deadline);
     r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    if (opts_.tls_required) {
+      r.tls_not_after = tls_not_after_;
+      if (opts_.tls) NoteInsecureOnce(*opts_.tls, &insecure_noted_, &r);
+    }
     r.notes = std::move(notes_);
     notes_.clear();
     if (r.outcome == Outcome::kFail || !opts_.keep_open) Drop();
@@ -222,9 +279,13 @@ class PostgresCheck final : public Check {
       hosts = dsn_.host;
       ports = port;
     }
+    // tls.server_name: libpq verifies (and sends as SNI) the `host` it is
+    // given, and connects to `hostaddr`.
+    const std::string name =
+        opts_.tls && !opts_.tls->server_name.empty() ? opts_.tls->server_name : dsn_.host;
     for (size_t i = 0; i < addrs.size(); ++i) {
       const char* sep = i == 0 ? "" : ",";
-      hosts += sep + (dsn_.host.empty() ? addrs[i] : dsn_.host);
+      hosts += sep + (name.empty() ? addrs[i] : name);
       hostaddrs += sep + addrs[i];
       ports += sep + port;
     }
@@ -259,12 +320,26 @@ class PostgresCheck final : public Check {
       int fd = PQsocket(conn_);
       if (fd < 0) return ConnectFailure();
       NetResult w = WaitFd(fd, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+      // libpq's default sslmode=prefer asks every server for TLS first: only
+      // a check that requires TLS calls a stall there a handshake timeout.
+      if (w.status == NetStatus::kTimeout && opts_.tls_required &&
+          PQstatus(conn_) == CONNECTION_SSL_STARTUP) {
+        return HandshakeTimeoutResult();
+      }
       if (w.status == NetStatus::kTimeout) return CheckResult::Timeout("connecting");
       if (w.status == NetStatus::kError) return CheckResult::Fail(w.error);
       st = PQconnectPoll(conn_);
     }
     PQsetErrorVerbosity(conn_, PQERRORS_DEFAULT);
     if (PQsetnonblocking(conn_, 1) != 0) return CheckResult::Fail(ErrorLine());
+    if (PQsslInUse(conn_)) {
+      // libpq's OpenSSL session: the certificate the server presented.
+      if (auto* ssl = static_cast<SSL*>(PQsslStruct(conn_, "OpenSSL"))) {
+        X509* peer = SSL_get1_peer_certificate(ssl);
+        if (auto not_after = CertNotAfter(peer)) tls_not_after_ = not_after;
+        X509_free(peer);
+      }
+    }
     return CheckResult::Pass();
   }
 
@@ -394,7 +469,9 @@ class PostgresCheck final : public Check {
   std::vector<std::pair<std::string, std::string>> base_params_;
   std::shared_ptr<CancelSlot> cancel_;
   std::mutex run_mu_;
-  PGconn* conn_ = nullptr;  // Guarded by run_mu_.
+  PGconn* conn_ = nullptr;                // Guarded by run_mu_.
+  std::optional<int64_t> tls_not_after_;  // Guarded by run_mu_.
+  bool insecure_noted_ = false;           // Guarded by run_mu_.
   std::atomic<bool> close_requested_{false};
   std::vector<std::string> notes_;      // Guarded by run_mu_.
   std::set<std::string> seen_notices_;  // Guarded by run_mu_.
@@ -406,8 +483,8 @@ class PostgresCheck final : public Check {
 CheckKind PostgresCheckKind() {
   CheckKind kind;
   kind.name = "postgres";
-  kind.keys = {"url", "require_primary", "max_replication_lag_s", "keep_open",
-               "statement_timeout_ms"};
+  kind.keys = {"url",       "require_primary",      "max_replication_lag_s",
+               "keep_open", "statement_timeout_ms", kTlsKey};
   kind.default_role = "database";
   kind.create = [](const CheckSpec& spec) -> std::unique_ptr<Check> {
     PgDsn dsn = ParsePgDsn(spec.RequireString("url"), spec.Field("url"));
@@ -415,6 +492,10 @@ CheckKind PostgresCheckKind() {
       for (const auto& s : dsn.secrets) spec.secrets->push_back(s);
     }
     PostgresOptions opts;
+    opts.tls = ParseTlsConfig(spec);
+    if (opts.tls) MapTlsOntoDsn(*opts.tls, spec.Field(kTlsKey), &dsn);
+    const std::string mode = dsn.Param("sslmode");
+    opts.tls_required = mode == "require" || mode == "verify-ca" || mode == "verify-full";
     opts.require_primary = spec.OptionalBool("require_primary", false);
     if (spec.json.contains("max_replication_lag_s")) {
       opts.max_replication_lag_s = spec.OptionalNumber("max_replication_lag_s", 0, 0, 86400);
@@ -429,7 +510,7 @@ CheckKind PostgresCheckKind() {
         static_cast<int>(spec.OptionalNumber("statement_timeout_ms", fallback, 1, 86400000));
     auto name = spec.json.find("name");
     return std::make_unique<PostgresCheck>(
-        std::move(dsn), opts,
+        std::move(dsn), std::move(opts),
         name != spec.json.end() && name->is_string() ? name->get<std::string>() : "");
   };
   return kind;

@@ -9,6 +9,7 @@
 
 #include "checks/redis/redis_connection.h"
 #include "checks/redis/sentinel.h"
+#include "checks/tls.h"
 #include "checks/url.h"
 
 namespace vigil {
@@ -74,9 +75,16 @@ long long Ms(Clock::duration d) {
 // in steady state is one pipelined round trip, PING + INFO, on it.
 class RedisCheck final : public Check {
  public:
-  RedisCheck(RedisUrl url, RedisOptions opts)
-      : url_(std::move(url)), opts_(std::move(opts)), sentinels_(url_.hosts, url_.master_name) {
+  RedisCheck(RedisUrl url, RedisOptions opts, std::optional<TlsConfig> tls)
+      : url_(std::move(url)),
+        opts_(std::move(opts)),
+        tls_(std::move(tls)),
+        sentinels_(url_.hosts, url_.master_name) {
     sentinels_.SetPassword(opts_.sentinel_password, opts_.shared_password);
+    if (tls_) {
+      conn_.UseTls(*tls_);
+      sentinels_.UseTls(*tls_);
+    }
     std::vector<std::string> hosts;
     for (const auto& h : url_.hosts) hosts.push_back(h.ToString());
     target_ = Join(hosts, ",");
@@ -86,6 +94,12 @@ class RedisCheck final : public Check {
     const auto start = Clock::now();
     signals_ = {};
     CheckResult r = Attempt(deadline);
+    if (tls_) {
+      // The certificate of the kept connection, or of the last one.
+      if (auto not_after = conn_.tls_not_after()) tls_not_after_ = not_after;
+      r.tls_not_after = tls_not_after_;
+      NoteInsecureOnce(*tls_, &insecure_noted_, &r);
+    }
     r.signals = signals_;
     // After a failure the connection is suspect (a timeout leaves it out of
     // step with the server; the server may be gone): start afresh next run.
@@ -140,6 +154,9 @@ class RedisCheck final : public Check {
   // Connects, then AUTH and SELECT in one round trip.
   std::optional<CheckResult> Open(const HostAndPort& where, Deadline deadline) {
     NetResult c = conn_.Connect(where.host, where.port, deadline);
+    if (c.status == NetStatus::kTimeout && c.error == kHandshakeTimeout) {
+      return HandshakeTimeoutResult();
+    }
     if (c.status == NetStatus::kTimeout) return CheckResult::Timeout(c.error);
     if (c.status != NetStatus::kOk) return CheckResult::Fail(c.kind, c.error);
     connected_to_ = where;
@@ -340,6 +357,9 @@ class RedisCheck final : public Check {
 
   const RedisUrl url_;
   const RedisOptions opts_;
+  const std::optional<TlsConfig> tls_;  // rediss:// only
+  std::optional<int64_t> tls_not_after_;
+  bool insecure_noted_ = false;
   RedisConnection conn_;              // to the server (the master, under Sentinel)
   HostAndPort connected_to_;          // where conn_ goes
   SentinelResolver sentinels_;        // redis+sentinel:// only
@@ -397,7 +417,8 @@ CheckKind RedisCheckKind() {
   CheckKind kind;
   kind.name = "redis";
   kind.keys = {"url",     "expect_role", "max_memory_ratio",
-               "slow_ms", "password",    "sentinel_password"};
+               "slow_ms", "password",    "sentinel_password",
+               kTlsKey};
   kind.default_role = "cache";
   kind.create = [](const CheckSpec& spec) -> std::unique_ptr<Check> {
     const std::string text = spec.RequireString("url");
@@ -425,7 +446,16 @@ CheckKind RedisCheckKind() {
     }
     opts.max_memory_ratio = spec.OptionalNumber("max_memory_ratio", 0.9, 0.01, 1.0);
     opts.slow_ms = spec.OptionalNumber("slow_ms", 0, 1, 3600000);
-    return std::make_unique<RedisCheck>(std::move(url), std::move(opts));
+    std::optional<TlsConfig> tls = ParseTlsConfig(spec);
+    // TLS is the URL's to say: a `tls` object on a plain URL would otherwise
+    // look like it secures a connection that it does not.
+    if (tls && !url.tls) {
+      throw ConfigError(spec.Field(kTlsKey),
+                        url.sentinel ? "TLS settings on a plain URL: use rediss+sentinel://"
+                                     : "TLS settings on a plain URL: use rediss://");
+    }
+    if (url.tls && !tls) tls = TlsConfig{};
+    return std::make_unique<RedisCheck>(std::move(url), std::move(opts), std::move(tls));
   };
   return kind;
 }

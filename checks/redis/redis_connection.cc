@@ -83,11 +83,6 @@ void AppendCommand(const std::vector<std::string>& argv, std::string* out) {
   }
 }
 
-IoResult Waited(const NetResult& w) {
-  if (w.status == NetStatus::kTimeout) return {IoStatus::kTimeout, {}};
-  return {IoStatus::kError, w.error};
-}
-
 }  // namespace
 
 std::string RedisReply::ErrorCode() const { return str.substr(0, str.find(' ')); }
@@ -104,8 +99,7 @@ FailureKind RedisReply::ErrorKind() const {
 RedisConnection::~RedisConnection() { Close(); }
 
 void RedisConnection::Close() {
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  stream_.Close();
   if (reader_ != nullptr) redisReaderFree(reader_);
   reader_ = nullptr;
 }
@@ -115,37 +109,33 @@ NetResult RedisConnection::Connect(const std::string& host, int port, Deadline d
   int fd = -1;
   NetResult r = ConnectTcp(host, port, deadline, &fd);
   if (r.status != NetStatus::kOk) return r;
+  stream_.Attach(fd);
+  if (tls_) {
+    StreamResult t = stream_.StartTls(*tls_, host, deadline);
+    if (t.status != StreamStatus::kOk) {
+      Close();
+      return {t.status == StreamStatus::kTimeout ? NetStatus::kTimeout : NetStatus::kError, t.error,
+              FailureKind::kTls};
+    }
+  }
   reader_ = CreateBoundedReader();
   if (reader_ == nullptr) {
-    close(fd);
+    Close();
     return {NetStatus::kError, "out of memory"};
   }
-  fd_ = fd;
   return {NetStatus::kOk, {}};
 }
 
 IoResult RedisConnection::Exchange(const std::vector<std::vector<std::string>>& commands,
                                    Deadline deadline, std::vector<RedisReply>* replies) {
   replies->clear();
-  if (fd_ < 0) return {IoStatus::kError, "not connected"};
+  if (!stream_.is_open() || reader_ == nullptr) return {IoStatus::kError, "not connected"};
 
   std::string out;
   for (const auto& argv : commands) AppendCommand(argv, &out);
-  size_t sent = 0;
-  while (sent < out.size()) {
-    ssize_t n = send(fd_, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      NetResult w = WaitFd(fd_, POLLOUT, deadline);
-      if (w.status != NetStatus::kOk) return Waited(w);
-      continue;
-    }
-    return {IoStatus::kError, std::string("send: ") + std::strerror(errno)};
-  }
+  StreamResult w = stream_.Write(out.data(), out.size(), deadline);
+  if (w.status == StreamStatus::kTimeout) return {IoStatus::kTimeout, {}};
+  if (w.status != StreamStatus::kOk) return {IoStatus::kError, w.error, w.kind};
 
   size_t received = 0;
   while (replies->size() < commands.size()) {
@@ -166,25 +156,21 @@ IoResult RedisConnection::Exchange(const std::vector<std::vector<std::string>>& 
       freeReplyObject(reply);
       continue;
     }
-    NetResult w = WaitFd(fd_, POLLIN, deadline);
-    if (w.status != NetStatus::kOk) return Waited(w);
     char buf[16384];
-    ssize_t n = recv(fd_, buf, sizeof buf, 0);
-    if (n > 0) {
-      received += static_cast<size_t>(n);
-      if (received > kMaxReplyBytes) {
-        return {
-            IoStatus::kError,
-            "protocol error: replies larger than " + std::to_string(kMaxReplyBytes >> 20) + " MiB",
-            FailureKind::kProtocol};
-      }
-      if (redisReaderFeed(reader_, buf, static_cast<size_t>(n)) != REDIS_OK) {
-        return {IoStatus::kError, "out of memory"};
-      }
-    } else if (n == 0) {
+    StreamResult rd = stream_.Read(buf, sizeof buf, deadline);
+    if (rd.status == StreamStatus::kTimeout) return {IoStatus::kTimeout, {}};
+    if (rd.status == StreamStatus::kEof)
       return {IoStatus::kError, "connection closed by the server"};
-    } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-      return {IoStatus::kError, std::string("recv: ") + std::strerror(errno)};
+    if (rd.status != StreamStatus::kOk) return {IoStatus::kError, rd.error, rd.kind};
+    received += rd.bytes;
+    if (received > kMaxReplyBytes) {
+      return {
+          IoStatus::kError,
+          "protocol error: replies larger than " + std::to_string(kMaxReplyBytes >> 20) + " MiB",
+          FailureKind::kProtocol};
+    }
+    if (redisReaderFeed(reader_, buf, rd.bytes) != REDIS_OK) {
+      return {IoStatus::kError, "out of memory"};
     }
   }
   return {IoStatus::kOk, {}};

@@ -5,14 +5,18 @@
 // timeout per read, and its context writes with write(), which raises SIGPIPE
 // on a socket the server has closed. So the socket is ours (checks/net.h
 // connects it, send(MSG_NOSIGNAL) writes it, poll() waits on it) and hiredis
-// only parses replies (its redisReader).
+// only parses replies (its redisReader). With TLS (rediss://) the same
+// socket carries the TLS session (checks/tls.h), kept with the connection.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "checks/check.h"
 #include "checks/net.h"
+#include "checks/tls.h"
 
 struct redisReader;
 
@@ -54,7 +58,13 @@ class RedisConnection {
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
 
+  // TLS on every connection from now on (rediss://), verifying `host` of
+  // Connect unless tls.server_name says otherwise.
+  void UseTls(TlsConfig tls) { tls_ = std::move(tls); }
+
   // Resolves and connects before the deadline; closes any previous socket.
+  // With TLS the handshake too: a deadline inside it is kTimeout with the
+  // error kHandshakeTimeout; a failed one kError with the TLS reason.
   NetResult Connect(const std::string& host, int port, Deadline deadline);
 
   // Sends `commands` in one write (a pipeline) and reads one reply for each,
@@ -64,10 +74,13 @@ class RedisConnection {
                     std::vector<RedisReply>* replies);
 
   void Close();
-  bool connected() const { return fd_ >= 0; }
+  bool connected() const { return stream_.is_open(); }
+  // notAfter of the server's certificate on this TLS connection.
+  std::optional<int64_t> tls_not_after() const { return stream_.peer_not_after(); }
 
  private:
-  int fd_ = -1;
+  Stream stream_;
+  std::optional<TlsConfig> tls_;
   redisReader* reader_ = nullptr;
 };
 

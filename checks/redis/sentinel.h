@@ -28,6 +28,9 @@ class SentinelResolver {
   // Drops the kept connection to a Sentinel.
   void Close() { conn_.Close(); }
 
+  // TLS to the Sentinels (rediss+sentinel://).
+  void UseTls(TlsConfig tls) { conn_.UseTls(std::move(tls)); }
+
   // AUTH to each Sentinel on connecting (empty: no AUTH). `lenient`: a
   // Sentinel with no password configured is asked anyway (the password was
   // given once for the master and the Sentinels alike).

@@ -2,8 +2,8 @@
 // vigil_check_failures_total) where the failure happens, and hands over the
 // signals it read: each failure produced for real where it can be (a closed
 // port, a name under .invalid, a wrong password, a replica, a server loading
-// its data, an HTTP 500, a server that hangs up). tls is set by the TLS code
-// paths and tested there; readonly and oom come only from error replies a
+// its data, an HTTP 500, a server that hangs up, a certificate from another
+// CA); readonly and oom come only from error replies a
 // PING or SELECT 1 does not get from a real server, so their mapping is
 // unit-tested (tests/unit/metrics_test.cc).
 #include <gtest/gtest.h>
@@ -19,15 +19,19 @@
 #include "tests/support/ports.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/tcp_listener.h"
+#include "tests/support/tls_certs.h"
 
 namespace vigil {
 namespace {
 
 using std::chrono::milliseconds;
 using testing::BuildCheck;
+using testing::CertFiles;
+using testing::HttpsServer;
 using testing::PgServer;
 using testing::PgServerOptions;
 using testing::RedisServer;
+using testing::TestCa;
 
 constexpr milliseconds kBudget{3000};
 constexpr const char* kPgPassword = "kind-Test-pw-1";
@@ -248,6 +252,107 @@ TEST_F(FailureKindPostgres, ReplicaIsARoleFailureWithRecoverySignals) {
   EXPECT_EQ(lag.outcome, Outcome::kPass) << Describe(lag);
   EXPECT_EQ(lag.signals.postgres_in_recovery, true);
   EXPECT_TRUE(lag.signals.postgres_replication_lag_s.has_value());
+}
+
+// --- tls ---------------------------------------------------------------------
+// Every way a TLS connection fails is `tls`; a handshake that is still going
+// at the deadline is a timeout.
+
+TEST(FailureKindTls, Redis) {
+  TestCa ca;
+  TestCa other_ca("another CA");
+  const CertFiles good = ca.Issue("redis", "DNS:localhost,IP:127.0.0.1", 30);
+  const CertFiles expired = ca.IssueExpired("old-redis", "DNS:localhost");
+  const int tls_port = testing::FreePort();
+  RedisServer server({"--tls-port", std::to_string(tls_port), "--tls-cert-file", good.cert,
+                      "--tls-key-file", good.key, "--tls-ca-cert-file", ca.cert(),
+                      "--tls-auth-clients", "optional"});
+  const std::string url = "rediss://localhost:" + std::to_string(tls_port);
+  EXPECT_EQ(RunOnce("redis", {{"url", url}, {"tls", {{"ca_file", ca.cert()}}}}).outcome,
+            Outcome::kPass);
+  // Verification: another CA, the system store, another name.
+  EXPECT_FAILS_WITH(RunOnce("redis", {{"url", url}, {"tls", {{"ca_file", other_ca.cert()}}}}),
+                    FailureKind::kTls);
+  EXPECT_FAILS_WITH(RunOnce("redis", {{"url", url}}), FailureKind::kTls);
+  EXPECT_FAILS_WITH(
+      RunOnce("redis",
+              {{"url", url}, {"tls", {{"ca_file", ca.cert()}, {"server_name", "elsewhere"}}}}),
+      FailureKind::kTls);
+
+  // An expired certificate; a client certificate required and not sent.
+  const int old_port = testing::FreePort();
+  RedisServer old({"--tls-port", std::to_string(old_port), "--tls-cert-file", expired.cert,
+                   "--tls-key-file", expired.key, "--tls-ca-cert-file", ca.cert(),
+                   "--tls-auth-clients", "no"});
+  EXPECT_FAILS_WITH(RunOnce("redis", {{"url", "rediss://localhost:" + std::to_string(old_port)},
+                                      {"tls", {{"ca_file", ca.cert()}}}}),
+                    FailureKind::kTls);
+  const int mtls_port = testing::FreePort();
+  RedisServer mtls({"--tls-port", std::to_string(mtls_port), "--tls-cert-file", good.cert,
+                    "--tls-key-file", good.key, "--tls-ca-cert-file", ca.cert(),
+                    "--tls-auth-clients", "yes"});
+  EXPECT_FAILS_WITH(RunOnce("redis", {{"url", "rediss://localhost:" + std::to_string(mtls_port)},
+                                      {"tls", {{"ca_file", ca.cert()}}}}),
+                    FailureKind::kTls);
+
+  // The handshake still going at the deadline: a timeout.
+  server.Pause();
+  CheckResult hung =
+      RunOnce("redis", {{"url", url}, {"tls", {{"ca_file", ca.cert()}}}}, milliseconds(500));
+  server.Resume();
+  EXPECT_FAILS_WITH(hung, FailureKind::kTimeout);
+  EXPECT_TRUE(hung.timed_out);
+}
+
+TEST(FailureKindTls, Https) {
+  TestCa ca;
+  TestCa other_ca("another CA");
+  const CertFiles good = ca.Issue("app", "DNS:localhost,IP:127.0.0.1", 30);
+  HttpsServer server(good);
+  const std::string url = "https://localhost:" + std::to_string(server.port()) + "/";
+  EXPECT_EQ(RunOnce("http", {{"url", url}, {"tls", {{"ca_file", ca.cert()}}}}).outcome,
+            Outcome::kPass);
+  EXPECT_FAILS_WITH(RunOnce("http", {{"url", url}, {"tls", {{"ca_file", other_ca.cert()}}}}),
+                    FailureKind::kTls);
+  EXPECT_FAILS_WITH(
+      RunOnce("http",
+              {{"url", url}, {"tls", {{"ca_file", ca.cert()}, {"server_name", "elsewhere"}}}}),
+      FailureKind::kTls);
+
+  HttpsServer expired(ca.IssueExpired("old-app", "DNS:localhost"));
+  EXPECT_FAILS_WITH(
+      RunOnce("http", {{"url", "https://localhost:" + std::to_string(expired.port()) + "/"},
+                       {"tls", {{"ca_file", ca.cert()}}}}),
+      FailureKind::kTls);
+  HttpsServer mtls(good, ca.cert());
+  EXPECT_FAILS_WITH(
+      RunOnce("http", {{"url", "https://localhost:" + std::to_string(mtls.port()) + "/"},
+                       {"tls", {{"ca_file", ca.cert()}}}}),
+      FailureKind::kTls);
+
+  // A plain HTTP server answers the ClientHello with HTTP: wrong version.
+  httplib::Server plain;
+  plain.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok", "text/plain");
+  });
+  const int plain_port = plain.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(plain_port, 0);
+  std::thread thread([&] { plain.listen_after_bind(); });
+  for (int i = 0; i < 500 && !plain.is_running(); ++i)
+    std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_FAILS_WITH(
+      RunOnce("http", {{"url", "https://127.0.0.1:" + std::to_string(plain_port) + "/"},
+                       {"tls", {{"ca_file", ca.cert()}}}}),
+      FailureKind::kTls);
+  plain.stop();
+  thread.join();
+
+  server.Pause();
+  CheckResult hung =
+      RunOnce("http", {{"url", url}, {"tls", {{"ca_file", ca.cert()}}}}, milliseconds(500));
+  server.Resume();
+  EXPECT_FAILS_WITH(hung, FailureKind::kTimeout);
+  EXPECT_TRUE(hung.timed_out);
 }
 
 }  // namespace

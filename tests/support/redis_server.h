@@ -85,7 +85,8 @@ class RedisServer : public RedisProcess {
 
 // A Sentinel watching one master (quorum 1, down-after 1 s, failover-timeout
 // 5 s). `extra_conf`: more sentinel.conf lines ("requirepass PW", whose
-// password Command() then uses; "sentinel auth-pass mymaster PW"). Starts.
+// password Command() then uses; "sentinel auth-pass mymaster PW";
+// "tls-port 26380"). Starts.
 class SentinelServer : public RedisProcess {
  public:
   SentinelServer(int master_port, std::string master_name = "mymaster",

@@ -45,7 +45,8 @@ TEST(HttpCheckKindTest, RegisteredWithKeysAndDefaultRole) {
   ASSERT_NE(kind, nullptr);
   EXPECT_EQ(kind->name, "http");
   EXPECT_EQ(kind->default_role, "app");
-  EXPECT_EQ(kind->keys, (std::vector<std::string>{"url", "expect_body_contains", "expect_status"}));
+  EXPECT_EQ(kind->keys,
+            (std::vector<std::string>{"url", "expect_body_contains", "expect_status", "tls"}));
   ASSERT_TRUE(kind->create);
 }
 
@@ -112,10 +113,23 @@ TEST(HttpCheckKindTest, UnsupportedSchemeNamed) {
   EXPECT_NE(e.message().find("unsupported scheme \"ftp\""), std::string::npos) << e.what();
 }
 
-TEST(HttpCheckKindTest, HttpsRefusedClearly) {
-  ConfigError e = ErrorFor({{"url", "https://app:8443/healthz"}});
-  EXPECT_EQ(e.field(), "checks[3].url");
-  EXPECT_EQ(e.message().rfind("https is not supported", 0), 0u) << e.what();
+TEST(HttpCheckKindTest, HttpsParses) {
+  HttpUrl u;
+  std::string error;
+  ASSERT_TRUE(ParseHttpUrl("https://app/healthz", &u, &error)) << error;
+  EXPECT_TRUE(u.tls);
+  EXPECT_EQ(u.port, 443);
+  ASSERT_TRUE(ParseHttpUrl("HTTPS://app:8443/", &u, &error)) << error;
+  EXPECT_EQ(u.port, 8443);
+  ASSERT_TRUE(ParseHttpUrl("http://app/", &u, &error)) << error;
+  EXPECT_FALSE(u.tls);
+  EXPECT_EQ(u.port, 80);
+}
+
+TEST(HttpCheckKindTest, TlsObjectOnPlainHttpRefused) {
+  ConfigError e = ErrorFor({{"url", "http://app/healthz"}, {"tls", {{"server_name", "app"}}}});
+  EXPECT_EQ(e.field(), "checks[3].tls");
+  EXPECT_EQ(e.message(), "TLS settings on a plain URL: use https://");
 }
 
 TEST(HttpCheckKindTest, UrlFaultsNamed) {

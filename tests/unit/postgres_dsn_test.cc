@@ -183,7 +183,7 @@ TEST(PostgresKindTest, DeclaresKeysAndDefaultRole) {
   EXPECT_EQ(kind.name, "postgres");
   EXPECT_EQ(kind.default_role, "database");
   EXPECT_EQ(kind.keys, (std::vector<std::string>{"url", "require_primary", "max_replication_lag_s",
-                                                 "keep_open", "statement_timeout_ms"}));
+                                                 "keep_open", "statement_timeout_ms", "tls"}));
 }
 
 TEST(PostgresKindTest, BuildsWithoutTouchingTheNetworkAndRegistersTheSecret) {

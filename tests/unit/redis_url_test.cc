@@ -118,10 +118,18 @@ TEST(RedisUrlTest, UnsupportedSchemeMessageIsExact) {
   EXPECT_EQ(ErrorOf("http://redis:6379"), "unsupported scheme \"http\"");
 }
 
-TEST(RedisUrlTest, TlsIsRefusedWithReason) {
-  EXPECT_EQ(ErrorOf("rediss://:pw@redis:6379"),
-            "rediss (TLS) is not supported by this build (hiredis 0.14)");
-  EXPECT_THAT(ErrorOf("rediss+sentinel://s1/m"), HasSubstr("TLS"));
+TEST(RedisUrlTest, TlsSchemes) {
+  RedisUrl u = ParseRedisUrl("rediss://:pw@redis:6380/2");
+  EXPECT_TRUE(u.tls);
+  EXPECT_FALSE(u.sentinel);
+  EXPECT_EQ(u.hosts[0].ToString(), "redis:6380");
+  EXPECT_EQ(u.password, "pw");
+  EXPECT_EQ(u.db, 2);
+  RedisUrl s = ParseRedisUrl("REDISS+SENTINEL://s1,s2:26380/mymaster");
+  EXPECT_TRUE(s.tls);
+  EXPECT_TRUE(s.sentinel);
+  EXPECT_EQ(s.master_name, "mymaster");
+  EXPECT_FALSE(ParseRedisUrl("redis://r").tls);
 }
 
 TEST(RedisUrlTest, MalformedUrls) {
@@ -147,7 +155,7 @@ TEST(RedisUrlTest, ErrorsNeverHoldThePassword) {
            "redis://:" + pw + "@h/notadb",
            "redis://:" + pw + "%zz@h",
            "redis://u:" + pw + "@h1,h2",
-           "rediss://:" + pw + "@h",
+           "rediss://:" + pw + "@h:0",
            "redis+sentinel://:" + pw + "@h1",
            "redis://:" + pw,                   // '@' forgotten: the password reads as a port
            "redis://" + pw + ":" + pw + "/x",  // as host, port and db
@@ -214,7 +222,7 @@ TEST_F(RedisKindTest, Describes) {
   EXPECT_EQ(k.name, "redis");
   EXPECT_EQ(k.default_role, "cache");
   EXPECT_EQ(k.keys, (std::vector<std::string>{"url", "expect_role", "max_memory_ratio", "slow_ms",
-                                              "password", "sentinel_password"}));
+                                              "password", "sentinel_password", "tls"}));
   ASSERT_NE(CheckRegistry::Builtin().Find("redis"), nullptr);
 }
 
@@ -233,8 +241,8 @@ TEST_F(RedisKindTest, SentinelTargetListsSentinelsUntilAsked) {
 
 TEST_F(RedisKindTest, UrlErrorsNameTheField) {
   EXPECT_EQ(ErrorFor({{"url", "htp://redis:6379"}}), "checks[1].url: unsupported scheme \"htp\"");
-  EXPECT_EQ(ErrorFor({{"url", "rediss://:pw@r"}}),
-            "checks[1].url: rediss (TLS) is not supported by this build (hiredis 0.14)");
+  EXPECT_EQ(ErrorFor({{"url", "rediss://:pw@r"}, {"tls", {{"bogus", 1}}}}),
+            "checks[1].tls.bogus: unknown key");
   EXPECT_EQ(ErrorFor(nlohmann::json::object()), "checks[1].url: missing");
   EXPECT_EQ(ErrorFor({{"url", 5}}), "checks[1].url: must be a string");
 }
