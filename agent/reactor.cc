@@ -124,15 +124,20 @@ void Reactor::Loop() {
       continue;
     }
     now = SteadyClock::now();
+    // The wake-up is taken before the inbox is: an Adopt() after this read
+    // writes again and wakes the next wait, so no socket waits in the inbox
+    // for an unrelated event.
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.fd == wakefd_) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t r = read(wakefd_, &v, sizeof v);
+      }
+    }
     // New connections first: a probe is answered before anyone's backlog.
     TakeInbox(now);
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
-      if (fd == wakefd_) {
-        uint64_t v;
-        [[maybe_unused]] ssize_t r = read(wakefd_, &v, sizeof v);
-        continue;
-      }
+      if (fd == wakefd_) continue;
       auto it = conns_.find(fd);
       if (it == conns_.end() || it->second->dead) continue;
       OnEvent(*it->second, events[i].events, now);
