@@ -133,7 +133,8 @@ bool Exchange(int port, const std::string& data, int ms, std::string* reply) {
 }
 
 bool KnownStatus(int s) {
-  for (int k : {100, 200, 400, 401, 404, 405, 408, 413, 414, 416, 417, 431, 501, 503, 505})
+  // 429: repeated wrong admin tokens lock the admin routes for a while.
+  for (int k : {100, 200, 400, 401, 404, 405, 408, 413, 414, 416, 417, 429, 431, 501, 503, 505})
     if (s == k) return true;
   return false;
 }
