@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "checks/dns.h"
+#include "checks/common/dns.h"
 #include "checks/http/http_check.h"
 #include "checks/postgres/postgres_check.h"
 #include "checks/redis/redis_check.h"

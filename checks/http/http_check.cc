@@ -26,9 +26,9 @@
 #include <cstring>
 #include <utility>
 
+#include "checks/common/net.h"
+#include "checks/common/tls.h"
 #include "checks/http/http_response.h"
-#include "checks/net.h"
-#include "checks/tls.h"
 #include "checks/url.h"
 
 #ifdef VIGIL_VERSION

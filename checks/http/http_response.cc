@@ -9,7 +9,7 @@
 #include <cstring>
 #include <utility>
 
-#include "checks/net.h"
+#include "checks/common/net.h"
 #include "checks/url.h"
 
 namespace vigil {

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "checks/check.h"
-#include "checks/tls.h"
+#include "checks/common/tls.h"
 
 namespace vigil {
 

@@ -20,10 +20,10 @@
 #include <system_error>
 #include <thread>
 
-#include "checks/net.h"
+#include "checks/common/net.h"
+#include "checks/common/tls.h"
 #include "checks/postgres/pg_dsn.h"
 #include "checks/postgres/pg_failure.h"
-#include "checks/tls.h"
 
 namespace vigil {
 namespace {

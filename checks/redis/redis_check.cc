@@ -7,9 +7,9 @@
 #include <mutex>
 #include <optional>
 
+#include "checks/common/tls.h"
 #include "checks/redis/redis_connection.h"
 #include "checks/redis/sentinel.h"
-#include "checks/tls.h"
 #include "checks/url.h"
 
 namespace vigil {

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "checks/check.h"
-#include "checks/net.h"
-#include "checks/tls.h"
+#include "checks/common/net.h"
+#include "checks/common/tls.h"
 
 struct redisReader;
 

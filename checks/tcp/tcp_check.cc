@@ -2,7 +2,7 @@
 
 #include <unistd.h>
 
-#include "checks/net.h"
+#include "checks/common/net.h"
 
 namespace vigil {
 namespace {

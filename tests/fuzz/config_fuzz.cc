@@ -7,8 +7,8 @@
 #include <cstring>
 #include <string>
 
-#include "agent/config.h"
-#include "agent/daemon.h"
+#include "agent/app/daemon.h"
+#include "agent/config/config.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

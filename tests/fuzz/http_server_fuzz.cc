@@ -16,8 +16,8 @@
 #include <cstring>
 #include <string>
 
-#include "agent/api.h"
-#include "agent/server.h"
+#include "agent/http/api.h"
+#include "agent/http/server.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

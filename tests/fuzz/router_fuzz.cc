@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "agent/api.h"
+#include "agent/http/api.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

@@ -24,7 +24,7 @@
 #include <regex>
 #include <string>
 
-#include "agent/redact.h"
+#include "agent/log/redact.h"
 #include "checks/http/http_url.h"
 #include "checks/postgres/pg_dsn.h"
 #include "checks/registry.h"

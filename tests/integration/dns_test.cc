@@ -44,8 +44,8 @@
 #include <gtest/gtest.h>
 
 #include "checks/check.h"
-#include "checks/dns.h"
-#include "checks/net.h"
+#include "checks/common/dns.h"
+#include "checks/common/net.h"
 #include "tests/support/agent_process.h"
 #include "tests/support/check_builder.h"
 #include "tests/support/dns_responder.h"

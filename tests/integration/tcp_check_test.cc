@@ -15,7 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "checks/check.h"
-#include "checks/net.h"
+#include "checks/common/net.h"
 #include "checks/registry.h"
 #include "tests/support/check_builder.h"
 #include "tests/support/ports.h"

@@ -18,7 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checks/check.h"
-#include "checks/tls.h"
+#include "checks/common/tls.h"
 #include "tests/support/check_builder.h"
 #include "tests/support/ports.h"
 #include "tests/support/tcp_listener.h"

@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "checks/check.h"
+#include "checks/common/tls.h"
 #include "checks/registry.h"
-#include "checks/tls.h"
 #include "tests/support/check_builder.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/tls_certs.h"

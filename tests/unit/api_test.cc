@@ -1,5 +1,5 @@
 // The HTTP API as a pure function over a snapshot: paths, codes, bodies.
-#include "agent/api.h"
+#include "agent/http/api.h"
 
 #include <gtest/gtest.h>
 

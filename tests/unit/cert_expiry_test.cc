@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "checks/check.h"
-#include "checks/tls.h"
+#include "checks/common/tls.h"
 
 namespace vigil {
 namespace {

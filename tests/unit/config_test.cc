@@ -1,11 +1,11 @@
 // Every config refusal with the message that names the place and the fault.
-#include "agent/config.h"
+#include "agent/config/config.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
 
-#include "agent/daemon.h"
+#include "agent/app/daemon.h"
 
 namespace vigil {
 namespace {

@@ -10,9 +10,9 @@
 
 #include <thread>
 
-#include "agent/config.h"
-#include "agent/daemon.h"
-#include "agent/redact.h"
+#include "agent/app/daemon.h"
+#include "agent/config/config.h"
+#include "agent/log/redact.h"
 #include "checks/http/http_url.h"
 #include "checks/postgres/pg_dsn.h"
 #include "checks/registry.h"

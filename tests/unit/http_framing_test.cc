@@ -2,8 +2,8 @@
 // writer, as pure functions.
 #include <gtest/gtest.h>
 
-#include "agent/http_framing.h"
-#include "agent/http_writer.h"
+#include "agent/http/http_framing.h"
+#include "agent/http/http_writer.h"
 
 namespace vigil {
 namespace {

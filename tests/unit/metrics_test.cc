@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/api.h"
-#include "agent/scheduler.h"
+#include "agent/core/scheduler.h"
+#include "agent/http/api.h"
 #include "checks/postgres/pg_failure.h"
 #include "checks/redis/redis_connection.h"
 

@@ -1,4 +1,4 @@
-#include "agent/redact.h"
+#include "agent/log/redact.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // The one reporter: one line an event, scrubbed, never blocking its caller.
-#include "agent/reporter.h"
+#include "agent/log/reporter.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "agent/scheduler.h"
+#include "agent/core/scheduler.h"
 
 namespace vigil {
 namespace {

@@ -1,7 +1,7 @@
 // The scheduler with fake checks: jitter bounds, at most one attempt in
 // flight, a stuck attempt recorded at its deadline without delaying others,
 // the breaker leaving the dependency alone, reload keeping state.
-#include "agent/scheduler.h"
+#include "agent/core/scheduler.h"
 
 #include <gtest/gtest.h>
 

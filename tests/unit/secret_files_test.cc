@@ -9,7 +9,7 @@
 #include <fstream>
 #include <map>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 #include "tests/support/check_builder.h"
 #include "tests/support/ports.h"
 

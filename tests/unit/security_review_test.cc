@@ -16,11 +16,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "agent/api.h"
-#include "agent/config.h"
-#include "agent/daemon.h"
-#include "agent/reporter.h"
-#include "agent/scheduler.h"
+#include "agent/app/daemon.h"
+#include "agent/app/oneshot.h"
+#include "agent/config/config.h"
+#include "agent/core/scheduler.h"
+#include "agent/http/api.h"
+#include "agent/log/reporter.h"
 #include "checks/postgres/pg_dsn.h"
 
 namespace vigil {

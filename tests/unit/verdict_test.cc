@@ -1,9 +1,9 @@
 // Every row of the /health status table and of the role table.
-#include "agent/verdict.h"
+#include "agent/core/verdict.h"
 
 #include <gtest/gtest.h>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 
 namespace vigil {
 namespace {

@@ -1,0 +1,1 @@
+#include "agent/app/version.h"

@@ -1,0 +1,57 @@
+#include "agent/core/verdict.h"
+
+namespace vigil {
+
+const char* OverallName(Overall o) {
+  switch (o) {
+    case Overall::kOk:
+      return "ok";
+    case Overall::kDegraded:
+      return "degraded";
+    case Overall::kError:
+      return "error";
+    case Overall::kStarting:
+      return "starting";
+  }
+  return "error";
+}
+
+bool IsLive(const HealthSnapshot& s, bool loop_alive, const Exclusions& excluded) {
+  if (!loop_alive) return false;
+  for (const auto& c : s.checks) {
+    if (!c.liveness || excluded.count(c.name)) continue;
+    if (c.status == Status::kFail) return false;
+  }
+  return true;
+}
+
+bool IsReady(const HealthSnapshot& s, const Exclusions& excluded) {
+  if (s.draining) return false;
+  for (const auto& c : s.checks) {
+    if (!c.required || excluded.count(c.name)) continue;
+    if (!IsUp(c.status)) return false;
+  }
+  return true;
+}
+
+bool IsStarted(const HealthSnapshot& s) {
+  for (const auto& c : s.checks) {
+    if (c.required && !c.ever_passed) return false;
+  }
+  return true;
+}
+
+Overall OverallStatus(const HealthSnapshot& s) {
+  bool starting = false, degraded = false;
+  for (const auto& c : s.checks) {
+    if (c.status == Status::kFail && (c.required || c.liveness)) return Overall::kError;
+    if (c.status == Status::kUnknown && c.required) starting = true;
+    if (c.status == Status::kWarn || (c.status == Status::kFail && !c.required)) degraded = true;
+  }
+  if (starting) return Overall::kStarting;
+  return degraded ? Overall::kDegraded : Overall::kOk;
+}
+
+int OverallHttpCode(Overall o) { return o == Overall::kOk || o == Overall::kDegraded ? 200 : 503; }
+
+}  // namespace vigil

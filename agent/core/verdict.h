@@ -1,0 +1,38 @@
+// Verdicts are pure functions of a snapshot (README "Endpoints"): trivially testable, and
+// the only place the readiness policy is written down.
+#pragma once
+
+#include <set>
+#include <string>
+
+#include "agent/core/snapshot.h"
+
+namespace vigil {
+
+enum class Overall { kOk, kDegraded, kError, kStarting };
+const char* OverallName(Overall o);  // "ok" | "degraded" | "error" | "starting"
+
+using Exclusions = std::set<std::string>;
+
+// A check's own result counts as up: pass or warn.
+inline bool IsUp(Status s) { return s == Status::kPass || s == Status::kWarn; }
+
+// 200 on /livez: the loop is alive and no `liveness: true` check is failing.
+// Redis and the database never enter it unless marked liveness.
+bool IsLive(const HealthSnapshot& s, bool loop_alive, const Exclusions& excluded = {});
+
+// 200 on /readyz: every required check passes or warns, and not draining.
+bool IsReady(const HealthSnapshot& s, const Exclusions& excluded = {});
+
+// 200 on /startupz: every required check has passed at least once.
+bool IsStarted(const HealthSnapshot& s);
+
+// /health's status: error (a required or liveness check fails) before
+// starting (a required check has no result yet) before degraded (an optional
+// check fails, or any warns) before ok.
+Overall OverallStatus(const HealthSnapshot& s);
+
+// 200 for ok and degraded, 503 for error and starting.
+int OverallHttpCode(Overall o);
+
+}  // namespace vigil

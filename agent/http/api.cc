@@ -1,0 +1,309 @@
+#include "agent/http/api.h"
+
+#include <cstdlib>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/app/version.h"
+
+namespace vigil {
+namespace {
+
+constexpr const char* kJson = "application/json";
+constexpr size_t kMaxTarget = 4096;
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool PercentDecode(const std::string& in, bool plus_is_space, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      c = ' ';
+    }
+    if (c == '\0') return false;
+    out->push_back(c);
+  }
+  return true;
+}
+
+HttpResponse Text(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+HttpResponse NoStore(HttpResponse r) {
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
+bool HasParam(const std::multimap<std::string, std::string>& q, const char* key) {
+  return q.find(key) != q.end();
+}
+
+Exclusions ExcludedFrom(const std::multimap<std::string, std::string>& q) {
+  Exclusions out;
+  auto range = q.equal_range("exclude");
+  for (auto it = range.first; it != range.second; ++it) out.insert(it->second);
+  return out;
+}
+
+bool IsKnownGetPath(const std::string& path) {
+  static const char* kPaths[] = {"/livez",  "/up",      "/readyz", "/ready", "/startupz",
+                                 "/health", "/metrics", "/events", "/"};
+  for (const char* p : kPaths)
+    if (path == p) return true;
+  for (const char* prefix : {"/health/", "/readyz/", "/livez/"}) {
+    if (path.rfind(prefix, 0) == 0 && path.size() > std::string(prefix).size()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+HttpResponse JsonError(int status, const std::string& error) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = kJson;
+  r.body = nlohmann::json{{"error", error}, {"status", status}}.dump() + "\n";
+  return r;
+}
+
+PodInfo PodInfo::FromEnv() {
+  auto get = [](const char* k) {
+    const char* v = std::getenv(k);
+    return v ? std::string(v) : std::string();
+  };
+  return {get("POD_NAME"), get("POD_NAMESPACE"), get("NODE_NAME")};
+}
+
+bool ConstantTimeEquals(const std::string& a, const std::string& b) {
+  // Length is not secret enough to hide; the content is compared in full.
+  volatile unsigned char diff = static_cast<unsigned char>(a.size() != b.size());
+  const size_t n = std::max(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff = diff | static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+bool ParseTarget(const std::string& target, std::string* path,
+                 std::multimap<std::string, std::string>* query) {
+  path->clear();
+  query->clear();
+  if (target.empty() || target.size() > kMaxTarget || target[0] != '/') return false;
+  const size_t qmark = target.find('?');
+  const std::string raw_path = target.substr(0, qmark);
+  if (!PercentDecode(raw_path, false, path)) return false;
+  // Refuse dot segments outright: nothing here is a file, and a path that
+  // needs normalising is a probe for a bug.
+  if (path->find("/./") != std::string::npos || path->find("/../") != std::string::npos)
+    return false;
+  if (path->size() >= 2 && path->compare(path->size() - 2, 2, "/.") == 0) return false;
+  if (path->size() >= 3 && path->compare(path->size() - 3, 3, "/..") == 0) return false;
+  if (qmark == std::string::npos) return true;
+  const std::string raw_query = target.substr(qmark + 1);
+  size_t start = 0;
+  while (start <= raw_query.size()) {
+    size_t amp = raw_query.find('&', start);
+    if (amp == std::string::npos) amp = raw_query.size();
+    std::string part = raw_query.substr(start, amp - start);
+    if (!part.empty()) {
+      size_t eq = part.find('=');
+      std::string key, value;
+      if (!PercentDecode(part.substr(0, eq), true, &key)) return false;
+      if (eq != std::string::npos && !PercentDecode(part.substr(eq + 1), true, &value))
+        return false;
+      query->emplace(std::move(key), std::move(value));
+    }
+    start = amp + 1;
+  }
+  return true;
+}
+
+Api::Api(const SnapshotStore* store, Options options)
+    : store_(store),
+      options_(std::move(options)),
+      admin_token_(std::make_shared<const std::string>(options_.admin_token)),
+      details_full_(options_.health_details_full) {
+  if (!options_.now) options_.now = [] { return Clock::now(); };
+}
+
+void Api::SetAdminToken(std::string token) {
+  std::atomic_store(&admin_token_, std::make_shared<const std::string>(std::move(token)));
+}
+
+bool Api::LoopAlive() const { return Clock::now() - store_->LastBeat() < options_.stall_after; }
+
+HttpResponse Api::Handle(const HttpRequest& req) const {
+  std::string path;
+  std::multimap<std::string, std::string> query;
+  if (!ParseTarget(req.target, &path, &query)) return JsonError(400, "bad request target");
+  if (path.rfind("/admin/", 0) == 0) return HandleAdmin(path, req);
+  if (req.method == "GET" || req.method == "HEAD") {
+    return HandleGet(path, query, req);  // HEAD: the server sends no body
+  }
+  if (IsKnownGetPath(path)) {
+    HttpResponse r = JsonError(405, "method not allowed");
+    r.headers.emplace_back("Allow", "GET, HEAD");
+    return r;
+  }
+  return JsonError(404, "not found");
+}
+
+HttpResponse Api::HandleAdmin(const std::string& path, const HttpRequest& req) const {
+  auto token = std::atomic_load(&admin_token_);
+  if (token->empty()) return JsonError(404, "not found");  // admin routes are off
+  static const std::string kPrefix = "/admin/circuit-breaker/";
+  static const std::string kSuffix = "/reset";
+  if (path.rfind(kPrefix, 0) != 0 || path.size() <= kPrefix.size() + kSuffix.size() ||
+      path.compare(path.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) {
+    return JsonError(404, "not found");
+  }
+  if (req.method != "POST") {
+    HttpResponse r = JsonError(405, "method not allowed");
+    r.headers.emplace_back("Allow", "POST");
+    return r;
+  }
+  const std::string name =
+      path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+  static const std::string kBearer = "Bearer ";
+  const bool has_bearer = req.authorization.rfind(kBearer, 0) == 0;
+  const std::string presented = has_bearer ? req.authorization.substr(kBearer.size()) : "";
+  const bool authorized = has_bearer && ConstantTimeEquals(presented, *token);
+  const Clock::time_point now = options_.now();
+  const auto window = options_.admin_failure_window;
+  const size_t max_failures = static_cast<size_t>(std::max(0, options_.admin_max_failures));
+  int lockout_began = 0;
+  {
+    // No sleep here (this is an event-loop thread): a locked-out window is
+    // answered 429 at once, whatever the token, so guessing gains nothing.
+    AdminFailures& f = *admin_failures_;
+    std::lock_guard<std::mutex> lock(f.mu);
+    while (!f.times.empty() && now - f.times.front() >= window) f.times.pop_front();
+    if (f.times.size() > max_failures) {
+      auto left = std::chrono::ceil<std::chrono::seconds>(f.times.front() + window - now);
+      HttpResponse r = JsonError(429, "too many failed admin requests");
+      r.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, left.count())));
+      return r;
+    }
+    if (!authorized) {
+      f.times.push_back(now);
+      if (f.times.size() > max_failures) {  // this failure starts a lockout
+        lockout_began = static_cast<int>(
+            std::chrono::ceil<std::chrono::seconds>(f.times.front() + window - now).count());
+      }
+    }
+  }
+  if (lockout_began > 0 && options_.on_admin_lockout) options_.on_admin_lockout(lockout_began);
+  if (!authorized) {
+    HttpResponse r = JsonError(401, "unauthorized");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vigil\"");
+    return r;
+  }
+  if (!options_.reset_breaker || !options_.reset_breaker(name)) {
+    return JsonError(404, "unknown check");
+  }
+  HttpResponse r;
+  r.content_type = kJson;
+  r.body = nlohmann::json{{"check", name}, {"circuit", "closed"}, {"rerun", true}}.dump() + "\n";
+  return r;
+}
+
+HttpResponse Api::HandleGet(const std::string& path,
+                            const std::multimap<std::string, std::string>& q,
+                            const HttpRequest& req) const {
+  const std::shared_ptr<const HealthSnapshot> snap = store_->Get();
+  const HealthSnapshot& s = *snap;
+  const bool full = details_full_.load();
+
+  if (path == "/livez" || path == "/up" || path == "/readyz" || path == "/ready") {
+    const bool live_path = path == "/livez" || path == "/up";
+    const Exclusions excluded = ExcludedFrom(q);
+    const bool alive = LoopAlive();
+    const bool ok = live_path ? IsLive(s, alive, excluded) : IsReady(s, excluded);
+    const char* what = live_path ? "livez" : "readyz";
+    if (ok && !HasParam(q, "verbose")) return NoStore(Text(200, "ok\n"));
+    // kube-apiserver style: one line a check, then the verdict.
+    std::string body;
+    if (live_path) body += alive ? "[+]loop ok\n" : "[-]loop failed: scheduler stalled\n";
+    for (const auto& c : s.checks) {
+      if (excluded.count(c.name)) continue;
+      if (live_path && !c.liveness) continue;
+      body += RenderCheckLine(c, full) + "\n";
+    }
+    if (!live_path && s.draining) body += "[-]shutdown failed: draining\n";
+    body += std::string(what) + (ok ? " check passed\n" : " check failed\n");
+    return NoStore(Text(ok ? 200 : 503, std::move(body)));
+  }
+  if (path == "/startupz") {
+    const bool ok = IsStarted(s);
+    return NoStore(Text(ok ? 200 : 503, ok ? "ok\n" : "startupz check failed\n"));
+  }
+  if (path == "/health") {
+    const Overall o = OverallStatus(s);
+    HttpResponse r;
+    r.status = OverallHttpCode(o);
+    if (req.accept.find("application/health+json") != std::string::npos) {
+      r.content_type = "application/health+json";
+      r.body = RenderHealthIetf(s, options_.pod, WallClock::now(), full);
+    } else {
+      r.content_type = kJson;
+      r.body =
+          RenderHealthJson(s, options_.pod, WallClock::now(), nullptr, full, HasParam(q, "events"));
+    }
+    return NoStore(std::move(r));
+  }
+  if (path == "/events") {
+    HttpResponse r;
+    r.content_type = kJson;
+    r.body = RenderEventsJson(s, full);
+    return NoStore(std::move(r));
+  }
+  for (const char* prefix : {"/health/", "/readyz/", "/livez/"}) {
+    const std::string p(prefix);
+    if (path.rfind(p, 0) != 0 || path.size() == p.size()) continue;
+    const std::string name = path.substr(p.size());
+    const CheckView* c = s.Find(name);
+    if (c == nullptr) return JsonError(404, "unknown check");
+    const bool up = IsUp(c->status);
+    if (p == "/health/") {
+      HttpResponse r;
+      r.status = up ? 200 : 503;
+      r.content_type = kJson;
+      r.body = RenderHealthJson(s, options_.pod, WallClock::now(), c, full);
+      return NoStore(std::move(r));
+    }
+    return NoStore(Text(up ? 200 : 503, RenderCheckLine(*c, full) + "\n"));
+  }
+  if (path == "/metrics") {
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = RenderMetrics(s, IsLive(s, LoopAlive()), options_.counters);
+    return NoStore(std::move(r));
+  }
+  if (path == "/") {
+    HttpResponse r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = RenderStatusPage();
+    return r;
+  }
+  return JsonError(404, "not found");
+}
+
+}  // namespace vigil

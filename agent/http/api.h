@@ -1,0 +1,127 @@
+// The HTTP API as a pure function: request in, response out, answered from the
+// current snapshot. Kept apart from the sockets so it can be unit-tested and
+// fuzzed without them (agent/server.h serves it).
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agent/core/snapshot.h"
+#include "agent/core/verdict.h"
+
+namespace vigil {
+
+struct HttpRequest {
+  std::string method;  // GET, HEAD, POST, ...
+  std::string target;  // raw request target: "/readyz?verbose&exclude=db"
+  std::string accept;
+  std::string authorization;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct PodInfo {
+  std::string name, namespace_, node;  // from POD_NAME, POD_NAMESPACE, NODE_NAME
+  static PodInfo FromEnv();
+};
+
+// Figures of the process and the agent for /metrics, read at scrape time.
+struct AgentCounters {
+  std::function<uint64_t()> log_events_dropped;
+};
+
+class Api {
+ public:
+  struct Options {
+    PodInfo pod;
+    std::string admin_token;  // empty: admin routes are off (404)
+    // Closes a check's breaker and runs it now; false for an unknown check.
+    std::function<bool(const std::string&)> reset_breaker;
+    AgentCounters counters;
+    // The scheduler loop counts as stalled (not live) after this long.
+    std::chrono::milliseconds stall_after{std::chrono::seconds(30)};
+    // false ("health_details": "status"): /health, /health/{check} and the
+    // ?verbose lines show each check's name, status, required flag and
+    // since, no target and no error text.
+    bool health_details_full = true;
+    // Brute force on the admin token: more than `admin_max_failures` wrong
+    // tokens within `admin_failure_window` and every admin request (a right
+    // token too) gets 429 with Retry-After until the oldest of them leaves
+    // the window.
+    int admin_max_failures = 5;
+    std::chrono::seconds admin_failure_window{10};
+    // Called once when such a lockout begins (the daemon logs it), with the
+    // seconds it lasts. Called on an event-loop thread: must not block.
+    std::function<void(int)> on_admin_lockout;
+    // The clock of the failure window (tests set it).
+    std::function<Clock::time_point()> now;
+  };
+
+  Api(const SnapshotStore* store, Options options);
+
+  HttpResponse Handle(const HttpRequest& req) const;
+
+  void SetAdminToken(std::string token);
+  void SetHealthDetails(bool full) { details_full_.store(full); }
+
+ private:
+  HttpResponse HandleGet(const std::string& path, const std::multimap<std::string, std::string>& q,
+                         const HttpRequest& req) const;
+  HttpResponse HandleAdmin(const std::string& path, const HttpRequest& req) const;
+  bool LoopAlive() const;
+
+  const SnapshotStore* store_;
+  Options options_;
+  std::shared_ptr<const std::string> admin_token_;
+  std::atomic<bool> details_full_;
+
+  // Wrong admin tokens of the current window. Several event-loop threads
+  // call Handle at once; nothing here waits on anything but this lock.
+  struct AdminFailures {
+    std::mutex mu;
+    std::deque<Clock::time_point> times;  // Guarded by mu. Oldest first.
+  };
+  std::unique_ptr<AdminFailures> admin_failures_ = std::make_unique<AdminFailures>();
+};
+
+// Splits a request target into a percent-decoded path and query parameters.
+// False for a target that is not an origin-form path (absolute URI, "*",
+// bad escapes, NUL, "..").
+bool ParseTarget(const std::string& target, std::string* path,
+                 std::multimap<std::string, std::string>* query);
+
+// The JSON error every refusal answers with: {"error":"...","status":N}.
+HttpResponse JsonError(int status, const std::string& error);
+
+// Constant-time comparison for the admin token.
+bool ConstantTimeEquals(const std::string& a, const std::string& b);
+
+// Renderers (agent/render.cc, agent/metrics.cc).
+// `full` false ("health_details": "status"): each check's name, status,
+// required and since only, and no reasons in events. with_events:
+// /health?events, the recent state changes as "events".
+std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
+                             const CheckView* only = nullptr, bool full = true,
+                             bool with_events = false);
+// /events: {"events": [...]}, the recent state changes, newest first.
+std::string RenderEventsJson(const HealthSnapshot& s, bool full = true);
+std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
+                             bool full = true);
+// "[+]db ok"; `full` false leaves the reason out ("[-]db failed").
+std::string RenderCheckLine(const CheckView& c, bool full = true);
+std::string RenderStatusPage();
+std::string RenderMetrics(const HealthSnapshot& s, bool live, const AgentCounters& counters);
+
+}  // namespace vigil

@@ -1,0 +1,177 @@
+#include "agent/http/http_framing.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <string_view>
+
+namespace vigil {
+namespace {
+
+Framed Refusal(int status, const char* why) {
+  Framed f;
+  f.frame = Frame::kRefuse;
+  f.status = status;
+  f.why = why;
+  return f;
+}
+
+// RFC 9110 5.6.2 tchar.
+bool IsTchar(char ch) {
+  const unsigned char c = static_cast<unsigned char>(ch);
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  return c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  }
+  return true;
+}
+
+// Checks the request line in in[0, end): `complete` when in[end] is its LF.
+// 0 while it is well formed (so far), else the status to refuse it with.
+// Non-HTTP bytes (TLS, binary, a stray protocol) fail on the first bytes.
+int CheckRequestLine(std::string_view line, bool complete, bool* http10) {
+  size_t i = 0;
+  while (i < line.size() && IsTchar(line[i])) ++i;
+  if (i == line.size()) return complete ? 400 : 0;
+  if (line[i] != ' ' || i == 0) return 400;
+  const size_t target = ++i;
+  while (i < line.size() && line[i] != ' ') {
+    const unsigned char c = static_cast<unsigned char>(line[i]);
+    if (c <= 0x20 || c >= 0x7f) return 400;
+    ++i;
+  }
+  if (i == line.size()) return complete ? 400 : 0;
+  if (i == target) return 400;
+  std::string_view version = line.substr(i + 1);
+  constexpr std::string_view kHttp = "HTTP/";
+  if (!complete) {
+    if (version.size() > 9) return 400;  // "HTTP/1.1\r"
+    for (size_t k = 0; k < version.size() && k < kHttp.size(); ++k)
+      if (version[k] != kHttp[k]) return 400;
+    return 0;
+  }
+  if (version.empty() || version.back() != '\r') return 400;
+  version.remove_suffix(1);
+  if (version == "HTTP/1.1") return 0;
+  if (version == "HTTP/1.0") {
+    *http10 = true;
+    return 0;
+  }
+  if (version.size() == 8 && version.substr(0, 5) == kHttp && std::isdigit(version[5]) &&
+      version[6] == '.' && std::isdigit(version[7]))
+    return 505;
+  return 400;
+}
+
+std::string_view TrimOws(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+}  // namespace
+
+Framed FrameRequest(const std::string& in, const ServerLimits& limits) {
+  const size_t eol = in.find('\n');
+  bool http10 = false;
+  if (eol == std::string::npos) {
+    if (int s = CheckRequestLine(in, false, &http10)) return Refusal(s, "malformed request line");
+    if (in.size() > limits.max_header_bytes) return Refusal(414, "request line too long");
+    return {};
+  }
+  const std::string_view request_line = std::string_view(in).substr(0, eol);
+  if (int s = CheckRequestLine(request_line, true, &http10)) {
+    return Refusal(s, s == 505 ? "HTTP version not supported" : "malformed request line");
+  }
+  if (eol + 1 > limits.max_header_bytes) return Refusal(414, "request line too long");
+
+  Framed f;
+  bool host = false;
+  bool has_length = false;
+  size_t length = 0;
+  int fields = 0;
+  size_t pos = eol + 1;
+  for (;;) {
+    const size_t lf = in.find('\n', pos);
+    if (lf == std::string::npos) {
+      if (in.size() > limits.max_header_bytes) {
+        return Refusal(431, "request header fields too large");
+      }
+      return {};
+    }
+    if (lf + 1 > limits.max_header_bytes) return Refusal(431, "request header fields too large");
+    if (lf == pos || in[lf - 1] != '\r') return Refusal(400, "malformed header line");
+    const std::string_view line(in.data() + pos, lf - 1 - pos);
+    pos = lf + 1;
+    if (line.empty()) break;  // the end of the head
+    if (++fields > kMaxHeaderFields) return Refusal(431, "too many header fields");
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return Refusal(400, "malformed header line");
+    }
+    const std::string_view name = line.substr(0, colon);
+    // Also refuses obsolete line folding and whitespace before the colon.
+    if (!std::all_of(name.begin(), name.end(), IsTchar)) {
+      return Refusal(400, "malformed header line");
+    }
+    const std::string_view value = TrimOws(line.substr(colon + 1));
+    for (char ch : value) {
+      const unsigned char c = static_cast<unsigned char>(ch);
+      if ((c < 0x20 && c != '\t') || c == 0x7f) return Refusal(400, "malformed header value");
+    }
+    if (IEquals(name, "host")) {
+      if (host) return Refusal(400, "more than one Host header");
+      host = true;
+    } else if (IEquals(name, "content-length")) {
+      if (value.empty() || value.size() > 18 ||
+          !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return Refusal(400, "malformed Content-Length");
+      }
+      const size_t n = std::stoull(std::string(value));
+      if (has_length && n != length) return Refusal(400, "conflicting Content-Length");
+      has_length = true;
+      length = n;
+    } else if (IEquals(name, "transfer-encoding")) {
+      return Refusal(501, "transfer codings are not supported");
+    } else if (IEquals(name, "accept")) {
+      f.accept = value;
+    } else if (IEquals(name, "authorization")) {
+      f.authorization = value;
+    } else if (IEquals(name, "connection")) {
+      // A comma-separated list of options (RFC 9110 7.6.1).
+      std::string_view rest = value;
+      while (!rest.empty()) {
+        const size_t comma = rest.find(',');
+        const std::string_view opt = TrimOws(rest.substr(0, comma));
+        if (IEquals(opt, "close")) f.connection_close = true;
+        if (IEquals(opt, "keep-alive")) f.connection_keep_alive = true;
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+    }
+    // Range, Accept-Encoding and every other header are ignored: a response
+    // is always the whole body, uncompressed.
+  }
+  // RFC 9112 3.2: an HTTP/1.1 request without Host is a 400. HTTP/1.0 has
+  // no Host requirement (`printf 'GET /livez HTTP/1.0\r\n\r\n' | nc`).
+  if (!http10 && !host) return Refusal(400, "missing Host header");
+  if (length > limits.max_body_bytes) return Refusal(413, "request body too large");
+  const size_t sp1 = request_line.find(' ');
+  const size_t sp2 = request_line.find(' ', sp1 + 1);
+  f.frame = Frame::kReady;
+  f.head_len = pos;
+  f.body_len = length;
+  f.method = request_line.substr(0, sp1);
+  f.target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
+  f.http10 = http10;
+  return f;
+}
+
+}  // namespace vigil

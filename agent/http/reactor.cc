@@ -1,0 +1,471 @@
+#include "agent/http/reactor.h"
+
+#include <fcntl.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "agent/http/http_framing.h"
+#include "agent/http/http_writer.h"
+
+namespace vigil {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// A buffer that grew for one large answer is given back once it is sent, so
+// a burst leaves no memory behind on the connections that stay open.
+constexpr size_t kKeepCapacity = 4 * 1024;
+
+// Bytes taken from a socket at a time: a request head is usually a few
+// hundred. A client that pipelines more waits in the kernel's buffer, not in
+// ours, until its turn.
+constexpr size_t kReadChunk = 4 * 1024;
+
+// How long a turn of the loop serves connections with requests left before
+// it looks at new connections and events again.
+constexpr auto kQueueBudget = std::chrono::milliseconds(2);
+
+// Connections gone since the peak before the freed memory is handed back.
+constexpr size_t kTrimAfterClosing = 64;
+
+void Release(std::string* s) {
+  if (s->capacity() > kKeepCapacity) {
+    std::string().swap(*s);
+  } else {
+    s->clear();
+  }
+}
+
+}  // namespace
+
+Reactor::Reactor(const ServerLimits& limits, const Api* api, size_t max_connections)
+    : limits_(limits),
+      api_(api),
+      max_connections_(std::max<size_t>(1, max_connections)),
+      reserved_(std::max<size_t>(1, max_connections_ / 8)) {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epfd_ < 0 || wakefd_ < 0) {
+    if (epfd_ >= 0) close(epfd_);
+    if (wakefd_ >= 0) close(wakefd_);
+    throw std::runtime_error(std::string("cannot create event loop: ") + std::strerror(errno));
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wakefd_;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
+}
+
+Reactor::~Reactor() {
+  Stop();
+  close(epfd_);
+  close(wakefd_);
+}
+
+void Reactor::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    stopped_ = true;
+  }
+  stop_.store(true);
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wakefd_, &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+  for (auto& [fd, c] : conns_) {
+    if (!c->dead) close(fd);
+  }
+  conns_.clear();
+  open_.store(0);
+  std::lock_guard<std::mutex> lock(inbox_mu_);
+  for (int fd : inbox_) close(fd);
+  inbox_.clear();
+}
+
+void Reactor::Adopt(int fd) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    if (stopped_) {
+      close(fd);
+      return;
+    }
+    inbox_.push_back(fd);
+  }
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wakefd_, &one, sizeof one);
+}
+
+void Reactor::Shed(size_t n) {
+  shed_.fetch_add(n);
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = write(wakefd_, &one, sizeof one);
+}
+
+void Reactor::Loop() {
+  epoll_event events[64];
+  TimePoint now = SteadyClock::now();
+  while (!stop_.load()) {
+    // Connections with requests left go round again at once, after
+    // everyone else's events.
+    const int wait = queue_.empty() ? WaitMs(now) : 0;
+    const int n = epoll_wait(epfd_, events, 64, wait);
+    if (n < 0 && errno != EINTR) {
+      std::this_thread::sleep_for(milliseconds(10));  // EBADF/EINVAL cannot happen; never spin
+      continue;
+    }
+    now = SteadyClock::now();
+    // The wake-up is taken before the inbox is: an Adopt() after this read
+    // writes again and wakes the next wait, so no socket waits in the inbox
+    // for an unrelated event.
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.fd == wakefd_) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t r = read(wakefd_, &v, sizeof v);
+      }
+    }
+    // New connections first: a probe is answered before anyone's backlog.
+    TakeInbox(now);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wakefd_) continue;
+      auto it = conns_.find(fd);
+      if (it == conns_.end() || it->second->dead) continue;
+      OnEvent(*it->second, events[i].events, now);
+    }
+    Reap();
+    ServeQueued(now);
+    Reap();
+    for (size_t k = shed_.exchange(0); k > 0 && EvictOne(true); --k) {
+    }
+    Sweep(now);
+    Reap();
+    TrimAfterBurst();
+  }
+}
+
+// A burst of connections (a scrape storm, a flood) leaves their buffers free
+// but kept by malloc, in this thread's arena: once most of them are gone,
+// give the memory back to the system, so that a pod's memory returns to its
+// idle size instead of staying at its peak.
+void Reactor::TrimAfterBurst() {
+  peak_ = std::max(peak_, live_);
+  if (peak_ < live_ + kTrimAfterClosing || !queue_.empty()) return;
+  peak_ = live_;
+  malloc_trim(0);
+}
+
+int Reactor::WaitMs(TimePoint now) const {
+  if (earliest_ == TimePoint::max()) return -1;
+  if (earliest_ <= now) return 0;
+  const auto ms = std::chrono::ceil<milliseconds>(earliest_ - now).count();
+  return static_cast<int>(std::min<int64_t>(ms, 60000));
+}
+
+void Reactor::TakeInbox(TimePoint now) {
+  std::vector<int> fds;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    fds.swap(inbox_);
+  }
+  for (int fd : fds) {
+    // The last `reserved_` slots are for new connections: past that, one
+    // that is idle, lingering or not taking its answer makes room. Full, the
+    // least recently active of any kind does, so that a kubelet probe always
+    // gets in, whoever holds the others.
+    if (live_ >= max_connections_ - std::min(reserved_, max_connections_ - 1)) EvictOne(false);
+    if (live_ >= max_connections_ && !EvictOne(true)) {
+      close(fd);
+      continue;
+    }
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto c = std::make_unique<Conn>();
+    c->fd = fd;
+    c->last_active = ++activity_;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      close(fd);
+      continue;
+    }
+    // The first request must be complete within the read timeout of the
+    // accept: a connection that sends nothing is no cheaper to keep.
+    SetDeadline(*c, now + milliseconds(limits_.read_timeout_ms));
+    Conn& conn = *c;
+    conns_[fd] = std::move(c);
+    ++live_;
+    open_.store(live_, std::memory_order_relaxed);
+    // A probe's request is usually there already: answer it now, before a
+    // flood of connections behind it could make room by closing it. One
+    // answer: a new connection's pipelined rest waits for its turn.
+    OnEvent(conn, EPOLLIN, now, /*quota=*/1);
+  }
+}
+
+// Closes the least useful connection: lingering ones first, then those that
+// do not take their answers or wait with pipelined requests (the oldest
+// first), then idle keep-alive ones; with `any`, also one whose request is
+// unfinished (a slow or brand-new client), the least recently active.
+bool Reactor::EvictOne(bool any) {
+  auto rank = [](const Conn& c) {
+    if (c.state == State::kLingering) return 0;
+    if (c.state == State::kWriting || c.queued) return 1;
+    if (!c.in_request && c.served > 0) return 2;
+    return 3;
+  };
+  Conn* victim = nullptr;
+  int victim_rank = 4;
+  for (auto& [fd, cp] : conns_) {
+    Conn& c = *cp;
+    if (c.dead) continue;
+    const int r = rank(c);
+    if (r == 3 && !any) continue;
+    if (r < victim_rank || (r == victim_rank && c.last_active < victim->last_active)) {
+      victim = &c;
+      victim_rank = r;
+    }
+  }
+  if (victim == nullptr) return false;
+  Close(*victim);
+  return true;
+}
+
+void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now, int quota) {
+  if (c.state == State::kWriting) {
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+      if (Flush(c, now)) Drive(c, now);
+    }
+    return;
+  }
+  if (c.queued) {
+    // Not read from until its turn; only a hang-up matters meanwhile.
+    if (events & (EPOLLERR | EPOLLHUP)) Close(c);
+    return;
+  }
+  char buf[kReadChunk];
+  size_t room = sizeof buf;
+  if (c.state == State::kReading) {
+    const size_t limit = InputLimit();
+    room = std::min(room, limit > c.in.size() ? limit - c.in.size() : 0);
+    if (room == 0) {
+      Drive(c, now);  // cannot happen with a framed buffer; never spin on it
+      if (!c.dead && c.state == State::kReading && !c.queued) {
+        Refuse(c, 431, "request header fields too large", now);
+      }
+      return;
+    }
+  }
+  const ssize_t n = recv(c.fd, buf, room, 0);
+  if (n > 0) {
+    c.last_active = ++activity_;
+    if (c.state == State::kLingering) return;  // discarded
+    c.in.append(buf, static_cast<size_t>(n));
+    Drive(c, now, quota);
+  } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    Close(c);  // the client is gone (or closed its side mid-request)
+  }
+}
+
+// Answers the complete requests in `in`, in order, at most kRequestsPerWake
+// of them, until a response has to wait for the socket or the connection
+// ends. With more left, the connection joins the queue for the next round.
+void Reactor::Drive(Conn& c, TimePoint now, int quota) {
+  int answered = 0;
+  while (!c.dead && c.state == State::kReading) {
+    if (!c.in_request) {
+      // RFC 9112 2.2: empty lines before a request line are ignored.
+      size_t skip = 0;
+      while (skip < c.in.size() && (c.in[skip] == '\r' || c.in[skip] == '\n')) ++skip;
+      c.in.erase(0, skip);
+      if (c.in.empty()) return;
+      c.in_request = true;
+      if (c.served > 0) SetDeadline(c, now + milliseconds(limits_.read_timeout_ms));
+    }
+    if (answered == quota) {
+      c.queued = true;
+      queue_.push_back(c.fd);
+      Watch(c, 0);
+      return;
+    }
+    const Framed f = FrameRequest(c.in, limits_);
+    if (f.frame == Frame::kNeedMore) return;
+    if (f.frame == Frame::kRefuse) {
+      Refuse(c, f.status, f.why, now);
+      return;
+    }
+    if (c.in.size() < f.head_len + f.body_len) return;  // the body is still coming
+    ++answered;
+    ++c.served;
+    HttpRequest req;
+    req.method.assign(f.method);
+    req.target.assign(f.target);
+    req.accept.assign(f.accept);
+    req.authorization.assign(f.authorization);
+    WriteOptions o;
+    o.head = req.method == "HEAD";
+    o.close = c.served >= limits_.max_requests_per_connection ||
+              limits_.keep_alive_timeout_s <= 0 || stop_.load() || f.connection_close ||
+              (f.http10 && !f.connection_keep_alive);
+    o.keep_alive = f.http10 && !o.close;
+    o.keep_alive_timeout_s = limits_.keep_alive_timeout_s;
+    // No endpoint reads a body: it is skipped with the head.
+    c.in.erase(0, f.head_len + f.body_len);
+    c.in_request = false;
+    c.close_after_write = o.close;
+    HttpResponse res;
+    try {
+      res = api_->Handle(req);
+    } catch (...) {
+      res = JsonError(500, "internal error");
+    }
+    WriteResponse(res, o, &c.out);
+    if (!Flush(c, now)) return;
+  }
+}
+
+void Reactor::ServeQueued(TimePoint now) {
+  if (queue_.empty()) return;
+  std::vector<int> turn;
+  turn.swap(queue_);
+  const auto until = SteadyClock::now() + kQueueBudget;
+  size_t i = 0;
+  for (; i < turn.size(); ++i) {
+    // Out of time: the rest keep their places, ahead of those queued now.
+    if (i > 0 && SteadyClock::now() >= until) break;
+    auto it = conns_.find(turn[i]);
+    if (it == conns_.end() || it->second->dead) continue;
+    Conn& c = *it->second;
+    if (!c.queued) continue;
+    c.queued = false;
+    if (c.state != State::kReading) continue;
+    Watch(c, EPOLLIN | EPOLLRDHUP);
+    Drive(c, now);
+  }
+  if (i < turn.size()) {
+    std::vector<int> later(turn.begin() + static_cast<std::ptrdiff_t>(i), turn.end());
+    later.insert(later.end(), queue_.begin(), queue_.end());
+    queue_.swap(later);
+  }
+}
+
+// Sends what is left of the response. True when the connection is back to
+// reading (kept alive); false when it waits for the socket, lingers or closed.
+bool Reactor::Flush(Conn& c, TimePoint now) {
+  while (c.out_sent < c.out.size()) {
+    const ssize_t n =
+        send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      c.out_sent += static_cast<size_t>(n);
+      c.last_active = ++activity_;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (c.state != State::kWriting) {
+        c.state = State::kWriting;
+        Watch(c, EPOLLOUT);
+        SetDeadline(c, now + milliseconds(limits_.write_timeout_ms));
+      }
+      return false;
+    }
+    Close(c);
+    return false;
+  }
+  Release(&c.out);
+  c.out_sent = 0;
+  if (c.close_after_write) {
+    Linger(c, now);
+    return false;
+  }
+  if (c.state == State::kWriting) {
+    c.state = State::kReading;
+    Watch(c, EPOLLIN | EPOLLRDHUP);
+  }
+  if (c.in.empty()) Release(&c.in);
+  SetDeadline(c, now + std::chrono::seconds(limits_.keep_alive_timeout_s));
+  return true;
+}
+
+void Reactor::Refuse(Conn& c, int status, const char* why, TimePoint now) {
+  Release(&c.in);
+  c.in_request = false;
+  Release(&c.out);
+  WriteOptions o;
+  o.close = true;
+  HttpResponse r = JsonError(status, why);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  WriteResponse(r, o, &c.out);
+  c.out_sent = 0;
+  c.close_after_write = true;
+  Flush(c, now);
+}
+
+// Closes our side for writing and reads until the client closes its own (or
+// a short while), so that the last response is not lost to a reset.
+void Reactor::Linger(Conn& c, TimePoint now) {
+  shutdown(c.fd, SHUT_WR);
+  Release(&c.in);
+  if (c.state != State::kLingering) {
+    c.state = State::kLingering;
+    Watch(c, EPOLLIN | EPOLLRDHUP);
+  }
+  SetDeadline(c, now + milliseconds(std::min(limits_.read_timeout_ms, 1000)));
+}
+
+void Reactor::Close(Conn& c) {
+  if (c.dead) return;
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  close(c.fd);
+  c.dead = true;
+  dead_.push_back(c.fd);
+  --live_;
+  open_.store(live_, std::memory_order_relaxed);
+}
+
+void Reactor::Reap() {
+  for (int fd : dead_) conns_.erase(fd);
+  dead_.clear();
+}
+
+void Reactor::Watch(const Conn& c, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = c.fd;
+  epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+}
+
+void Reactor::SetDeadline(Conn& c, TimePoint t) {
+  c.deadline = t;
+  earliest_ = std::min(earliest_, t);
+}
+
+void Reactor::Sweep(TimePoint now) {
+  if (now < earliest_) return;
+  earliest_ = TimePoint::max();
+  for (auto& [fd, cp] : conns_) {
+    Conn& c = *cp;
+    if (c.dead) continue;
+    if (now < c.deadline) {
+      earliest_ = std::min(earliest_, c.deadline);
+      continue;
+    }
+    if (c.state == State::kReading && c.in_request && !c.queued) {
+      Refuse(c, 408, "request not received in time", now);  // slowloris
+    } else {
+      Close(c);  // idle past keep-alive, a response not taken, or done lingering
+    }
+  }
+}
+
+}  // namespace vigil
