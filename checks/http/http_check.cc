@@ -28,8 +28,8 @@
 
 #include "checks/common/net.h"
 #include "checks/common/tls.h"
+#include "checks/common/url.h"
 #include "checks/http/http_response.h"
-#include "checks/url.h"
 
 #ifdef VIGIL_VERSION
 #define VIGIL_HTTP_USER_AGENT "vigil/" VIGIL_VERSION
@@ -93,7 +93,6 @@ class HttpCheck final : public Check {
   }
 
   CheckResult Run(Deadline deadline) override {
-    auto start = Clock::now();
     Stream stream;
     CheckResult r = Attempt(stream, deadline);
     if (config_.tls) {
@@ -101,7 +100,6 @@ class HttpCheck final : public Check {
       r.tls_not_after = tls_not_after_;
       NoteInsecureOnce(*config_.tls, &insecure_noted_, &r);
     }
-    r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
     return r;
   }
 
@@ -171,6 +169,8 @@ class HttpCheck final : public Check {
 CheckKind HttpCheckKind() {
   CheckKind kind;
   kind.name = "http";
+  kind.display_name = "HTTP";
+  kind.component_type = "component";
   kind.keys = {"url", "expect_body_contains", "expect_status", kTlsKey};
   kind.default_role = "app";
   kind.create = [](const CheckSpec& spec) -> std::unique_ptr<Check> {
