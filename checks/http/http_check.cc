@@ -2,7 +2,7 @@
 // `expect_status`), redirects are not followed, and `expect_body_contains`
 // optionally looks for a substring in the first 64 KiB of the body.
 //
-// The client is written here over checks/net.h rather than taken from
+// The client is written here over checks/common/net.h rather than taken from
 // cpp-httplib: httplib's client resolves the host with a blocking
 // getaddrinfo() (no deadline at all when DNS does not answer) and its
 // timeouts are per operation (connect, each read, each write), so a server
@@ -12,7 +12,7 @@
 //
 // A fresh connection per run with `Connection: close`, like the kubelet's own
 // HTTP probe: the route checked is normally the app's own, on the same pod.
-// https:// runs the TLS layer of checks/tls.h on that same socket, handshake
+// https:// runs the TLS layer of checks/common/tls.h on that same socket, handshake
 // included, under the same deadline; the URL's host is the name verified
 // unless tls.server_name says otherwise.
 #include "checks/http/http_check.h"
