@@ -12,6 +12,8 @@
 #include <memory>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace vigil {
 namespace {
 

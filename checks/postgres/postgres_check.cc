@@ -11,6 +11,8 @@
 #include <optional>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "checks/common/net.h"
 #include "checks/common/tls.h"
 #include "checks/postgres/pg_cancel.h"

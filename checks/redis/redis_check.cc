@@ -6,6 +6,8 @@
 #include <map>
 #include <optional>
 
+#include <nlohmann/json.hpp>
+
 #include "checks/common/tls.h"
 #include "checks/redis/redis_connection.h"
 #include "checks/redis/redis_info.h"
