@@ -54,7 +54,7 @@ std::string TimeoutReason(std::chrono::milliseconds budget) {
 
 std::string TimeoutReasonOf(const CheckResult& result, std::chrono::milliseconds budget) {
   std::string reason = TimeoutReason(budget);
-  // kHandshakeTimeout of checks/tls.h: said so, because a peer that accepts
+  // kHandshakeTimeout of checks/common/tls.h: said so, because a peer that accepts
   // and never completes a handshake is a fault of its own.
   if (result.reason == "handshake timeout") reason += " (handshake timeout)";
   return reason;

@@ -3,7 +3,7 @@
 // A check runs one attempt against its dependency and must return by the
 // deadline it is given: all network I/O inside a check is non-blocking and
 // polled against that deadline, and name resolution runs under it too
-// (checks/net.h). Scheduling, thresholds, jitter and the circuit breaker are
+// (checks/common/net.h). Scheduling, thresholds, jitter and the circuit breaker are
 // not a check's business: they live in the agent's Scheduler, the same for
 // every kind (Envoy's health checker base takes the same split).
 #pragma once
@@ -64,7 +64,10 @@ struct CheckSignals {
 
 struct CheckResult {
   Outcome outcome = Outcome::kFail;
-  // Wall time the attempt took, measured by the check itself.
+  // How long Run took. Every check built through CheckRegistry has it set
+  // by the registry's wrapper around Run (checks/registry.cc), the same for
+  // every kind; a kind does not time itself. The agent's scheduler does not
+  // use it: it times the call from its worker thread and records that.
   std::chrono::microseconds latency{0};
   // One line, on fail or warn; never holds a credential.
   std::string reason;
@@ -94,6 +97,17 @@ struct CheckResult {
   }
 };
 
+// Threads: a check is used by one thread at a time, and its calls never
+// overlap. The agent builds it (and reads Target() once) on the thread that
+// loads the config, then starts the check's own worker thread, which alone
+// calls Run, Target and Close from then on (agent/core/scheduler.cc); the
+// check is destroyed after the worker's last call. Nothing calls a check
+// from another thread, not even during a run: there is no cancel call (a
+// run past its deadline is left to finish on its worker, its result thrown
+// away). So a check's own state needs no lock. Only what a check hands to a
+// thread of its own (PostgreSQL's cancel request) crosses threads: that
+// thread owns its data, or shares it under a vigil::Mutex
+// (checks/common/thread_annotations.h).
 class Check {
  public:
   virtual ~Check() = default;
@@ -102,15 +116,16 @@ class Check {
   Check& operator=(const Check&) = delete;
 
   // Runs one attempt; returns no later than `deadline` (plus scheduling noise).
-  // Called from one thread at a time; a check may keep connections open
-  // between calls and must reconnect after a failure.
+  // A check may keep connections open between calls and must reconnect
+  // after a failure.
   virtual CheckResult Run(Deadline deadline) = 0;
 
   // "host:port" (or a list of them) the check talks to. Never credentials.
-  // May change between runs (Sentinel failover), so it is read after Run.
+  // May change during a run (Sentinel failover), so it is read after Run.
   virtual std::string Target() const = 0;
 
-  // Drops kept-open connections (used by the breaker and on reload).
+  // Drops kept-open connections: the agent calls it after a failed run,
+  // between runs, so the next run reconnects.
   virtual void Close() {}
 };
 

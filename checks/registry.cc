@@ -9,6 +9,27 @@
 #include "checks/tcp/tcp_check.h"
 
 namespace vigil {
+namespace {
+
+// Sets CheckResult::latency for every kind alike: how long Run took.
+class TimedCheck final : public Check {
+ public:
+  explicit TimedCheck(std::unique_ptr<Check> inner) : inner_(std::move(inner)) {}
+
+  CheckResult Run(Deadline deadline) override {
+    const auto start = Clock::now();
+    CheckResult r = inner_->Run(deadline);
+    r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    return r;
+  }
+  std::string Target() const override { return inner_->Target(); }
+  void Close() override { inner_->Close(); }
+
+ private:
+  const std::unique_ptr<Check> inner_;
+};
+
+}  // namespace
 
 std::string CheckSpec::RequireString(const char* key) const {
   auto it = json.find(key);
@@ -63,9 +84,9 @@ const CheckRegistry& CheckRegistry::Builtin() {
 
 void CheckRegistry::Register(CheckKind kind) {
   // Every check gets name resolution of its own: one check's stuck lookups
-  // never hold up another's.
-  kind.create = [create = std::move(kind.create)](const CheckSpec& spec) {
-    return WithCheckDns(create(spec), spec.dns_stale_s);
+  // never hold up another's. And its run is timed here, not by each kind.
+  kind.create = [create = std::move(kind.create)](const CheckSpec& spec) -> std::unique_ptr<Check> {
+    return std::make_unique<TimedCheck>(WithCheckDns(create(spec), spec.dns_stale_s));
   };
   kinds_.push_back(std::move(kind));
 }

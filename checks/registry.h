@@ -50,15 +50,24 @@ struct CheckSpec {
   std::string Field(const char* key) const { return path + "." + key; }
 };
 
+// Everything the agent knows of a kind comes from here: a new kind is a
+// folder under checks/ and one Register line in registry.cc
+// (docs/adding-a-check.md).
 struct CheckKind {
   std::string name;  // "redis"
+  // How log messages name the kind: "[db] PostgreSQL error: ...".
+  std::string display_name;  // "PostgreSQL"
+  // The health+json componentType of /health?full: "datastore" for a
+  // server that holds data (Redis, PostgreSQL), "component" otherwise.
+  std::string component_type;
   // Keys a check of this kind may carry besides the common ones.
   std::vector<std::string> keys;
   // The role a check of this kind gets when the config names none.
   std::string default_role;
   // Builds the check without touching the network; throws ConfigError.
   // Register wraps it: every check built resolves names through its own
-  // CheckDns (checks/dns.h).
+  // CheckDns (checks/common/dns.h) and has its run timed
+  // (CheckResult::latency).
   std::function<std::unique_ptr<Check>(const CheckSpec&)> create;
 };
 

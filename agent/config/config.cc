@@ -16,7 +16,7 @@
 #include <sstream>
 
 #include "checks/common/net.h"
-#include "checks/url.h"
+#include "checks/common/url.h"
 
 namespace vigil {
 namespace {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/app/version.h"
+#include "checks/common/url.h"
 
 namespace vigil {
 namespace {
@@ -12,30 +13,13 @@ namespace {
 constexpr const char* kJson = "application/json";
 constexpr size_t kMaxTarget = 4096;
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool PercentDecode(const std::string& in, bool plus_is_space, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size()) return false;
-      int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      c = static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      c = ' ';
-    }
-    if (c == '\0') return false;
-    out->push_back(c);
-  }
-  return true;
+// A request target's path, or (`plus_is_space`) a key or value of its
+// query; a NUL byte, raw or escaped, is refused.
+bool DecodeTargetPart(const std::string& in, bool plus_is_space, std::string* out) {
+  PercentDecoding how;
+  how.plus_is_space = plus_is_space;
+  how.refuse_nul = true;
+  return PercentDecode(in, out, how);
 }
 
 HttpResponse Text(int status, std::string body) {
@@ -109,7 +93,7 @@ bool ParseTarget(const std::string& target, std::string* path,
   if (target.empty() || target.size() > kMaxTarget || target[0] != '/') return false;
   const size_t qmark = target.find('?');
   const std::string raw_path = target.substr(0, qmark);
-  if (!PercentDecode(raw_path, false, path)) return false;
+  if (!DecodeTargetPart(raw_path, false, path)) return false;
   // Refuse dot segments outright: nothing here is a file, and a path that
   // needs normalising is a probe for a bug.
   if (path->find("/./") != std::string::npos || path->find("/../") != std::string::npos)
@@ -126,8 +110,8 @@ bool ParseTarget(const std::string& target, std::string* path,
     if (!part.empty()) {
       size_t eq = part.find('=');
       std::string key, value;
-      if (!PercentDecode(part.substr(0, eq), true, &key)) return false;
-      if (eq != std::string::npos && !PercentDecode(part.substr(eq + 1), true, &value))
+      if (!DecodeTargetPart(part.substr(0, eq), true, &key)) return false;
+      if (eq != std::string::npos && !DecodeTargetPart(part.substr(eq + 1), true, &value))
         return false;
       query->emplace(std::move(key), std::move(value));
     }

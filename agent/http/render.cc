@@ -5,6 +5,7 @@
 #include "agent/app/version.h"
 #include "agent/http/api.h"
 #include "agent/log/reporter.h"
+#include "checks/registry.h"
 
 namespace vigil {
 namespace {
@@ -166,7 +167,8 @@ std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod, WallCl
       checks[c.name] = json::array({e});
       continue;
     }
-    e["componentType"] = c.kind == "tcp" || c.kind == "http" ? "component" : "datastore";
+    const CheckKind* kind = CheckRegistry::Builtin().Find(c.kind);
+    e["componentType"] = kind != nullptr ? kind->component_type : "datastore";
     e["observedValue"] = Round3(c.latency_ms);
     e["observedUnit"] = "ms";
     e["status"] = ietf(c.status);

@@ -1,5 +1,5 @@
 #include "agent/log/redact.h"
-#include "checks/url.h"
+#include "checks/common/url.h"
 
 #include <algorithm>
 #include <cctype>

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "checks/registry.h"
+
 namespace vigil {
 
 const char* LevelName(Level l) {
@@ -26,11 +28,8 @@ const char* LevelName(Level l) {
 }
 
 std::string KindDisplayName(const std::string& kind) {
-  if (kind == "redis") return "Redis";
-  if (kind == "postgres") return "PostgreSQL";
-  if (kind == "tcp") return "TCP";
-  if (kind == "http") return "HTTP";
-  return kind;
+  const CheckKind* k = CheckRegistry::Builtin().Find(kind);
+  return k != nullptr ? k->display_name : kind;
 }
 
 std::string FormatTime(std::chrono::system_clock::time_point t) {

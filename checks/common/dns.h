@@ -8,7 +8,7 @@
 // answers one check's name costs that check alone.
 //
 // The kinds do not see any of this: they call Resolve/ConnectTcp
-// (checks/net.h) as before, and the registry wraps every check it builds so
+// (checks/common/net.h) as before, and the registry wraps every check it builds so
 // that its runs resolve through the check's own CheckDns (WithCheckDns).
 #pragma once
 

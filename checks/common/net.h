@@ -1,6 +1,6 @@
 // Network primitives that honour an absolute deadline: name resolution and a
 // non-blocking TCP connect. Names resolve through the running check's own
-// CheckDns (checks/dns.h): non-blocking c-ares lookups polled on the check's
+// CheckDns (checks/common/dns.h): non-blocking c-ares lookups polled on the check's
 // thread, nothing shared with other checks.
 #pragma once
 

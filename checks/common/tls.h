@@ -1,17 +1,8 @@
 // TLS for the checks, on vigil's own non-blocking socket: the handshake,
 // every read and every write poll against the run's one absolute deadline,
-// as plain TCP does (checks/net.h). OpenSSL does the cryptography; the
-// socket, the waiting and the deadline stay ours.
-//
-// A check's `tls` object (README "TLS", docs/tls.md):
-//   ca_file               PEM bundle to verify the server with (default: the
-//                         system store)
-//   server_name           SNI and the name verified (default: the URL's host;
-//                         an IP address is verified as an address)
-//   cert_file, key_file   a client certificate, both or neither
-//   insecure_skip_verify  no chain or name verification (default false)
-// Files are checked when the config is read and read again on every new
-// connection, so a rotated certificate is picked up on the next reconnect.
+// as plain TCP does (checks/common/net.h). OpenSSL does the cryptography
+// (checks/common/tls_context.h); the socket, the waiting and the deadline
+// stay ours. A check's `tls` object: checks/common/tls_config.h.
 #pragma once
 
 #include <cstddef>
@@ -21,54 +12,16 @@
 #include <string>
 
 #include "checks/check.h"
-#include "checks/registry.h"
-
-typedef struct ssl_st SSL;
-typedef struct x509_st X509;
+#include "checks/common/tls_config.h"
+#include "checks/common/tls_context.h"
 
 namespace vigil {
-
-struct TlsConfig {
-  std::string ca_file;      // empty: the system store
-  std::string server_name;  // empty: the host the check connects to
-  std::string cert_file;    // with key_file: a client certificate
-  std::string key_file;
-  bool insecure_skip_verify = false;
-};
-
-// The keys of the `tls` object.
-inline constexpr const char* kTlsKey = "tls";
-
-// The check's `tls` object, validated: unknown keys refused, files readable
-// PEM, cert_file and key_file together and matching. nullopt when the check
-// has none. Throws ConfigError ("checks[2].tls.ca_file: cannot read /x: No
-// such file or directory").
-std::optional<TlsConfig> ParseTlsConfig(const CheckSpec& spec);
 
 // The reason text of a run whose deadline ran out inside the handshake. The
 // result is a timeout (CheckResult::timed_out), which the scheduler words
 // "timeout after N ms (handshake timeout)".
 inline constexpr char kHandshakeTimeout[] = "handshake timeout";
 CheckResult HandshakeTimeoutResult();
-
-// The once-only log note of a check that does not verify its peer.
-inline constexpr char kInsecureNote[] =
-    "TLS certificate verification is off (insecure_skip_verify)";
-
-// Gives the insecure note once, on the first run that does not fail: as the
-// reason of a pass (the agent logs such a reason as a note) or after the
-// reason of a warn. *noted remembers it.
-void NoteInsecureOnce(const TlsConfig& tls, bool* noted, CheckResult* result);
-
-// notAfter of a certificate as Unix seconds; nullopt when unreadable.
-std::optional<int64_t> CertNotAfter(const X509* cert);
-
-// The reason a TLS operation failed, from the OpenSSL error queue and the
-// verify result of `ssl` (may be null): "host name mismatch", "certificate
-// has expired", "certificate verify failed: unable to get local issuer
-// certificate", "client certificate required", "TLS handshake failed: wrong
-// version number". Clears the error queue.
-std::string TlsFailureReason(SSL* ssl, int ssl_error, const char* during);
 
 enum class StreamStatus { kOk, kEof, kTimeout, kError };
 

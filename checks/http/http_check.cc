@@ -2,7 +2,7 @@
 // `expect_status`), redirects are not followed, and `expect_body_contains`
 // optionally looks for a substring in the first 64 KiB of the body.
 //
-// The client is written here over checks/net.h rather than taken from
+// The client is written here over checks/common/net.h rather than taken from
 // cpp-httplib: httplib's client resolves the host with a blocking
 // getaddrinfo() (no deadline at all when DNS does not answer) and its
 // timeouts are per operation (connect, each read, each write), so a server
@@ -12,7 +12,7 @@
 //
 // A fresh connection per run with `Connection: close`, like the kubelet's own
 // HTTP probe: the route checked is normally the app's own, on the same pod.
-// https:// runs the TLS layer of checks/tls.h on that same socket, handshake
+// https:// runs the TLS layer of checks/common/tls.h on that same socket, handshake
 // included, under the same deadline; the URL's host is the name verified
 // unless tls.server_name says otherwise.
 #include "checks/http/http_check.h"
@@ -28,8 +28,8 @@
 
 #include "checks/common/net.h"
 #include "checks/common/tls.h"
+#include "checks/common/url.h"
 #include "checks/http/http_response.h"
-#include "checks/url.h"
 
 #ifdef VIGIL_VERSION
 #define VIGIL_HTTP_USER_AGENT "vigil/" VIGIL_VERSION
@@ -93,7 +93,6 @@ class HttpCheck final : public Check {
   }
 
   CheckResult Run(Deadline deadline) override {
-    auto start = Clock::now();
     Stream stream;
     CheckResult r = Attempt(stream, deadline);
     if (config_.tls) {
@@ -101,7 +100,6 @@ class HttpCheck final : public Check {
       r.tls_not_after = tls_not_after_;
       NoteInsecureOnce(*config_.tls, &insecure_noted_, &r);
     }
-    r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
     return r;
   }
 
@@ -171,6 +169,8 @@ class HttpCheck final : public Check {
 CheckKind HttpCheckKind() {
   CheckKind kind;
   kind.name = "http";
+  kind.display_name = "HTTP";
+  kind.component_type = "component";
   kind.keys = {"url", "expect_body_contains", "expect_status", kTlsKey};
   kind.default_role = "app";
   kind.create = [](const CheckSpec& spec) -> std::unique_ptr<Check> {

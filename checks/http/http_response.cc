@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "checks/common/net.h"
-#include "checks/url.h"
+#include "checks/common/url.h"
 
 namespace vigil {
 namespace {
@@ -42,72 +42,25 @@ class ChunkedDecoder {
   // False on a malformed stream (*error says why).
   bool Feed(std::string* raw, std::string* body, size_t cap, std::string* error) {
     for (;;) {
+      Step step = Step::kWait;
       switch (state_) {
-        case State::kSize: {
-          size_t nl = raw->find('\n');
-          if (nl == std::string::npos) {
-            if (raw->size() > 1024) return Bad(error, "chunk size line too long");
-            return true;
-          }
-          std::string line = raw->substr(0, nl);
-          raw->erase(0, nl + 1);
-          if (!line.empty() && line.back() == '\r') line.pop_back();
-          size_t semi = line.find(';');
-          if (semi != std::string::npos) line.resize(semi);
-          line = Trim(line);
-          if (line.empty() || line.size() > 15) return Bad(error, "malformed chunk size");
-          size_t size = 0;
-          for (char c : line) {
-            int v = HexDigitValue(c);
-            if (v < 0) return Bad(error, "malformed chunk size");
-            size = size * 16 + static_cast<size_t>(v);
-          }
-          if (size == 0) {
-            state_ = State::kTrailers;
-          } else {
-            remaining_ = size;
-            state_ = State::kData;
-          }
+        case State::kSize:
+          step = SizeLine(raw, error);
           break;
-        }
-        case State::kData: {
-          size_t take = std::min(remaining_, raw->size());
-          if (take == 0) return true;
-          if (body->size() < cap) body->append(*raw, 0, std::min(take, cap - body->size()));
-          raw->erase(0, take);
-          remaining_ -= take;
-          if (remaining_ > 0) return true;
-          state_ = State::kDataEnd;
+        case State::kData:
+          step = Data(raw, body, cap);
           break;
-        }
-        case State::kDataEnd: {
-          if (raw->empty()) return true;
-          if ((*raw)[0] == '\n') {
-            raw->erase(0, 1);
-          } else if (raw->size() < 2) {
-            return true;
-          } else if (raw->compare(0, 2, "\r\n") == 0) {
-            raw->erase(0, 2);
-          } else {
-            return Bad(error, "missing CRLF after chunk data");
-          }
-          state_ = State::kSize;
+        case State::kDataEnd:
+          step = DataEnd(raw, error);
           break;
-        }
-        case State::kTrailers: {
-          size_t nl = raw->find('\n');
-          if (nl == std::string::npos) {
-            if (raw->size() > kHttpMaxHeaderBytes) return Bad(error, "trailers too long");
-            return true;
-          }
-          bool empty = nl == 0 || (nl == 1 && (*raw)[0] == '\r');
-          raw->erase(0, nl + 1);
-          if (empty) state_ = State::kDone;
+        case State::kTrailers:
+          step = Trailers(raw, error);
           break;
-        }
         case State::kDone:
           return true;
       }
+      if (step == Step::kWait) return true;
+      if (step == Step::kBad) return false;
     }
   }
 
@@ -115,9 +68,81 @@ class ChunkedDecoder {
 
  private:
   enum class State { kSize, kData, kDataEnd, kTrailers, kDone };
-  static bool Bad(std::string* error, const char* why) {
+  // After a step: go on, wait for more input, or a malformed stream.
+  enum class Step { kNext, kWait, kBad };
+
+  static Step Bad(std::string* error, const char* why) {
     *error = why;
-    return false;
+    return Step::kBad;
+  }
+
+  // "1a;ext\r\n": the next chunk's size; 0 starts the trailers.
+  Step SizeLine(std::string* raw, std::string* error) {
+    size_t nl = raw->find('\n');
+    if (nl == std::string::npos) {
+      if (raw->size() > 1024) return Bad(error, "chunk size line too long");
+      return Step::kWait;
+    }
+    std::string line = raw->substr(0, nl);
+    raw->erase(0, nl + 1);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    size_t semi = line.find(';');
+    if (semi != std::string::npos) line.resize(semi);
+    line = Trim(line);
+    if (line.empty() || line.size() > 15) return Bad(error, "malformed chunk size");
+    size_t size = 0;
+    for (char c : line) {
+      int v = HexDigitValue(c);
+      if (v < 0) return Bad(error, "malformed chunk size");
+      size = size * 16 + static_cast<size_t>(v);
+    }
+    if (size == 0) {
+      state_ = State::kTrailers;
+    } else {
+      remaining_ = size;
+      state_ = State::kData;
+    }
+    return Step::kNext;
+  }
+
+  Step Data(std::string* raw, std::string* body, size_t cap) {
+    size_t take = std::min(remaining_, raw->size());
+    if (take == 0) return Step::kWait;
+    if (body->size() < cap) body->append(*raw, 0, std::min(take, cap - body->size()));
+    raw->erase(0, take);
+    remaining_ -= take;
+    if (remaining_ > 0) return Step::kWait;
+    state_ = State::kDataEnd;
+    return Step::kNext;
+  }
+
+  // The CRLF (or a bare LF) after a chunk's data.
+  Step DataEnd(std::string* raw, std::string* error) {
+    if (raw->empty()) return Step::kWait;
+    if ((*raw)[0] == '\n') {
+      raw->erase(0, 1);
+    } else if (raw->size() < 2) {
+      return Step::kWait;
+    } else if (raw->compare(0, 2, "\r\n") == 0) {
+      raw->erase(0, 2);
+    } else {
+      return Bad(error, "missing CRLF after chunk data");
+    }
+    state_ = State::kSize;
+    return Step::kNext;
+  }
+
+  // Trailer lines, skipped, up to the blank line that ends the body.
+  Step Trailers(std::string* raw, std::string* error) {
+    size_t nl = raw->find('\n');
+    if (nl == std::string::npos) {
+      if (raw->size() > kHttpMaxHeaderBytes) return Bad(error, "trailers too long");
+      return Step::kWait;
+    }
+    bool empty = nl == 0 || (nl == 1 && (*raw)[0] == '\r');
+    raw->erase(0, nl + 1);
+    if (empty) state_ = State::kDone;
+    return Step::kNext;
   }
   State state_ = State::kSize;
   size_t remaining_ = 0;
@@ -180,6 +205,64 @@ bool FindHeaderEnd(const std::string& in, size_t* end) {
   }
 }
 
+// "HTTP/1.1 200 OK": the status.
+bool ParseStatusLine(const std::string& line, HttpResponseHead* head, std::string* error) {
+  if (line.size() < 12 || line.compare(0, 5, "HTTP/") != 0 || line[8] != ' ' ||
+      !std::isdigit(static_cast<unsigned char>(line[9])) ||
+      !std::isdigit(static_cast<unsigned char>(line[10])) ||
+      !std::isdigit(static_cast<unsigned char>(line[11])) ||
+      (line.size() > 12 && line[12] != ' ')) {
+    *error = "bad status line";
+    return false;
+  }
+  head->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+  if (head->status < 100 || head->status > 599) {
+    *error = "status " + std::to_string(head->status) + " out of range";
+    return false;
+  }
+  return true;
+}
+
+bool ParseContentLength(const std::string& value, HttpResponseHead* head, std::string* error) {
+  if (value.empty() || value.size() > 18) {
+    *error = "bad Content-Length";
+    return false;
+  }
+  long long v = 0;
+  for (char c : value) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) {
+      *error = "bad Content-Length";
+      return false;
+    }
+    v = v * 10 + (c - '0');
+  }
+  if (head->content_length >= 0 && head->content_length != v) {
+    *error = "conflicting Content-Length";
+    return false;
+  }
+  head->content_length = v;
+  return true;
+}
+
+// "Name: value": Content-Length and Transfer-Encoding are kept, the rest not.
+bool ParseHeaderLine(const std::string& line, HttpResponseHead* head, std::string* error) {
+  size_t colon = line.find(':');
+  if (colon == std::string::npos || colon == 0) {
+    *error = "bad header line";
+    return false;
+  }
+  std::string name = line.substr(0, colon);
+  std::string value = Trim(line.substr(colon + 1));
+  if (IEquals(name, "content-length")) return ParseContentLength(value, head, error);
+  if (IEquals(name, "transfer-encoding")) {
+    std::string v = AsciiLower(value);
+    size_t last = v.rfind(',');
+    std::string final_coding = Trim(last == std::string::npos ? v : v.substr(last + 1));
+    head->chunked = final_coding == "chunked";
+  }
+  return true;
+}
+
 // The status line and the framing headers; false with *error on a malformed
 // head. Other headers are not kept.
 bool ParseHead(const std::string& text, HttpResponseHead* head, std::string* error) {
@@ -197,55 +280,9 @@ bool ParseHead(const std::string& text, HttpResponseHead* head, std::string* err
       if (first) continue;  // leading blank lines
       break;
     }
-    if (first) {
-      first = false;
-      // "HTTP/1.1 200 OK"
-      if (line.size() < 12 || line.compare(0, 5, "HTTP/") != 0 || line[8] != ' ' ||
-          !std::isdigit(static_cast<unsigned char>(line[9])) ||
-          !std::isdigit(static_cast<unsigned char>(line[10])) ||
-          !std::isdigit(static_cast<unsigned char>(line[11])) ||
-          (line.size() > 12 && line[12] != ' ')) {
-        *error = "bad status line";
-        return false;
-      }
-      head->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-      if (head->status < 100 || head->status > 599) {
-        *error = "status " + std::to_string(head->status) + " out of range";
-        return false;
-      }
-      continue;
-    }
-    size_t colon = line.find(':');
-    if (colon == std::string::npos || colon == 0) {
-      *error = "bad header line";
-      return false;
-    }
-    std::string name = line.substr(0, colon);
-    std::string value = Trim(line.substr(colon + 1));
-    if (IEquals(name, "content-length")) {
-      if (value.empty() || value.size() > 18) {
-        *error = "bad Content-Length";
-        return false;
-      }
-      long long v = 0;
-      for (char c : value) {
-        if (!std::isdigit(static_cast<unsigned char>(c))) {
-          *error = "bad Content-Length";
-          return false;
-        }
-        v = v * 10 + (c - '0');
-      }
-      if (head->content_length >= 0 && head->content_length != v) {
-        *error = "conflicting Content-Length";
-        return false;
-      }
-      head->content_length = v;
-    } else if (IEquals(name, "transfer-encoding")) {
-      std::string v = AsciiLower(value);
-      size_t last = v.rfind(',');
-      std::string final_coding = Trim(last == std::string::npos ? v : v.substr(last + 1));
-      head->chunked = final_coding == "chunked";
-    }
+    const bool ok = first ? ParseStatusLine(line, head, error) : ParseHeaderLine(line, head, error);
+    if (!ok) return false;
+    first = false;
   }
   if (first) {
     *error = "empty response";

@@ -3,8 +3,9 @@
 #include <arpa/inet.h>
 
 #include <cctype>
+#include <optional>
 
-#include "checks/url.h"
+#include "checks/common/url.h"
 
 namespace vigil {
 namespace {
@@ -18,33 +19,36 @@ bool ValidHostName(const std::string& h) {
   return true;
 }
 
-}  // namespace
+// Values from the URL are quoted in messages only when the URL carries no
+// userinfo: with a password in it, a malformed URL could be split in the
+// wrong place and a message would then show part of the password.
+// Nor when it names a password some other way: a libpq keyword string or a
+// ?password= query put in an http check by mistake.
+class Echo {
+ public:
+  explicit Echo(const std::string& url) {
+    const std::string lower = AsciiLower(url);
+    may_ = url.find('@') == std::string::npos && lower.find("pass") == std::string::npos &&
+           lower.find("pwd") == std::string::npos;
+  }
+  bool may() const { return may_; }
+  // " \"what\"", or "" when the URL may not be quoted.
+  std::string operator()(const std::string& what) const {
+    return may_ ? " " + QuotedForMessage(what) : std::string();
+  }
 
-std::string QuotedForMessage(const std::string& s, size_t max) {
-  if (s.size() <= max) return "\"" + s + "\"";
-  return "\"" + s.substr(0, max) + "...\"";
-}
+ private:
+  bool may_ = false;
+};
 
-bool ParseHttpUrl(const std::string& url, HttpUrl* out, std::string* error) {
-  *out = HttpUrl{};
-  // Values from the URL are quoted in messages only when the URL carries no
-  // userinfo: with a password in it, a malformed URL could be split in the
-  // wrong place and a message would then show part of the password.
-  // Nor when it names a password some other way: a libpq keyword string or a
-  // ?password= query put in an http check by mistake.
-  const std::string lower = AsciiLower(url);
-  const bool may_echo = url.find('@') == std::string::npos &&
-                        lower.find("pass") == std::string::npos &&
-                        lower.find("pwd") == std::string::npos;
-  auto echo = [&](const std::string& what) {
-    return may_echo ? " " + QuotedForMessage(what) : std::string();
-  };
-
-  size_t sep = url.find("://");
-  std::string scheme = sep == std::string::npos ? "" : url.substr(0, sep);
+// http or https; *sep is where "://" starts.
+bool ReadScheme(const std::string& url, const Echo& echo, HttpUrl* out, size_t* sep,
+                std::string* error) {
+  *sep = url.find("://");
+  std::string scheme = *sep == std::string::npos ? "" : url.substr(0, *sep);
   if (!ValidUrlScheme(scheme)) {
     *error =
-        "want http://HOST[:PORT]/PATH, got" + (may_echo ? echo(url) : " a URL without a scheme");
+        "want http://HOST[:PORT]/PATH, got" + (echo.may() ? echo(url) : " a URL without a scheme");
     return false;
   }
   scheme = AsciiLower(scheme);
@@ -54,94 +58,101 @@ bool ParseHttpUrl(const std::string& url, HttpUrl* out, std::string* error) {
   }
   out->tls = scheme == "https";
   if (out->tls) out->port = 443;
+  return true;
+}
 
-  size_t auth_begin = sep + 3;
-  size_t auth_end = url.find_first_of("/?#", auth_begin);
-  if (auth_end == std::string::npos) auth_end = url.size();
-  std::string authority = url.substr(auth_begin, auth_end - auth_begin);
-
-  size_t at = authority.rfind('@');
-  if (at != std::string::npos) {
-    std::string userinfo = authority.substr(0, at);
-    authority.erase(0, at + 1);
-    out->has_userinfo = true;
-    size_t colon = userinfo.find(':');
-    std::string raw_user = userinfo.substr(0, colon);
-    std::string raw_pass = colon == std::string::npos ? "" : userinfo.substr(colon + 1);
-    out->password_encoded = raw_pass;
-    if (!PercentDecode(raw_pass, &out->password)) {
-      out->password = raw_pass;
-      *error = "bad percent-encoding in the password";
-      return false;
-    }
-    if (!PercentDecode(raw_user, &out->user)) {
-      *error = "bad percent-encoding in the user name";
-      return false;
-    }
-    if (out->user.find(':') != std::string::npos) {
-      *error = "user name must not contain ':'";
-      return false;
-    }
+// The user and password before the authority's last '@', which then holds
+// what follows it.
+bool ReadUserinfo(std::string* authority, HttpUrl* out, std::string* error) {
+  size_t at = authority->rfind('@');
+  if (at == std::string::npos) return true;
+  std::string userinfo = authority->substr(0, at);
+  authority->erase(0, at + 1);
+  out->has_userinfo = true;
+  size_t colon = userinfo.find(':');
+  std::string raw_user = userinfo.substr(0, colon);
+  std::string raw_pass = colon == std::string::npos ? "" : userinfo.substr(colon + 1);
+  out->password_encoded = raw_pass;
+  if (!PercentDecode(raw_pass, &out->password)) {
+    out->password = raw_pass;
+    *error = "bad percent-encoding in the password";
+    return false;
   }
-
-  std::string port_text;
-  bool has_port = false;
-  if (!authority.empty() && authority[0] == '[') {
-    size_t close_br = authority.find(']');
-    if (close_br == std::string::npos) {
-      *error = "unterminated IPv6 address" + echo(authority);
-      return false;
-    }
-    out->host = authority.substr(1, close_br - 1);
-    in6_addr a6{};
-    if (inet_pton(AF_INET6, out->host.c_str(), &a6) != 1) {
-      *error = "bad IPv6 address" + echo(out->host);
-      return false;
-    }
-    std::string rest = authority.substr(close_br + 1);
-    if (!rest.empty()) {
-      if (rest[0] != ':') {
-        *error = "unexpected text after IPv6 address" + echo(rest);
-        return false;
-      }
-      has_port = true;
-      port_text = rest.substr(1);
-    }
-  } else {
-    size_t colon = authority.find(':');
-    if (colon != std::string::npos) {
-      if (authority.find(':', colon + 1) != std::string::npos) {
-        *error = "IPv6 address must be in brackets";
-        return false;
-      }
-      has_port = true;
-      port_text = authority.substr(colon + 1);
-      authority.resize(colon);
-    }
-    out->host = authority;
-    if (out->host.empty()) {
-      *error = "missing host";
-      return false;
-    }
-    if (!ValidHostName(out->host)) {
-      *error = "bad host" + echo(out->host);
-      return false;
-    }
+  if (!PercentDecode(raw_user, &out->user)) {
+    *error = "bad percent-encoding in the user name";
+    return false;
   }
-  if (has_port) {
-    bool digits = !port_text.empty() && port_text.size() <= 5;
-    for (char c : port_text) {
-      if (!std::isdigit(static_cast<unsigned char>(c))) digits = false;
-    }
-    int port = digits ? std::stoi(port_text) : 0;
-    if (port < 1 || port > 65535) {
-      *error = "bad port" + echo(port_text) + " (want 1..65535)";
+  if (out->user.find(':') != std::string::npos) {
+    *error = "user name must not contain ':'";
+    return false;
+  }
+  return true;
+}
+
+// "[v6]" or "[v6]:port": the host and, after a ':', *port_text.
+bool ReadBracketedHost(const std::string& authority, const Echo& echo, HttpUrl* out,
+                       std::optional<std::string>* port_text, std::string* error) {
+  size_t close_br = authority.find(']');
+  if (close_br == std::string::npos) {
+    *error = "unterminated IPv6 address" + echo(authority);
+    return false;
+  }
+  out->host = authority.substr(1, close_br - 1);
+  in6_addr a6{};
+  if (inet_pton(AF_INET6, out->host.c_str(), &a6) != 1) {
+    *error = "bad IPv6 address" + echo(out->host);
+    return false;
+  }
+  std::string rest = authority.substr(close_br + 1);
+  if (rest.empty()) return true;
+  if (rest[0] != ':') {
+    *error = "unexpected text after IPv6 address" + echo(rest);
+    return false;
+  }
+  *port_text = rest.substr(1);
+  return true;
+}
+
+// "host" or "host:port".
+bool ReadNamedHost(std::string authority, const Echo& echo, HttpUrl* out,
+                   std::optional<std::string>* port_text, std::string* error) {
+  size_t colon = authority.find(':');
+  if (colon != std::string::npos) {
+    if (authority.find(':', colon + 1) != std::string::npos) {
+      *error = "IPv6 address must be in brackets";
       return false;
     }
-    out->port = port;
+    *port_text = authority.substr(colon + 1);
+    authority.resize(colon);
   }
+  out->host = authority;
+  if (out->host.empty()) {
+    *error = "missing host";
+    return false;
+  }
+  if (!ValidHostName(out->host)) {
+    *error = "bad host" + echo(out->host);
+    return false;
+  }
+  return true;
+}
 
-  std::string rest = url.substr(auth_end);
+bool ReadPort(const std::string& port_text, const Echo& echo, HttpUrl* out, std::string* error) {
+  bool digits = !port_text.empty() && port_text.size() <= 5;
+  for (char c : port_text) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) digits = false;
+  }
+  int port = digits ? std::stoi(port_text) : 0;
+  if (port < 1 || port > 65535) {
+    *error = "bad port" + echo(port_text) + " (want 1..65535)";
+    return false;
+  }
+  out->port = port;
+  return true;
+}
+
+// What follows the authority, without its fragment; "/" when empty.
+bool ReadPathAndQuery(std::string rest, HttpUrl* out, std::string* error) {
   size_t hash = rest.find('#');
   if (hash != std::string::npos) rest.resize(hash);
   if (rest.empty() || rest[0] == '?') rest = "/" + rest;
@@ -155,6 +166,32 @@ bool ParseHttpUrl(const std::string& url, HttpUrl* out, std::string* error) {
   }
   out->path_and_query = rest;
   return true;
+}
+
+}  // namespace
+
+std::string QuotedForMessage(const std::string& s, size_t max) {
+  if (s.size() <= max) return "\"" + s + "\"";
+  return "\"" + s.substr(0, max) + "...\"";
+}
+
+bool ParseHttpUrl(const std::string& url, HttpUrl* out, std::string* error) {
+  *out = HttpUrl{};
+  const Echo echo(url);
+  size_t sep = 0;
+  if (!ReadScheme(url, echo, out, &sep, error)) return false;
+  size_t auth_begin = sep + 3;
+  size_t auth_end = url.find_first_of("/?#", auth_begin);
+  if (auth_end == std::string::npos) auth_end = url.size();
+  std::string authority = url.substr(auth_begin, auth_end - auth_begin);
+  if (!ReadUserinfo(&authority, out, error)) return false;
+  std::optional<std::string> port_text;
+  const bool host_ok = !authority.empty() && authority[0] == '['
+                           ? ReadBracketedHost(authority, echo, out, &port_text, error)
+                           : ReadNamedHost(authority, echo, out, &port_text, error);
+  if (!host_ok) return false;
+  if (port_text && !ReadPort(*port_text, echo, out, error)) return false;
+  return ReadPathAndQuery(url.substr(auth_end), out, error);
 }
 
 }  // namespace vigil

@@ -6,8 +6,8 @@
 #include <cctype>
 #include <memory>
 
+#include "checks/common/url.h"
 #include "checks/registry.h"
-#include "checks/url.h"
 
 namespace vigil {
 namespace {
@@ -23,21 +23,13 @@ std::string SchemeOf(const std::string& url) {
   return ValidUrlScheme(scheme) ? scheme : std::string();
 }
 
-// Unlike checks/url.h PercentDecode, keeps a malformed escape as written:
-// the input is a guess at a password that libpq may have read either way.
+// A malformed escape stays as written: the input is a guess at a password
+// that libpq may have read either way.
 std::string PercentDecodeLenient(const std::string& s) {
+  PercentDecoding how;
+  how.keep_malformed = true;
   std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      int hi = HexDigitValue(s[i + 1]), lo = HexDigitValue(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(s[i]);
-  }
+  PercentDecode(s, &out, how);  // never false when keeping malformed escapes
   return out;
 }
 
@@ -176,6 +168,81 @@ struct ConninfoFree {
   void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
 };
 
+// The text libpq is given: a URL with its scheme in lower case, or the
+// keyword string as it is. Throws ConfigError on anything else.
+std::string LibpqText(const std::string& url, const std::string& scheme, const std::string& field) {
+  if (scheme.empty()) {
+    if (url.find('=') == std::string::npos) {
+      throw ConfigError(field, "want a postgres:// or postgresql:// URL, or libpq key=value pairs");
+    }
+    return url;
+  }
+  std::string lower = AsciiLower(scheme);
+  if (lower != "postgres" && lower != "postgresql") {
+    throw ConfigError(field, "unsupported scheme \"" + scheme + "\"");
+  }
+  return lower + url.substr(scheme.size());  // libpq wants the scheme in lower case
+}
+
+// The keywords libpq read, into *dsn (the port as written into *port_text).
+void ReadKeywords(const PQconninfoOption* opts, const std::string& field, PgDsn* dsn,
+                  std::string* port_text) {
+  for (const PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string key = o->keyword;
+    const std::string val = o->val;
+    // "host=${PGHOST} password=pw" with PGHOST empty reads as a host of
+    // "password=pw", which /health would then show as the target.
+    if (key != "password" &&
+        (AsciiLower(val).find("password") != std::string::npos ||
+         ((key == "host" || key == "hostaddr") && val.find('=') != std::string::npos))) {
+      throw ConfigError(field,
+                        "the value of " + key + " holds a keyword (an empty value before it?)");
+    }
+    if (key == "host") {
+      dsn->host = val;
+    } else if (key == "hostaddr") {
+      dsn->hostaddr = val;
+    } else if (key == "port") {
+      *port_text = val;
+    } else if (key == "password") {
+      dsn->password = val;
+    } else if (key == "service") {
+      throw ConfigError(field, "service files are not supported: name the host and port");
+    } else {
+      dsn->params.emplace_back(key, val);
+    }
+  }
+}
+
+// One host, a name or an address (a socket directory aside): anything else
+// is a URL that libpq split in the wrong place — a raw '/', '@' or '[' in
+// the password puts the password into the host, which /health shows.
+void RefuseOddHosts(const PgDsn& dsn, const std::string& port_text, const std::string& field) {
+  if (dsn.host.find(',') != std::string::npos || dsn.hostaddr.find(',') != std::string::npos ||
+      port_text.find(',') != std::string::npos) {
+    throw ConfigError(field, "several hosts are not supported: use one check per host");
+  }
+  auto plain = [](const std::string& h) {
+    return std::all_of(h.begin(), h.end(), [](char ch) {
+      const unsigned char c = static_cast<unsigned char>(ch);
+      return std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':' || c == '%';
+    });
+  };
+  auto path = [](const std::string& h) {
+    return std::all_of(h.begin() + 1, h.end(), [](char ch) {
+      const unsigned char c = static_cast<unsigned char>(ch);
+      return std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == '/' || c == '+';
+    });
+  };
+  const bool socket_dir = !dsn.host.empty() && (dsn.host[0] == '/' || dsn.host[0] == '@');
+  if (!(socket_dir ? path(dsn.host) : plain(dsn.host)) || !plain(dsn.hostaddr)) {
+    throw ConfigError(field,
+                      "host is not a host name or address (percent-encode '/', '@', '[', ':' "
+                      "and the like in a password)");
+  }
+}
+
 }  // namespace
 
 std::string PgDsn::Target() const {
@@ -196,19 +263,9 @@ std::string PgDsn::Param(const std::string& keyword) const {
 }
 
 PgDsn ParsePgDsn(const std::string& url, const std::string& field) {
-  std::string text = url;
   const std::string scheme = SchemeOf(url);
   const bool is_uri = !scheme.empty();
-  if (is_uri) {
-    std::string lower = AsciiLower(scheme);
-    if (lower != "postgres" && lower != "postgresql") {
-      throw ConfigError(field, "unsupported scheme \"" + scheme + "\"");
-    }
-    text = lower + url.substr(scheme.size());  // libpq wants the scheme in lower case
-  } else if (url.find('=') == std::string::npos) {
-    throw ConfigError(field, "want a postgres:// or postgresql:// URL, or libpq key=value pairs");
-  }
-
+  const std::string text = LibpqText(url, scheme, field);
   char* err = nullptr;
   std::unique_ptr<PQconninfoOption, ConninfoFree> opts(PQconninfoParse(text.c_str(), &err));
   if (!opts) {
@@ -219,57 +276,8 @@ PgDsn ParsePgDsn(const std::string& url, const std::string& field) {
 
   PgDsn dsn;
   std::string port_text;
-  for (PQconninfoOption* o = opts.get(); o->keyword != nullptr; ++o) {
-    if (o->val == nullptr) continue;
-    const std::string key = o->keyword;
-    const std::string val = o->val;
-    // "host=${PGHOST} password=pw" with PGHOST empty reads as a host of
-    // "password=pw", which /health would then show as the target.
-    if (key != "password" &&
-        (AsciiLower(val).find("password") != std::string::npos ||
-         ((key == "host" || key == "hostaddr") && val.find('=') != std::string::npos))) {
-      throw ConfigError(field,
-                        "the value of " + key + " holds a keyword (an empty value before it?)");
-    }
-    if (key == "host") {
-      dsn.host = val;
-    } else if (key == "hostaddr") {
-      dsn.hostaddr = val;
-    } else if (key == "port") {
-      port_text = val;
-    } else if (key == "password") {
-      dsn.password = val;
-    } else if (key == "service") {
-      throw ConfigError(field, "service files are not supported: name the host and port");
-    } else {
-      dsn.params.emplace_back(key, val);
-    }
-  }
-  if (dsn.host.find(',') != std::string::npos || dsn.hostaddr.find(',') != std::string::npos ||
-      port_text.find(',') != std::string::npos) {
-    throw ConfigError(field, "several hosts are not supported: use one check per host");
-  }
-  // A name or an address (a socket directory aside): anything else is a URL
-  // that libpq split in the wrong place — a raw '/', '@' or '[' in the
-  // password puts the password into the host, which /health shows.
-  auto plain = [](const std::string& h) {
-    return std::all_of(h.begin(), h.end(), [](char ch) {
-      const unsigned char c = static_cast<unsigned char>(ch);
-      return std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':' || c == '%';
-    });
-  };
-  auto path = [](const std::string& h) {
-    return std::all_of(h.begin() + 1, h.end(), [](char ch) {
-      const unsigned char c = static_cast<unsigned char>(ch);
-      return std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == '/' || c == '+';
-    });
-  };
-  const bool socket_dir = !dsn.host.empty() && (dsn.host[0] == '/' || dsn.host[0] == '@');
-  if (!(socket_dir ? path(dsn.host) : plain(dsn.host)) || !plain(dsn.hostaddr)) {
-    throw ConfigError(field,
-                      "host is not a host name or address (percent-encode '/', '@', '[', ':' "
-                      "and the like in a password)");
-  }
+  ReadKeywords(opts.get(), field, &dsn, &port_text);
+  RefuseOddHosts(dsn, port_text, field);
   if (port_text.empty()) {
     dsn.port = kDefaultPort;
   } else if (!ParsePort(port_text, &dsn.port)) {

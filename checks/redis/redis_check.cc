@@ -4,13 +4,15 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
-#include <mutex>
 #include <optional>
+
+#include <nlohmann/json.hpp>
 
 #include "checks/common/tls.h"
 #include "checks/redis/redis_connection.h"
+#include "checks/redis/redis_info.h"
+#include "checks/redis/redis_url.h"
 #include "checks/redis/sentinel.h"
-#include "checks/url.h"
 
 namespace vigil {
 namespace {
@@ -26,33 +28,6 @@ struct RedisOptions {
   bool shared_password = false;
   std::vector<std::string> secrets;  // every credential, scrubbed from reasons
 };
-
-using InfoFields = std::map<std::string, std::string>;
-
-// "# Section\r\nkey:value\r\n..." (INFO, CLUSTER INFO).
-InfoFields ParseInfo(const std::string& text) {
-  InfoFields fields;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(start, end - start);
-    start = end + 1;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty() || line[0] == '#') continue;
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    fields[line.substr(0, colon)] = line.substr(colon + 1);
-  }
-  return fields;
-}
-
-std::string Field(const InfoFields& f, const char* key) {
-  auto it = f.find(key);
-  return it == f.end() ? std::string() : it->second;
-}
-
-double Number(const std::string& s) { return s.empty() ? 0 : std::strtod(s.c_str(), nullptr); }
 
 std::string Join(const std::vector<std::string>& parts, const char* sep) {
   std::string out;
@@ -91,7 +66,6 @@ class RedisCheck final : public Check {
   }
 
   CheckResult Run(Deadline deadline) override {
-    const auto start = Clock::now();
     signals_ = {};
     CheckResult r = Attempt(deadline);
     if (tls_) {
@@ -105,14 +79,10 @@ class RedisCheck final : public Check {
     // step with the server; the server may be gone): start afresh next run.
     if (r.outcome == Outcome::kFail) conn_.Close();
     r.reason = Scrub(std::move(r.reason));
-    r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
     return r;
   }
 
-  std::string Target() const override {
-    std::lock_guard<std::mutex> lock(target_mu_);
-    return target_;
-  }
+  std::string Target() const override { return target_; }
 
   void Close() override {
     conn_.Close();
@@ -136,7 +106,7 @@ class RedisCheck final : public Check {
     if (url_.sentinel) {
       if (auto failed = sentinels_.FindMaster(deadline, &where)) return *failed;
     }
-    SetTarget(where.ToString());
+    target_ = where.ToString();
     // Sentinel moved the master: the kept connection goes to the old one.
     if (conn_.connected() && !SameAddress(connected_to_, where)) conn_.Close();
     if (conn_.connected()) {
@@ -196,18 +166,23 @@ class RedisCheck final : public Check {
     return std::nullopt;
   }
 
-  Probe RunProbe(Deadline deadline) {
+  // PING, and INFO unless it was refused on this connection (CLUSTER INFO
+  // too on a node known to be in cluster mode), pipelined.
+  std::vector<std::vector<std::string>> ProbeCommands() const {
     std::vector<std::vector<std::string>> commands = {{"PING"}};
-    const bool with_info = !info_denied_;
-    if (with_info) {
-      // Only the sections read below (Redis 7 takes several; older ones one).
-      if (info_sections_) {
-        commands.push_back({"INFO", "persistence", "replication", "memory", "cluster"});
-      } else {
-        commands.push_back({"INFO"});
-      }
-      if (cluster_ && !cluster_info_denied_) commands.push_back({"CLUSTER", "INFO"});
+    if (info_denied_) return commands;
+    // Only the sections read (Redis 7 takes several; older ones one).
+    if (info_sections_) {
+      commands.push_back({"INFO", "persistence", "replication", "memory", "cluster"});
+    } else {
+      commands.push_back({"INFO"});
     }
+    if (cluster_ && !cluster_info_denied_) commands.push_back({"CLUSTER", "INFO"});
+    return commands;
+  }
+
+  Probe RunProbe(Deadline deadline) {
+    const std::vector<std::vector<std::string>> commands = ProbeCommands();
     std::vector<RedisReply> replies;
     const auto sent = Clock::now();
     IoResult io = conn_.Exchange(commands, deadline, &replies);
@@ -220,67 +195,11 @@ class RedisCheck final : public Check {
     if (pong.type != RedisReply::Type::kStatus || pong.str != "PONG") {
       return {CheckResult::Fail(FailureKind::kProtocol, "PING: unexpected reply")};
     }
-
     std::vector<std::string> warnings;
     std::string note;
-    if (with_info) {
-      const RedisReply& info = replies[1];
-      if (info.IsError()) {
-        if (Denied(info)) {
-          // A user without INFO rights: the PING verdict stands; said once, then INFO is not
-          // sent again on this connection (each denial would land in the
-          // server's ACL LOG).
-          info_denied_ = true;
-          if (!noperm_noted_) note = "INFO not permitted for this user (" + info.ErrorCode() + ")";
-          noperm_noted_ = true;
-        } else if (info.ErrorCode() == "ERR" && info_sections_) {
-          // Redis before 7 refuses several sections: plain INFO next run.
-          info_sections_ = false;
-        } else {
-          return {CheckResult::Fail(info.ErrorKind(), "INFO: " + info.str)};
-        }
-      } else if (info.type != RedisReply::Type::kString) {
-        return {CheckResult::Fail(FailureKind::kProtocol, "INFO: unexpected reply")};
-      } else {
-        InfoFields f = ParseInfo(info.str);
-        std::string role = Field(f, "role");
-        if (role == "slave") role = "replica";
-        // Signals first: a run that fails below still reports what it read.
-        if (role == "master" || role == "replica") signals_.redis_role = role;
-        const double used = Number(Field(f, "used_memory"));
-        const double max = Number(Field(f, "maxmemory"));
-        if (max > 0 && std::isfinite(used / max)) signals_.redis_memory_ratio = used / max;
-
-        if (Field(f, "loading") == "1") {
-          return {CheckResult::Fail(FailureKind::kLoading, "loading dataset")};
-        }
-
-        if (!opts_.expect_role.empty() && !role.empty() && role != opts_.expect_role) {
-          return {CheckResult::Fail(FailureKind::kRole,
-                                    "role is " + role + ", expected " + opts_.expect_role)};
-        }
-
-        if (Field(f, "cluster_enabled") == "1" && !cluster_info_denied_) {
-          std::optional<CheckResult> failed =
-              CheckCluster(commands.size() > 2 ? &replies[2] : nullptr, deadline, &note);
-          cluster_ = true;
-          if (failed) return {*failed};
-        } else {
-          cluster_ = false;
-        }
-
-        if (max > 0 && used / max > opts_.max_memory_ratio) {
-          // Clamped before the cast: a server (or a proxy) saying
-          // used_memory:1e300 or inf must not make it undefined behaviour.
-          const double percent = std::min(100 * used / max, 1e15);
-          warnings.push_back("used_memory is " + std::to_string(static_cast<long long>(percent)) +
-                             "% of maxmemory (over " +
-                             std::to_string(static_cast<int>(opts_.max_memory_ratio * 100 + 0.5)) +
-                             "%)");
-        }
-      }
+    if (replies.size() > 1) {
+      if (auto failed = ReadInfo(replies, deadline, &warnings, &note)) return {*failed};
     }
-
     if (opts_.slow_ms > 0 && Ms(round_trip) > opts_.slow_ms) {
       warnings.push_back("PING took " + std::to_string(Ms(round_trip)) + " ms (slow_ms " +
                          std::to_string(static_cast<long long>(opts_.slow_ms)) + ")");
@@ -293,6 +212,48 @@ class RedisCheck final : public Check {
     CheckResult pass = CheckResult::Pass();
     pass.reason = note;
     return {pass};
+  }
+
+  // The INFO reply (replies[1]) and, in cluster mode, CLUSTER INFO's.
+  std::optional<CheckResult> ReadInfo(const std::vector<RedisReply>& replies, Deadline deadline,
+                                      std::vector<std::string>* warnings, std::string* note) {
+    const RedisReply& info = replies[1];
+    if (info.IsError()) return InfoRefused(info, note);
+    if (info.type != RedisReply::Type::kString) {
+      return CheckResult::Fail(FailureKind::kProtocol, "INFO: unexpected reply");
+    }
+    InfoVerdict v =
+        JudgeInfo(ParseInfo(info.str), opts_.expect_role, opts_.max_memory_ratio, &signals_);
+    if (v.failed) return v.failed;
+    if (v.cluster_enabled && !cluster_info_denied_) {
+      std::optional<CheckResult> failed =
+          CheckCluster(replies.size() > 2 ? &replies[2] : nullptr, deadline, note);
+      cluster_ = true;
+      if (failed) return failed;
+    } else {
+      cluster_ = false;
+    }
+    if (v.memory_warning) warnings->push_back(*v.memory_warning);
+    return std::nullopt;
+  }
+
+  // An error reply to INFO.
+  std::optional<CheckResult> InfoRefused(const RedisReply& info, std::string* note) {
+    if (Denied(info)) {
+      // A user without INFO rights: the PING verdict stands; said once, then
+      // INFO is not sent again on this connection (each denial would land in
+      // the server's ACL LOG).
+      info_denied_ = true;
+      if (!noperm_noted_) *note = "INFO not permitted for this user (" + info.ErrorCode() + ")";
+      noperm_noted_ = true;
+      return std::nullopt;
+    }
+    if (info.ErrorCode() == "ERR" && info_sections_) {
+      // Redis before 7 refuses several sections: plain INFO next run.
+      info_sections_ = false;
+      return std::nullopt;
+    }
+    return CheckResult::Fail(info.ErrorKind(), "INFO: " + info.str);
   }
 
   // cluster_state from CLUSTER INFO: pipelined with PING once the server is
@@ -318,7 +279,7 @@ class RedisCheck final : public Check {
     if (reply->type != RedisReply::Type::kString) {
       return CheckResult::Fail(FailureKind::kProtocol, "CLUSTER INFO: unexpected reply");
     }
-    std::string state = Field(ParseInfo(reply->str), "cluster_state");
+    std::string state = InfoField(ParseInfo(reply->str), "cluster_state");
     // The node answered and says the cluster cannot serve: a status, like
     // an HTTP 503.
     if (state != "ok") {
@@ -350,11 +311,6 @@ class RedisCheck final : public Check {
     return text;
   }
 
-  void SetTarget(std::string target) {
-    std::lock_guard<std::mutex> lock(target_mu_);
-    target_ = std::move(target);
-  }
-
   const RedisUrl url_;
   const RedisOptions opts_;
   const std::optional<TlsConfig> tls_;  // rediss:// only
@@ -369,8 +325,7 @@ class RedisCheck final : public Check {
   bool noperm_noted_ = false;         // the one-time note was given
   bool cluster_ = false;              // the server said cluster_enabled:1
   CheckSignals signals_;              // read on the current run
-  mutable std::mutex target_mu_;
-  std::string target_;  // Guarded by target_mu_.
+  std::string target_;                // the server asked last; Target()
 };
 
 // The `password` and `sentinel_password` keys beside the URL's password
@@ -416,6 +371,8 @@ void SetPasswords(const CheckSpec& spec, RedisUrl* url, RedisOptions* opts) {
 CheckKind RedisCheckKind() {
   CheckKind kind;
   kind.name = "redis";
+  kind.display_name = "Redis";
+  kind.component_type = "datastore";
   kind.keys = {"url",     "expect_role", "max_memory_ratio",
                "slow_ms", "password",    "sentinel_password",
                kTlsKey};

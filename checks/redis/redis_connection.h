@@ -3,10 +3,10 @@
 //
 // hiredis 0.14 has no deadline-aware API: its blocking calls take a relative
 // timeout per read, and its context writes with write(), which raises SIGPIPE
-// on a socket the server has closed. So the socket is ours (checks/net.h
+// on a socket the server has closed. So the socket is ours (checks/common/net.h
 // connects it, send(MSG_NOSIGNAL) writes it, poll() waits on it) and hiredis
 // only parses replies (its redisReader). With TLS (rediss://) the same
-// socket carries the TLS session (checks/tls.h), kept with the connection.
+// socket carries the TLS session (checks/common/tls.h), kept with the connection.
 #pragma once
 
 #include <cstdint>

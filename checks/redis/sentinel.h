@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "checks/check.h"
+#include "checks/common/url.h"
 #include "checks/redis/redis_connection.h"
-#include "checks/url.h"
 
 namespace vigil {
 

@@ -37,6 +37,8 @@ class TcpCheck final : public Check {
 CheckKind TcpCheckKind() {
   CheckKind kind;
   kind.name = "tcp";
+  kind.display_name = "TCP";
+  kind.component_type = "component";
   kind.keys = {"address"};
   kind.default_role = "app";
   kind.create = [](const CheckSpec& spec) -> std::unique_ptr<Check> {

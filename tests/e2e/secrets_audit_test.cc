@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "checks/url.h"
+#include "checks/common/url.h"
 #include "tests/support/agent_process.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/ports.h"

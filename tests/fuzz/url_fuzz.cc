@@ -27,8 +27,8 @@
 #include "agent/log/redact.h"
 #include "checks/http/http_url.h"
 #include "checks/postgres/pg_dsn.h"
+#include "checks/redis/redis_url.h"
 #include "checks/registry.h"
-#include "checks/url.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

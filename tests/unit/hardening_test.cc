@@ -13,10 +13,10 @@
 #include "agent/app/daemon.h"
 #include "agent/config/config.h"
 #include "agent/log/redact.h"
+#include "checks/common/url.h"
 #include "checks/http/http_url.h"
 #include "checks/postgres/pg_dsn.h"
 #include "checks/registry.h"
-#include "checks/url.h"
 
 namespace vigil {
 namespace {

@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "checks/redis/redis_check.h"
+#include "checks/redis/redis_url.h"
 #include "checks/registry.h"
-#include "checks/url.h"
 
 namespace vigil {
 namespace {
