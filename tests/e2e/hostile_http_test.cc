@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "tests/support/agent_process.h"
+#include "tests/support/config_file.h"
 #include "tests/support/ports.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/tcp_listener.h"
@@ -49,19 +50,11 @@ class HostileHttp : public ::testing::Test {
   void SetUp() override {
     dir_ = MakeTempDir("vigil-hostile");
     config_ = dir_ + "/config.json";
-    json cfg = {{"server",
-                 {{"threads", 2},
-                  {"max_connections", kMaxConnections},
-                  {"read_timeout_ms", kReadTimeoutMs},
-                  {"keep_alive_timeout_s", kKeepAliveS},
-                  {"max_header_bytes", 8192}}},
-                {"defaults", {{"interval_ms", 200}, {"timeout_ms", 200}}},
-                {"checks",
-                 {{{"name", "app"},
-                   {"kind", "tcp"},
-                   {"role", "app"},
-                   {"liveness", true},
-                   {"address", "127.0.0.1:" + std::to_string(app_->port())}}}}};
+    const json cfg = OneAppConfig(app_->port(), {{"threads", 2},
+                                                 {"max_connections", kMaxConnections},
+                                                 {"read_timeout_ms", kReadTimeoutMs},
+                                                 {"keep_alive_timeout_s", kKeepAliveS},
+                                                 {"max_header_bytes", 8192}});
     std::ofstream(config_) << cfg.dump(2);
     agent_ = std::make_unique<AgentProcess>(config_);
     ASSERT_TRUE(agent_->WaitFor("/readyz", 200, "ok", 10000)) << agent_->Stdout();

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/agent_process.h"
+#include "tests/support/config_file.h"
 #include "tests/support/ports.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/tcp_listener.h"
@@ -95,14 +96,7 @@ class HostileLoad : public ::testing::Test {
   void StartAgent(int keep_alive_s = 5) {
     dir_ = MakeTempDir("vigil-hostile-load");
     const std::string config = dir_ + "/config.json";
-    json cfg = {{"server", {{"keep_alive_timeout_s", keep_alive_s}}},
-                {"defaults", {{"interval_ms", 200}, {"timeout_ms", 200}}},
-                {"checks",
-                 {{{"name", "app"},
-                   {"kind", "tcp"},
-                   {"role", "app"},
-                   {"liveness", true},
-                   {"address", "127.0.0.1:" + std::to_string(app_->port())}}}}};
+    const json cfg = OneAppConfig(app_->port(), {{"keep_alive_timeout_s", keep_alive_s}});
     std::ofstream(config) << cfg.dump(2);
     agent_ = std::make_unique<AgentProcess>(config);
     ASSERT_TRUE(agent_->WaitFor("/readyz", 200, "ok", 10000)) << agent_->Stdout();

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/support/agent_process.h"
+#include "tests/support/eventually.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/ports.h"
 #include "tests/support/redis_server.h"
@@ -40,16 +41,6 @@ double SampleOf(const std::string& metrics, const std::string& series) {
   const size_t at = metrics.find("\n" + series + " ");
   if (at == std::string::npos) return -1;
   return std::strtod(metrics.c_str() + at + series.size() + 2, nullptr);
-}
-
-template <typename Pred>
-bool Eventually(Pred pred, std::chrono::milliseconds limit) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(25ms);
-  }
-  return pred();
 }
 
 // A directory laid out the way the kubelet projects a ConfigMap:

@@ -9,10 +9,13 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "tests/support/agent_process.h"
+#include "tests/support/config_file.h"
+#include "tests/support/eventually.h"
 #include "tests/support/ports.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/tcp_listener.h"
@@ -28,16 +31,6 @@ constexpr char kOldPassword[] = "OLDPASSWORD1";
 constexpr char kNewPassword[] = "NEWPASSWORD2";
 constexpr char kOldToken[] = "OLD-ADMIN-TOKEN-0001";
 constexpr char kNewToken[] = "NEW-ADMIN-TOKEN-0002";
-
-template <typename Pred>
-bool Eventually(Pred pred, std::chrono::milliseconds limit) {
-  auto end = Steady::now() + limit;
-  while (Steady::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(25ms);
-  }
-  return pred();
-}
 
 json HealthOf(AgentProcess& a) { return json::parse(a.Get("/health").body); }
 
@@ -77,17 +70,6 @@ class SecretVolume {
   int n_ = 0;
 };
 
-class ConfigFile {
- public:
-  ConfigFile() : dir_(MakeTempDir("vigil-secret-cfg")) {}
-  ~ConfigFile() { RemoveTree(dir_); }
-  std::string path() const { return dir_ + "/config.json"; }
-  void Write(const json& j) { std::ofstream(path(), std::ios::trunc) << j.dump(); }
-
- private:
-  std::string dir_;
-};
-
 json Checks(const std::string& password_file, int redis_port, int app_port) {
   return {
       {"defaults", {{"interval_ms", 200}, {"timeout_ms", 500}, {"jitter_percent", 0}}},
@@ -99,19 +81,32 @@ json Checks(const std::string& password_file, int redis_port, int app_port) {
         {{"name", "app"}, {"kind", "tcp"}, {"address", "127.0.0.1:" + std::to_string(app_port)}}}}};
 }
 
+// A redis-server that wants kOldPassword, an app port, the password in a
+// Secret volume, and an agent checking both (started, not yet waited for).
+struct RotationRig {
+  RotationRig() : redis({"--requirepass", kOldPassword}) {
+    secret.Write({{"redis-password", std::string(kOldPassword) + "\n"}});
+    cfg.Write(Checks(secret.path("redis-password"), redis.port(), app.port()));
+    agent = std::make_unique<AgentProcess>(cfg.path());
+  }
+
+  RedisServer redis;
+  TcpListener app;
+  SecretVolume secret;
+  ConfigFile cfg;
+  std::unique_ptr<AgentProcess> agent;
+};
+
 void ExpectNoPasswordIn(const std::string& text) {
   EXPECT_EQ(text.find(kOldPassword), std::string::npos) << text;
   EXPECT_EQ(text.find(kNewPassword), std::string::npos) << text;
 }
 
 TEST(SecretRotation, RedisPasswordFileRotatesAndOtherChecksKeepTheirState) {
-  RedisServer redis({"--requirepass", kOldPassword});
-  TcpListener app;
-  SecretVolume secret;
-  secret.Write({{"redis-password", std::string(kOldPassword) + "\n"}});
-  ConfigFile cfg;
-  cfg.Write(Checks(secret.path("redis-password"), redis.port(), app.port()));
-  AgentProcess agent(cfg.path());
+  RotationRig rig;
+  RedisServer& redis = rig.redis;
+  SecretVolume& secret = rig.secret;
+  AgentProcess& agent = *rig.agent;
   ASSERT_TRUE(agent.WaitFor("/health", 200, "\"status\":\"ok\"", 5000)) << agent.Stdout();
   const std::string app_since = HealthOf(agent)["checks"]["app"]["since"];
 
@@ -180,13 +175,10 @@ TEST(SecretRotation, MissingSecretFileAtStartExitsTwoNamingTheField) {
 }
 
 TEST(SecretRotation, SecretFileThatDisappearsIsARefusedReload) {
-  RedisServer redis({"--requirepass", kOldPassword});
-  TcpListener app;
-  SecretVolume secret;
-  secret.Write({{"redis-password", std::string(kOldPassword) + "\n"}});
-  ConfigFile cfg;
-  cfg.Write(Checks(secret.path("redis-password"), redis.port(), app.port()));
-  AgentProcess agent(cfg.path());
+  RotationRig rig;
+  RedisServer& redis = rig.redis;
+  SecretVolume& secret = rig.secret;
+  AgentProcess& agent = *rig.agent;
   ASSERT_TRUE(agent.WaitFor("/health", 200, "\"status\":\"ok\"", 5000)) << agent.Stdout();
   const std::string since = HealthOf(agent)["checks"]["redis-session"]["since"];
   const std::string conns = redis.InfoField("total_connections_received");

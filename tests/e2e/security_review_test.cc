@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/agent_process.h"
+#include "tests/support/config_file.h"
+#include "tests/support/eventually.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/ports.h"
 
@@ -25,18 +27,9 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-class TempConfig {
- public:
-  explicit TempConfig(const json& config) : dir_(MakeTempDir("vigil-review")) {
-    std::ofstream(path()) << config.dump();
-    chmod(path().c_str(), 0644);
-  }
-  ~TempConfig() { RemoveTree(dir_); }
-  std::string path() const { return dir_ + "/config.json"; }
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_;
+// A config file written at once.
+struct TempConfig : ConfigFile {
+  explicit TempConfig(const json& config) : ConfigFile("vigil-review") { Write(config); }
 };
 
 json DeadTcpCheck(const std::string& name) {
@@ -50,16 +43,6 @@ size_t Count(const std::string& hay, const std::string& needle) {
   size_t n = 0;
   for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
   return n;
-}
-
-template <typename Pred>
-bool Eventually(Pred pred, std::chrono::milliseconds limit) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(25ms);
-  }
-  return pred();
 }
 
 TEST(SecurityReview, WeakSecretsStopStartUpWithExitTwoNamingTheField) {

@@ -10,21 +10,17 @@
 #include <thread>
 
 #include "tests/support/agent_process.h"
+#include "tests/support/config_file.h"
 #include "tests/support/ports.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/tls_certs.h"
+#include "tests/support/tls_redis.h"
 
 namespace vigil::testing {
 namespace {
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-std::string WriteConfig(const std::string& dir, const json& cfg) {
-  const std::string path = dir + "/config.json";
-  std::ofstream(path) << cfg.dump(2);
-  return path;
-}
 
 // vigil_check_attempts_total of the one check, as text.
 std::string Attempts(AgentProcess& agent) {
@@ -37,21 +33,19 @@ std::string Attempts(AgentProcess& agent) {
 
 TEST(TlsE2E, CertificateExpiringSoonIsDegradedButReadyWithExpiryShown) {
   TestCa ca;
-  CertFiles soon = ca.Issue("redis", "DNS:localhost", 5);
-  const int tls_port = FreePort();
-  RedisServer redis({"--tls-port", std::to_string(tls_port), "--tls-cert-file", soon.cert,
-                     "--tls-key-file", soon.key, "--tls-ca-cert-file", ca.cert(),
-                     "--tls-auth-clients", "no"});
-  const std::string dir = MakeTempDir("vigil-e2e-tls");
-  const std::string config = WriteConfig(
-      dir, {{"drain_seconds", 0},
-            {"defaults", {{"interval_ms", 100}, {"timeout_ms", 1000}, {"jitter_percent", 0}}},
-            {"checks",
-             {{{"name", "redis-session"},
-               {"kind", "redis"},
-               {"role", "session"},
-               {"url", "rediss://localhost:" + std::to_string(tls_port)},
-               {"tls", {{"ca_file", ca.cert()}}}}}}});
+  TlsRedis tls_redis(ca, ca.Issue("redis", "DNS:localhost", 5));
+  RedisServer& redis = tls_redis.server;
+  ConfigFile files("vigil-e2e-tls");
+  const std::string dir = files.dir();
+  const std::string config = files.Write(
+      {{"drain_seconds", 0},
+       {"defaults", {{"interval_ms", 100}, {"timeout_ms", 1000}, {"jitter_percent", 0}}},
+       {"checks",
+        {{{"name", "redis-session"},
+          {"kind", "redis"},
+          {"role", "session"},
+          {"url", tls_redis.Url()},
+          {"tls", {{"ca_file", ca.cert()}}}}}}});
   {
     AgentProcess agent(config);
     ASSERT_TRUE(agent.WaitFor("/health", 200, "\"status\":\"degraded\"", 10000))
@@ -88,25 +82,20 @@ TEST(TlsE2E, CertificateExpiringSoonIsDegradedButReadyWithExpiryShown) {
     EXPECT_EQ(json::parse(agent.Get("/health").body)["checks"]["redis-session"]["status"], "warn");
     EXPECT_EQ(redis.InfoField("total_connections_received"), before);
   }
-  RemoveTree(dir);
 }
 
 TEST(TlsE2E, NoWarningWhenTurnedOffAndNoExpiryForPlainChecks) {
   TestCa ca;
-  CertFiles soon = ca.Issue("redis", "DNS:localhost", 5);
-  const int tls_port = FreePort();
-  RedisServer redis({"--tls-port", std::to_string(tls_port), "--tls-cert-file", soon.cert,
-                     "--tls-key-file", soon.key, "--tls-ca-cert-file", ca.cert(),
-                     "--tls-auth-clients", "no"});
-  const std::string dir = MakeTempDir("vigil-e2e-tls");
-  const std::string config = WriteConfig(
-      dir,
+  TlsRedis tls_redis(ca, ca.Issue("redis", "DNS:localhost", 5));
+  RedisServer& redis = tls_redis.server;
+  ConfigFile files("vigil-e2e-tls");
+  const std::string config = files.Write(
       {{"drain_seconds", 0},
        {"defaults", {{"interval_ms", 200}, {"timeout_ms", 1000}, {"cert_expiry_warn_days", 3}}},
        {"checks",
         {{{"name", "tls-cache"},
           {"kind", "redis"},
-          {"url", "rediss://localhost:" + std::to_string(tls_port)},
+          {"url", tls_redis.Url()},
           {"tls", {{"ca_file", ca.cert()}}}},
          {{"name", "plain-cache"},
           {"kind", "redis"},
@@ -125,32 +114,30 @@ TEST(TlsE2E, NoWarningWhenTurnedOffAndNoExpiryForPlainChecks) {
     EXPECT_EQ(m.body.find("vigil_check_tls_cert_expiry_timestamp_seconds{check=\"plain-cache\"}"),
               std::string::npos);
   }
-  RemoveTree(dir);
 }
 
 TEST(TlsE2E, BadTlsObjectExitsTwoNamingTheField) {
-  const std::string dir = MakeTempDir("vigil-e2e-tls");
+  ConfigFile files("vigil-e2e-tls");
   const std::string config =
-      WriteConfig(dir, {{"checks",
-                         {{{"name", "a"}, {"kind", "tcp"}, {"address", "127.0.0.1:1"}},
-                          {{"name", "b"}, {"kind", "http"}, {"url", "https://127.0.0.1/"}},
-                          {{"name", "c"},
-                           {"kind", "redis"},
-                           {"url", "rediss://127.0.0.1"},
-                           {"tls", {{"ca_file", "/x"}}}}}}});
+      files.Write({{"checks",
+                    {{{"name", "a"}, {"kind", "tcp"}, {"address", "127.0.0.1:1"}},
+                     {{"name", "b"}, {"kind", "http"}, {"url", "https://127.0.0.1/"}},
+                     {{"name", "c"},
+                      {"kind", "redis"},
+                      {"url", "rediss://127.0.0.1"},
+                      {"tls", {{"ca_file", "/x"}}}}}}});
   CommandResult r = RunVigil({"validate", "--config", config});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(
       (r.out + r.err).find("checks[2].tls.ca_file: cannot read /x: No such file or directory"),
       std::string::npos)
       << r.out << r.err;
-  const std::string days = WriteConfig(
-      dir, {{"defaults", {{"cert_expiry_warn_days", 4000}}}, {"checks", json::array()}});
+  const std::string days =
+      files.Write({{"defaults", {{"cert_expiry_warn_days", 4000}}}, {"checks", json::array()}});
   CommandResult d = RunVigil({"validate", "--config", days});
   EXPECT_EQ(d.exit_code, 2);
   EXPECT_NE((d.out + d.err).find("defaults.cert_expiry_warn_days: out of range"), std::string::npos)
       << d.out << d.err;
-  RemoveTree(dir);
 }
 
 }  // namespace

@@ -33,8 +33,11 @@
 #include "checks/check.h"
 #include "tests/support/agent_process.h"
 #include "tests/support/check_builder.h"
+#include "tests/support/launcher.h"
 #include "tests/support/netns.h"
+#include "tests/support/pg_server.h"
 #include "tests/support/ports.h"
+#include "tests/support/redis_server.h"
 #include "tests/support/tcp_listener.h"
 
 namespace vigil {
@@ -44,9 +47,11 @@ using json = nlohmann::json;
 using std::chrono::milliseconds;
 using testing::AgentProcess;
 using testing::HttpReply;
+using testing::Launcher;
 using testing::NetNs;
-using testing::NsPostgres;
-using testing::NsRedis;
+using testing::PgServer;
+using testing::PgServerOptions;
+using testing::RedisServer;
 
 constexpr int kRedisPort = 6379;
 constexpr int kPgPort = 5432;
@@ -127,8 +132,10 @@ class BlackholeTest : public ::testing::Test {
     if (!NetNs::IsPermitted(&skip_reason_)) return;
     try {
       ns_ = new NetNs();
-      redis_ = new NsRedis(*ns_, kRedisPort);
-      pg_ = new NsPostgres(*ns_, kPgPort, kPgPassword);
+      redis_ = new RedisServer(Launcher(*ns_), kRedisPort);
+      PgServerOptions pg;
+      pg.password = kPgPassword;
+      pg_ = new PgServer(Launcher(*ns_), kPgPort, pg);
     } catch (const std::exception& e) {
       setup_error_ = e.what();
       TearDownTestSuite();
@@ -160,15 +167,15 @@ class BlackholeTest : public ::testing::Test {
   static std::string skip_reason_;
   static std::string setup_error_;
   static NetNs* ns_;
-  static NsRedis* redis_;
-  static NsPostgres* pg_;
+  static RedisServer* redis_;
+  static PgServer* pg_;
 };
 
 std::string BlackholeTest::skip_reason_;
 std::string BlackholeTest::setup_error_;
 NetNs* BlackholeTest::ns_ = nullptr;
-NsRedis* BlackholeTest::redis_ = nullptr;
-NsPostgres* BlackholeTest::pg_ = nullptr;
+RedisServer* BlackholeTest::redis_ = nullptr;
+PgServer* BlackholeTest::pg_ = nullptr;
 
 // ---------------------------------------------------------------------------
 // The checks library, directly.

@@ -16,6 +16,7 @@
 #include "checks/check.h"
 #include "tests/support/check_builder.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_suite.h"
 #include "tests/support/ports.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/tcp_listener.h"
@@ -184,25 +185,10 @@ TEST(FailureKindRedis, ClusterStateIsAStatus) {
 
 // --- postgres ----------------------------------------------------------------
 
-class FailureKindPostgres : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    try {
-      server_ = new PgServer(PgServerOptions{kPgPassword, {}});
-    } catch (const std::exception& e) {
-      setup_error_ = e.what();
-    }
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(server_, nullptr) << setup_error_; }
-  static PgServer* server_;
-  static std::string setup_error_;
+class FailureKindPostgres : public testing::PgSuite<FailureKindPostgres> {
+ public:
+  static PgServerOptions ServerOptions() { return testing::PasswordOptions(kPgPassword); }
 };
-PgServer* FailureKindPostgres::server_ = nullptr;
-std::string FailureKindPostgres::setup_error_;
 
 TEST_F(FailureKindPostgres, RefusedDnsAuthAndSignals) {
   EXPECT_FAILS_WITH(

@@ -16,6 +16,7 @@
 #include "checks/check.h"
 #include "tests/support/check_builder.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_suite.h"
 
 namespace vigil {
 namespace {
@@ -79,30 +80,11 @@ std::string Describe(const CheckResult& r) {
 
 // One cluster (password auth over TCP) for every test that leaves it as it
 // found it: SetUp restarts/resumes it after a test that stopped or paused it.
-class PostgresCheckTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    try {
-      server_ = new PgServer(PgServerOptions{kPassword, {}});
-    } catch (const std::exception& e) {
-      setup_error_ = e.what();
-    }
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(server_, nullptr) << setup_error_;
-    if (server_->paused()) server_->Resume();
-    if (!server_->running()) {
-      ASSERT_TRUE(server_->Start());
-    }
-  }
-  void TearDown() override {
-    if (server_ != nullptr && server_->paused()) server_->Resume();
-  }
+class PostgresCheckTest : public testing::PgSuite<PostgresCheckTest> {
+ public:
+  static PgServerOptions ServerOptions() { return testing::PasswordOptions(kPassword); }
 
+ protected:
   // One run of `check` with every server process stopped: it times out at
   // its deadline while `phase`. Resumed, the next run reconnects and passes.
   static void ExpectHungServerTimesOut(Check& check, const std::string& phase) {
@@ -117,13 +99,7 @@ class PostgresCheckTest : public ::testing::Test {
     t = RunFor(check, kLongTimeout);
     EXPECT_EQ(t.result.outcome, Outcome::kPass) << Describe(t.result);
   }
-
-  static PgServer* server_;
-  static std::string setup_error_;
 };
-
-PgServer* PostgresCheckTest::server_ = nullptr;
-std::string PostgresCheckTest::setup_error_;
 
 TEST_F(PostgresCheckTest, PassesAgainstARunningServer) {
   Built b = MakeCheck(server_->Url());

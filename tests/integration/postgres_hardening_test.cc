@@ -13,12 +13,12 @@
 #include "checks/check.h"
 #include "tests/support/check_builder.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/pg_suite.h"
 
 namespace vigil {
 namespace {
 
 using std::chrono::milliseconds;
-using testing::PgServer;
 using testing::PgServerOptions;
 using testing::RunFor;
 
@@ -43,29 +43,10 @@ bool ThreadsSettleAt(int want, milliseconds limit) {
   return ThreadCount() == want;
 }
 
-class PostgresHardeningTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    try {
-      server_ = new PgServer(PgServerOptions{kPassword, {}});
-    } catch (const std::exception& e) {
-      setup_error_ = e.what();
-    }
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(server_, nullptr) << setup_error_; }
-  void TearDown() override {
-    if (server_ != nullptr && server_->paused()) server_->Resume();
-  }
-  static PgServer* server_;
-  static std::string setup_error_;
+class PostgresHardeningTest : public testing::PgSuite<PostgresHardeningTest> {
+ public:
+  static PgServerOptions ServerOptions() { return testing::PasswordOptions(kPassword); }
 };
-
-PgServer* PostgresHardeningTest::server_ = nullptr;
-std::string PostgresHardeningTest::setup_error_;
 
 TEST_F(PostgresHardeningTest, ServerNoticesBecomeNotesOnceAndNeverReachStderr) {
   // A database whose stored setting names a tablespace that does not exist:

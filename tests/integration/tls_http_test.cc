@@ -3,17 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <atomic>
 #include <chrono>
 #include <memory>
-#include <stdexcept>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -32,57 +23,16 @@ using std::chrono::milliseconds;
 using testing::CertFiles;
 using ::testing::HasSubstr;
 using testing::HttpsServer;
-using testing::TestCa;
+using testing::TestPki;
 
 constexpr auto kLateness = milliseconds(300);
 
-// A plain-text server that speaks first (a banner), as many do: bytes that
-// are no TLS record.
-class BannerServer {
- public:
-  BannerServer() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd_, 16) != 0 ||
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      throw std::runtime_error("BannerServer: bind/listen failed");
-    }
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        pollfd p{fd_, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0) continue;
-        int c = accept(fd_, nullptr, nullptr);
-        if (c < 0) continue;
-        const char banner[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
-        (void)!send(c, banner, sizeof banner - 1, MSG_NOSIGNAL);
-        pollfd q{c, POLLIN, 0};
-        poll(&q, 1, 1000);  // leave the client time to read it
-        close(c);
-      }
-    });
-  }
-  ~BannerServer() {
-    stop_ = true;
-    thread_.join();
-    close(fd_);
-  }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
+// A plain-text server that speaks first (a banner): bytes that are no TLS
+// record.
+constexpr char kBanner[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
 
 std::unique_ptr<Check> MakeCheck(const std::string& url, json tls = nullptr) {
-  json j = {{"url", url}};
-  if (!tls.is_null()) j["tls"] = tls;
-  return testing::BuildCheck("http", j).check;
+  return testing::BuildUrlCheck("http", url, tls);
 }
 
 CheckResult RunOnce(Check& c) { return testing::RunFor(c, milliseconds(3000)).result; }
@@ -94,29 +44,21 @@ std::string Url(int port, const std::string& host = "localhost") {
 class HttpsCheckTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    ca_ = new TestCa();
-    other_ca_ = new TestCa("another CA");
-    good_ = new CertFiles(ca_->Issue("app", "DNS:localhost,IP:127.0.0.1", 30));
-    server_ = new HttpsServer(*good_);
+    pki_ = new TestPki("app");
+    server_ = new HttpsServer(pki_->leaf);
   }
   static void TearDownTestSuite() {
     delete server_;
-    delete good_;
-    delete other_ca_;
-    delete ca_;
+    delete pki_;
   }
-  static TestCa* ca_;
-  static TestCa* other_ca_;
-  static CertFiles* good_;
+  static TestPki* pki_;
   static HttpsServer* server_;
 };
-TestCa* HttpsCheckTest::ca_ = nullptr;
-TestCa* HttpsCheckTest::other_ca_ = nullptr;
-CertFiles* HttpsCheckTest::good_ = nullptr;
+TestPki* HttpsCheckTest::pki_ = nullptr;
 HttpsServer* HttpsCheckTest::server_ = nullptr;
 
 TEST_F(HttpsCheckTest, RightCaPasses) {
-  auto check = MakeCheck(Url(server_->port()), {{"ca_file", ca_->cert()}});
+  auto check = MakeCheck(Url(server_->port()), {{"ca_file", pki_->ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
   EXPECT_TRUE(r.tls_not_after.has_value());
@@ -127,7 +69,7 @@ TEST_F(HttpsCheckTest, RightCaPasses) {
 
 TEST_F(HttpsCheckTest, ExpectBodyWorksOverTls) {
   json j = {{"url", Url(server_->port(), "127.0.0.1")},
-            {"tls", {{"ca_file", ca_->cert()}}},
+            {"tls", {{"ca_file", pki_->ca.cert()}}},
             {"expect_body_contains", "ok"}};
   auto check = testing::BuildCheck("http", j).check;
   CheckResult r = RunOnce(*check);
@@ -135,7 +77,7 @@ TEST_F(HttpsCheckTest, ExpectBodyWorksOverTls) {
 }
 
 TEST_F(HttpsCheckTest, WrongCaFails) {
-  auto check = MakeCheck(Url(server_->port()), {{"ca_file", other_ca_->cert()}});
+  auto check = MakeCheck(Url(server_->port()), {{"ca_file", pki_->other_ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kFail);
   // The server sends its leaf only: the issuer is nowhere to be found.
@@ -143,16 +85,16 @@ TEST_F(HttpsCheckTest, WrongCaFails) {
 }
 
 TEST_F(HttpsCheckTest, WrongHostNameFails) {
-  auto check =
-      MakeCheck(Url(server_->port()), {{"ca_file", ca_->cert()}, {"server_name", "app.example"}});
+  auto check = MakeCheck(Url(server_->port()),
+                         {{"ca_file", pki_->ca.cert()}, {"server_name", "app.example"}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kFail);
   EXPECT_EQ(r.reason, "host name mismatch");
 }
 
 TEST_F(HttpsCheckTest, ExpiredCertificateFails) {
-  HttpsServer expired(ca_->IssueExpired("old-app", "DNS:localhost"));
-  auto check = MakeCheck(Url(expired.port()), {{"ca_file", ca_->cert()}});
+  HttpsServer expired(pki_->ca.IssueExpired("old-app", "DNS:localhost"));
+  auto check = MakeCheck(Url(expired.port()), {{"ca_file", pki_->ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kFail);
   EXPECT_EQ(r.reason, "certificate has expired");
@@ -168,8 +110,8 @@ TEST_F(HttpsCheckTest, PlainHttpToTheTlsPortFails) {
 }
 
 TEST_F(HttpsCheckTest, TlsToAPlainPortFails) {
-  BannerServer plain;
-  auto check = MakeCheck(Url(plain.port()), {{"ca_file", ca_->cert()}});
+  testing::TcpListener plain(kBanner);
+  auto check = MakeCheck(Url(plain.port()), {{"ca_file", pki_->ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kFail);
   EXPECT_EQ(r.reason, "TLS handshake failed: wrong version number");
@@ -177,16 +119,16 @@ TEST_F(HttpsCheckTest, TlsToAPlainPortFails) {
 
 TEST_F(HttpsCheckTest, PeerThatClosesAtOnceFails) {
   testing::TcpListener closer;  // accepts and closes at once
-  auto check = MakeCheck(Url(closer.port()), {{"ca_file", ca_->cert()}});
+  auto check = MakeCheck(Url(closer.port()), {{"ca_file", pki_->ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kFail);
   EXPECT_THAT(r.reason, HasSubstr("TLS handshake failed: ")) << r.reason;
 }
 
 TEST_F(HttpsCheckTest, HandshakeThatNeverCompletesTimesOutAtTheDeadline) {
-  HttpsServer hung(*good_);
+  HttpsServer hung(pki_->leaf);
   hung.Pause();
-  auto check = MakeCheck(Url(hung.port()), {{"ca_file", ca_->cert()}});
+  auto check = MakeCheck(Url(hung.port()), {{"ca_file", pki_->ca.cert()}});
   auto t = testing::RunFor(*check, milliseconds(500));
   hung.Resume();
   EXPECT_EQ(t.result.outcome, Outcome::kFail);
@@ -197,19 +139,19 @@ TEST_F(HttpsCheckTest, HandshakeThatNeverCompletesTimesOutAtTheDeadline) {
 }
 
 TEST_F(HttpsCheckTest, ClientCertificateRequiredAndMissingFails) {
-  HttpsServer mtls(*good_, ca_->cert());
-  auto check = MakeCheck(Url(mtls.port()), {{"ca_file", ca_->cert()}});
+  HttpsServer mtls(pki_->leaf, pki_->ca.cert());
+  auto check = MakeCheck(Url(mtls.port()), {{"ca_file", pki_->ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kFail);
   EXPECT_THAT(r.reason, HasSubstr("client certificate required")) << r.reason;
 }
 
 TEST_F(HttpsCheckTest, ClientCertificateGivenPasses) {
-  HttpsServer mtls(*good_, ca_->cert());
-  CertFiles client = ca_->Issue("vigil-client", "DNS:vigil", 30);
-  auto check =
-      MakeCheck(Url(mtls.port()),
-                {{"ca_file", ca_->cert()}, {"cert_file", client.cert}, {"key_file", client.key}});
+  HttpsServer mtls(pki_->leaf, pki_->ca.cert());
+  CertFiles client = pki_->ca.Issue("vigil-client", "DNS:vigil", 30);
+  auto check = MakeCheck(
+      Url(mtls.port()),
+      {{"ca_file", pki_->ca.cert()}, {"cert_file", client.cert}, {"key_file", client.key}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
 }

@@ -23,29 +23,25 @@ namespace {
 
 using json = nlohmann::json;
 using std::chrono::milliseconds;
-using testing::CertFiles;
 using ::testing::HasSubstr;
 using testing::PgServer;
 using testing::PgServerOptions;
-using testing::TestCa;
+using testing::TestPki;
 
 CheckResult RunOnce(Check& c) { return testing::RunFor(c, milliseconds(5000)).result; }
 
 class PostgresTlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    ca_ = new TestCa();
-    other_ca_ = new TestCa("another CA");
-    CertFiles server = ca_->Issue("pg", "DNS:localhost,IP:127.0.0.1", 30);
-    testing::GiveToPostgres(server.key);
+    pki_ = new TestPki("pg");
+    testing::GiveToPostgres(pki_->leaf.key);
     PgServerOptions o;
-    o.settings = {"ssl=on", "ssl_cert_file=" + server.cert, "ssl_key_file=" + server.key};
+    o.settings = {"ssl=on", "ssl_cert_file=" + pki_->leaf.cert, "ssl_key_file=" + pki_->leaf.key};
     pg_ = new PgServer(o);
   }
   static void TearDownTestSuite() {
     delete pg_;
-    delete other_ca_;
-    delete ca_;
+    delete pki_;
   }
   // postgresql://postgres@HOST:PORT/postgres?QUERY
   static std::string Url(const std::string& query, const std::string& host = "localhost") {
@@ -53,20 +49,16 @@ class PostgresTlsTest : public ::testing::Test {
            (query.empty() ? "" : "?" + query);
   }
   static std::unique_ptr<Check> Make(const std::string& url, json tls = nullptr) {
-    json j = {{"url", url}};
-    if (!tls.is_null()) j["tls"] = tls;
-    return testing::BuildCheck("postgres", j).check;
+    return testing::BuildUrlCheck("postgres", url, tls);
   }
-  static TestCa* ca_;
-  static TestCa* other_ca_;
+  static TestPki* pki_;
   static PgServer* pg_;
 };
-TestCa* PostgresTlsTest::ca_ = nullptr;
-TestCa* PostgresTlsTest::other_ca_ = nullptr;
+TestPki* PostgresTlsTest::pki_ = nullptr;
 PgServer* PostgresTlsTest::pg_ = nullptr;
 
 TEST_F(PostgresTlsTest, VerifyFullWithSslrootcertInTheUrlPasses) {
-  auto check = Make(Url("sslmode=verify-full&sslrootcert=" + ca_->cert()));
+  auto check = Make(Url("sslmode=verify-full&sslrootcert=" + pki_->ca.cert()));
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
   ASSERT_TRUE(r.tls_not_after.has_value());
@@ -80,24 +72,24 @@ TEST_F(PostgresTlsTest, VerifyFullWithSslrootcertInTheUrlPasses) {
 TEST_F(PostgresTlsTest, KeywordDsnPassesToo) {
   auto check =
       Make("host=localhost port=" + std::to_string(pg_->port()) +
-           " user=postgres dbname=postgres sslmode=verify-full sslrootcert=" + ca_->cert());
+           " user=postgres dbname=postgres sslmode=verify-full sslrootcert=" + pki_->ca.cert());
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
 }
 
 TEST_F(PostgresTlsTest, WrongCaFails) {
-  auto check = Make(Url("sslmode=verify-full&sslrootcert=" + other_ca_->cert()));
+  auto check = Make(Url("sslmode=verify-full&sslrootcert=" + pki_->other_ca.cert()));
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kFail);
   EXPECT_THAT(r.reason, HasSubstr("certificate verify failed")) << r.reason;
 }
 
 TEST_F(PostgresTlsTest, TlsObjectMapsToVerifyFull) {
-  auto check = Make(Url(""), {{"ca_file", ca_->cert()}});
+  auto check = Make(Url(""), {{"ca_file", pki_->ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
   EXPECT_TRUE(r.tls_not_after.has_value());
-  auto wrong = Make(Url(""), {{"ca_file", other_ca_->cert()}});
+  auto wrong = Make(Url(""), {{"ca_file", pki_->other_ca.cert()}});
   CheckResult w = RunOnce(*wrong);
   EXPECT_EQ(w.outcome, Outcome::kFail);
   EXPECT_THAT(w.reason, HasSubstr("certificate verify failed")) << w.reason;
@@ -105,17 +97,18 @@ TEST_F(PostgresTlsTest, TlsObjectMapsToVerifyFull) {
 
 TEST_F(PostgresTlsTest, ServerNameIsTheNameVerified) {
   // Connect to the address, verify the certificate's name.
-  auto good = Make(Url("", "127.0.0.1"), {{"ca_file", ca_->cert()}, {"server_name", "localhost"}});
+  auto good =
+      Make(Url("", "127.0.0.1"), {{"ca_file", pki_->ca.cert()}, {"server_name", "localhost"}});
   CheckResult r = RunOnce(*good);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
-  auto bad = Make(Url(""), {{"ca_file", ca_->cert()}, {"server_name", "db.example"}});
+  auto bad = Make(Url(""), {{"ca_file", pki_->ca.cert()}, {"server_name", "db.example"}});
   CheckResult b = RunOnce(*bad);
   EXPECT_EQ(b.outcome, Outcome::kFail);
   EXPECT_THAT(b.reason, HasSubstr("does not match host name \"db.example\"")) << b.reason;
 }
 
 TEST_F(PostgresTlsTest, InsecureSkipVerifyIsSslmodeRequire) {
-  auto check = Make(Url(""), {{"ca_file", other_ca_->cert()}, {"insecure_skip_verify", true}});
+  auto check = Make(Url(""), {{"ca_file", pki_->other_ca.cert()}, {"insecure_skip_verify", true}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
   EXPECT_EQ(r.reason, kInsecureNote);
@@ -130,7 +123,7 @@ TEST_F(PostgresTlsTest, PlainConnectionReportsNoExpiry) {
 }
 
 TEST_F(PostgresTlsTest, HungServerIsAHandshakeTimeoutAtTheDeadline) {
-  auto check = Make(Url(""), {{"ca_file", ca_->cert()}});
+  auto check = Make(Url(""), {{"ca_file", pki_->ca.cert()}});
   pg_->Pause();
   auto t = testing::RunFor(*check, milliseconds(500));
   pg_->Resume();
@@ -140,17 +133,10 @@ TEST_F(PostgresTlsTest, HungServerIsAHandshakeTimeoutAtTheDeadline) {
   EXPECT_LE(t.elapsed, milliseconds(800));
 }
 
-std::string ErrorFor(const json& j) {
-  try {
-    testing::BuildCheck("postgres", j);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(accepted)";
-}
+std::string ErrorFor(const json& j) { return testing::BuildErrorOf("postgres", j); }
 
 TEST_F(PostgresTlsTest, ConflictsAreRefused) {
-  const std::string ca = ca_->cert();
+  const std::string ca = pki_->ca.cert();
   EXPECT_EQ(ErrorFor({{"url", Url("sslrootcert=" + ca)}, {"tls", {{"ca_file", ca}}}}),
             "checks[0].tls.ca_file: the url sets sslrootcert too: set it in one place");
   EXPECT_EQ(ErrorFor({{"url", Url("sslmode=disable")}, {"tls", {{"ca_file", ca}}}}),

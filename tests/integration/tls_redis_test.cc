@@ -8,6 +8,8 @@
 #include <chrono>
 #include <ctime>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +20,7 @@
 #include "tests/support/ports.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/tls_certs.h"
+#include "tests/support/tls_redis.h"
 
 namespace vigil {
 namespace {
@@ -27,31 +30,15 @@ using std::chrono::milliseconds;
 using ::testing::AnyOf;
 using testing::CertFiles;
 using ::testing::HasSubstr;
-using testing::RedisServer;
-using testing::TestCa;
+using testing::SentinelTlsConf;
+using testing::TestPki;
+using testing::TlsRedis;
 
 constexpr int kBudgetMs = 3000;
 constexpr auto kLateness = milliseconds(300);
 
-// A redis-server with its plain port (for the test's own helper connection)
-// and a TLS port presenting `cert`.
-struct TlsRedis {
-  TlsRedis(const TestCa& ca, const CertFiles& cert, const std::string& auth_clients = "no")
-      : tls_port(testing::FreePort()),
-        server({"--tls-port", std::to_string(tls_port), "--tls-cert-file", cert.cert,
-                "--tls-key-file", cert.key, "--tls-ca-cert-file", ca.cert(), "--tls-auth-clients",
-                auth_clients}) {}
-  std::string Url(const std::string& host = "localhost") const {
-    return "rediss://" + host + ":" + std::to_string(tls_port);
-  }
-  int tls_port;
-  RedisServer server;
-};
-
 std::unique_ptr<Check> MakeCheck(const std::string& url, json tls = nullptr) {
-  json j = {{"url", url}};
-  if (!tls.is_null()) j["tls"] = tls;
-  return testing::BuildCheck("redis", j).check;
+  return testing::BuildUrlCheck("redis", url, tls);
 }
 
 CheckResult RunOnce(Check& c) { return testing::RunFor(c, milliseconds(kBudgetMs)).result; }
@@ -61,29 +48,21 @@ int64_t NowUnix() { return static_cast<int64_t>(std::time(nullptr)); }
 class RedisTlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    ca_ = new TestCa();
-    other_ca_ = new TestCa("another CA");
-    good_ = new CertFiles(ca_->Issue("redis", "DNS:localhost,IP:127.0.0.1", 30));
-    redis_ = new TlsRedis(*ca_, *good_);
+    pki_ = new TestPki("redis");
+    redis_ = new TlsRedis(pki_->ca, pki_->leaf);
   }
   static void TearDownTestSuite() {
     delete redis_;
-    delete good_;
-    delete other_ca_;
-    delete ca_;
+    delete pki_;
   }
-  static TestCa* ca_;
-  static TestCa* other_ca_;
-  static CertFiles* good_;
+  static TestPki* pki_;
   static TlsRedis* redis_;
 };
-TestCa* RedisTlsTest::ca_ = nullptr;
-TestCa* RedisTlsTest::other_ca_ = nullptr;
-CertFiles* RedisTlsTest::good_ = nullptr;
+TestPki* RedisTlsTest::pki_ = nullptr;
 TlsRedis* RedisTlsTest::redis_ = nullptr;
 
 TEST_F(RedisTlsTest, RightCaPasses) {
-  auto check = MakeCheck(redis_->Url(), {{"ca_file", ca_->cert()}});
+  auto check = MakeCheck(redis_->Url(), {{"ca_file", pki_->ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
   EXPECT_EQ(r.reason, "");
@@ -93,13 +72,13 @@ TEST_F(RedisTlsTest, RightCaPasses) {
 }
 
 TEST_F(RedisTlsTest, IpAddressIsVerifiedAsAnAddress) {
-  auto check = MakeCheck(redis_->Url("127.0.0.1"), {{"ca_file", ca_->cert()}});
+  auto check = MakeCheck(redis_->Url("127.0.0.1"), {{"ca_file", pki_->ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
 }
 
 TEST_F(RedisTlsTest, WrongCaFails) {
-  auto check = MakeCheck(redis_->Url(), {{"ca_file", other_ca_->cert()}});
+  auto check = MakeCheck(redis_->Url(), {{"ca_file", pki_->other_ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kFail);
   // Redis sends its CA along with its certificate: OpenSSL then names the
@@ -121,7 +100,7 @@ TEST_F(RedisTlsTest, SystemStoreDoesNotKnowTheTestCa) {
 
 TEST_F(RedisTlsTest, WrongServerNameFails) {
   auto check =
-      MakeCheck(redis_->Url(), {{"ca_file", ca_->cert()}, {"server_name", "other.example"}});
+      MakeCheck(redis_->Url(), {{"ca_file", pki_->ca.cert()}, {"server_name", "other.example"}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kFail);
   EXPECT_EQ(r.reason, "host name mismatch");
@@ -129,25 +108,25 @@ TEST_F(RedisTlsTest, WrongServerNameFails) {
 
 TEST_F(RedisTlsTest, ServerNameOverridesTheUrlHost) {
   // Connect by address, verify the name the certificate carries.
-  auto check =
-      MakeCheck(redis_->Url("127.0.0.1"), {{"ca_file", ca_->cert()}, {"server_name", "localhost"}});
+  auto check = MakeCheck(redis_->Url("127.0.0.1"),
+                         {{"ca_file", pki_->ca.cert()}, {"server_name", "localhost"}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
 }
 
 TEST_F(RedisTlsTest, CertificateWithoutTheNameFails) {
-  CertFiles only_name = ca_->Issue("named", "DNS:redis.example", 30);
-  TlsRedis server(*ca_, only_name);
-  auto check = MakeCheck(server.Url("127.0.0.1"), {{"ca_file", ca_->cert()}});
+  CertFiles only_name = pki_->ca.Issue("named", "DNS:redis.example", 30);
+  TlsRedis server(pki_->ca, only_name);
+  auto check = MakeCheck(server.Url("127.0.0.1"), {{"ca_file", pki_->ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kFail);
   EXPECT_EQ(r.reason, "host name mismatch");
 }
 
 TEST_F(RedisTlsTest, ExpiredCertificateFails) {
-  CertFiles expired = ca_->IssueExpired("expired", "DNS:localhost,IP:127.0.0.1");
-  TlsRedis server(*ca_, expired);
-  auto check = MakeCheck(server.Url(), {{"ca_file", ca_->cert()}});
+  CertFiles expired = pki_->ca.IssueExpired("expired", "DNS:localhost,IP:127.0.0.1");
+  TlsRedis server(pki_->ca, expired);
+  auto check = MakeCheck(server.Url(), {{"ca_file", pki_->ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kFail);
   EXPECT_EQ(r.reason, "certificate has expired");
@@ -155,7 +134,7 @@ TEST_F(RedisTlsTest, ExpiredCertificateFails) {
 
 TEST_F(RedisTlsTest, InsecureSkipVerifyPassesAndSaysSoOnce) {
   auto check = MakeCheck(redis_->Url("127.0.0.1"),
-                         {{"ca_file", other_ca_->cert()}, {"insecure_skip_verify", true}});
+                         {{"ca_file", pki_->other_ca.cert()}, {"insecure_skip_verify", true}});
   CheckResult first = RunOnce(*check);
   EXPECT_EQ(first.outcome, Outcome::kPass) << first.reason;
   EXPECT_EQ(first.reason, kInsecureNote);
@@ -179,7 +158,7 @@ TEST_F(RedisTlsTest, PlainRedisUrlToTheTlsPortFails) {
 
 TEST_F(RedisTlsTest, TlsToThePlainPortFails) {
   auto check = MakeCheck("rediss://127.0.0.1:" + std::to_string(redis_->server.port()),
-                         {{"ca_file", ca_->cert()}});
+                         {{"ca_file", pki_->ca.cert()}});
   auto t = testing::RunFor(*check, milliseconds(1000));
   EXPECT_EQ(t.result.outcome, Outcome::kFail);
   // A plain Redis reads the ClientHello as an inline command: it answers an
@@ -192,10 +171,10 @@ TEST_F(RedisTlsTest, TlsToThePlainPortFails) {
 }
 
 TEST_F(RedisTlsTest, HandshakeThatNeverCompletesTimesOutAtTheDeadline) {
-  CertFiles cert = ca_->Issue("hung", "DNS:localhost", 30);
-  TlsRedis server(*ca_, cert);
+  CertFiles cert = pki_->ca.Issue("hung", "DNS:localhost", 30);
+  TlsRedis server(pki_->ca, cert);
   server.server.Pause();  // the kernel accepts; nobody answers the ClientHello
-  auto check = MakeCheck(server.Url(), {{"ca_file", ca_->cert()}});
+  auto check = MakeCheck(server.Url(), {{"ca_file", pki_->ca.cert()}});
   auto t = testing::RunFor(*check, milliseconds(500));
   server.server.Resume();
   EXPECT_EQ(t.result.outcome, Outcome::kFail);
@@ -208,27 +187,27 @@ TEST_F(RedisTlsTest, HandshakeThatNeverCompletesTimesOutAtTheDeadline) {
 }
 
 TEST_F(RedisTlsTest, ClientCertificateRequiredAndMissingFails) {
-  CertFiles cert = ca_->Issue("mtls", "DNS:localhost", 30);
-  TlsRedis server(*ca_, cert, "yes");
-  auto check = MakeCheck(server.Url(), {{"ca_file", ca_->cert()}});
+  CertFiles cert = pki_->ca.Issue("mtls", "DNS:localhost", 30);
+  TlsRedis server(pki_->ca, cert, "yes");
+  auto check = MakeCheck(server.Url(), {{"ca_file", pki_->ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kFail);
   EXPECT_THAT(r.reason, HasSubstr("client certificate required")) << r.reason;
 }
 
 TEST_F(RedisTlsTest, ClientCertificateGivenPasses) {
-  CertFiles cert = ca_->Issue("mtls2", "DNS:localhost", 30);
-  CertFiles client = ca_->Issue("vigil-client", "DNS:vigil", 30);
-  TlsRedis server(*ca_, cert, "yes");
-  auto check =
-      MakeCheck(server.Url(),
-                {{"ca_file", ca_->cert()}, {"cert_file", client.cert}, {"key_file", client.key}});
+  CertFiles cert = pki_->ca.Issue("mtls2", "DNS:localhost", 30);
+  CertFiles client = pki_->ca.Issue("vigil-client", "DNS:vigil", 30);
+  TlsRedis server(pki_->ca, cert, "yes");
+  auto check = MakeCheck(
+      server.Url(),
+      {{"ca_file", pki_->ca.cert()}, {"cert_file", client.cert}, {"key_file", client.key}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
 }
 
 TEST_F(RedisTlsTest, TheTlsSessionIsKeptAcrossRuns) {
-  auto check = MakeCheck(redis_->Url(), {{"ca_file", ca_->cert()}});
+  auto check = MakeCheck(redis_->Url(), {{"ca_file", pki_->ca.cert()}});
   ASSERT_EQ(RunOnce(*check).outcome, Outcome::kPass);
   // The helper's own connection is open by now (InfoField opens it once).
   const std::string before = redis_->server.InfoField("total_connections_received");
@@ -241,9 +220,9 @@ TEST_F(RedisTlsTest, TheTlsSessionIsKeptAcrossRuns) {
 }
 
 TEST_F(RedisTlsTest, CertificateExpiringSoonWarns) {
-  CertFiles soon = ca_->Issue("soon", "DNS:localhost", 5);
-  TlsRedis server(*ca_, soon);
-  auto check = MakeCheck(server.Url(), {{"ca_file", ca_->cert()}});
+  CertFiles soon = pki_->ca.Issue("soon", "DNS:localhost", 5);
+  TlsRedis server(pki_->ca, soon);
+  auto check = MakeCheck(server.Url(), {{"ca_file", pki_->ca.cert()}});
   CheckResult r = RunOnce(*check);
   ASSERT_EQ(r.outcome, Outcome::kPass) << r.reason;
   ApplyCertExpiry(&r, 14, NowUnix());
@@ -257,59 +236,47 @@ TEST_F(RedisTlsTest, CertificateExpiringSoonWarns) {
   EXPECT_EQ(under.outcome, Outcome::kPass);
 }
 
-std::string ErrorFor(const json& check) {
-  try {
-    testing::BuildCheck("redis", check);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(accepted)";
-}
+std::string ErrorFor(const json& check) { return testing::BuildErrorOf("redis", check); }
 
 TEST_F(RedisTlsTest, SentinelOverTlsFindsAndChecksTheMaster) {
   // The sentinel speaks TLS on its own port, and to the master over TLS
   // (tls-replication), so it reports the master's TLS port.
   const int sentinel_tls_port = testing::FreePort();
-  testing::SentinelServer sentinel(
-      redis_->tls_port, "mymaster",
-      {"tls-port " + std::to_string(sentinel_tls_port), "tls-cert-file " + good_->cert,
-       "tls-key-file " + good_->key, "tls-ca-cert-file " + ca_->cert(), "tls-replication yes",
-       "tls-auth-clients no"});
+  testing::SentinelServer sentinel(redis_->tls_port, "mymaster",
+                                   SentinelTlsConf(sentinel_tls_port, pki_->leaf, pki_->ca));
   const std::string url =
       "rediss+sentinel://localhost:" + std::to_string(sentinel_tls_port) + "/mymaster";
-  auto check = MakeCheck(url, {{"ca_file", ca_->cert()}});
+  auto check = MakeCheck(url, {{"ca_file", pki_->ca.cert()}});
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
   EXPECT_EQ(check->Target(), "127.0.0.1:" + std::to_string(redis_->tls_port));
   EXPECT_TRUE(r.tls_not_after.has_value());
 
   // A wrong CA fails at the sentinel already.
-  auto wrong = MakeCheck(url, {{"ca_file", other_ca_->cert()}});
+  auto wrong = MakeCheck(url, {{"ca_file", pki_->other_ca.cert()}});
   CheckResult w = RunOnce(*wrong);
   EXPECT_EQ(w.outcome, Outcome::kFail);
   EXPECT_THAT(w.reason, HasSubstr("certificate verify failed")) << w.reason;
   EXPECT_EQ(w.failure, FailureKind::kTls);
 
   // TLS settings on a plain sentinel URL are refused.
-  EXPECT_EQ(
-      ErrorFor({{"url", "redis+sentinel://localhost:1/m"}, {"tls", {{"ca_file", ca_->cert()}}}}),
-      "checks[0].tls: TLS settings on a plain URL: use rediss+sentinel://");
+  EXPECT_EQ(ErrorFor({{"url", "redis+sentinel://localhost:1/m"},
+                      {"tls", {{"ca_file", pki_->ca.cert()}}}}),
+            "checks[0].tls: TLS settings on a plain URL: use rediss+sentinel://");
 }
 
 TEST_F(RedisTlsTest, SentinelPasswordOverTls) {
   // A sentinel that wants AUTH, on its TLS port: the password goes over TLS.
   const std::string password = "sentinel-Tls-pw-42";
   const int sentinel_tls_port = testing::FreePort();
-  testing::SentinelServer sentinel(
-      redis_->tls_port, "mymaster",
-      {"requirepass " + password, "tls-port " + std::to_string(sentinel_tls_port),
-       "tls-cert-file " + good_->cert, "tls-key-file " + good_->key,
-       "tls-ca-cert-file " + ca_->cert(), "tls-replication yes", "tls-auth-clients no"});
+  std::vector<std::string> conf = SentinelTlsConf(sentinel_tls_port, pki_->leaf, pki_->ca);
+  conf.push_back("requirepass " + password);
+  testing::SentinelServer sentinel(redis_->tls_port, "mymaster", conf);
   const std::string url =
       "rediss+sentinel://localhost:" + std::to_string(sentinel_tls_port) + "/mymaster";
   auto check = testing::BuildCheck("redis", {{"url", url},
                                              {"sentinel_password", password},
-                                             {"tls", {{"ca_file", ca_->cert()}}}})
+                                             {"tls", {{"ca_file", pki_->ca.cert()}}}})
                    .check;
   CheckResult r = RunOnce(*check);
   EXPECT_EQ(r.outcome, Outcome::kPass) << r.reason;
@@ -317,7 +284,7 @@ TEST_F(RedisTlsTest, SentinelPasswordOverTls) {
 
   auto wrong = testing::BuildCheck("redis", {{"url", url},
                                              {"sentinel_password", "not-the-Password-1"},
-                                             {"tls", {{"ca_file", ca_->cert()}}}})
+                                             {"tls", {{"ca_file", pki_->ca.cert()}}}})
                    .check;
   CheckResult w = RunOnce(*wrong);
   EXPECT_EQ(w.outcome, Outcome::kFail);
@@ -331,31 +298,31 @@ TEST_F(RedisTlsTest, TlsObjectIsValidated) {
   const std::string url = redis_->Url();
   EXPECT_EQ(ErrorFor({{"url", url}, {"tls", {{"ca_file", "/nonexistent/ca.pem"}}}}),
             "checks[0].tls.ca_file: cannot read /nonexistent/ca.pem: No such file or directory");
-  EXPECT_EQ(ErrorFor({{"url", url}, {"tls", {{"cafile", ca_->cert()}}}}),
+  EXPECT_EQ(ErrorFor({{"url", url}, {"tls", {{"cafile", pki_->ca.cert()}}}}),
             "checks[0].tls.cafile: unknown key");
   EXPECT_EQ(ErrorFor({{"url", url}, {"tls", "yes"}}), "checks[0].tls: must be an object");
   EXPECT_EQ(ErrorFor({{"url", url}, {"tls", {{"insecure_skip_verify", "true"}}}}),
             "checks[0].tls.insecure_skip_verify: must be true or false");
-  const std::string not_pem = ca_->WriteFile("not.pem", "hello\n");
+  const std::string not_pem = pki_->ca.WriteFile("not.pem", "hello\n");
   EXPECT_EQ(ErrorFor({{"url", url}, {"tls", {{"ca_file", not_pem}}}}),
             "checks[0].tls.ca_file: no PEM certificate in " + not_pem);
-  EXPECT_EQ(ErrorFor({{"url", url}, {"tls", {{"cert_file", good_->cert}}}}),
+  EXPECT_EQ(ErrorFor({{"url", url}, {"tls", {{"cert_file", pki_->leaf.cert}}}}),
             "checks[0].tls.key_file: missing (cert_file is set)");
-  EXPECT_EQ(ErrorFor({{"url", url}, {"tls", {{"key_file", good_->key}}}}),
+  EXPECT_EQ(ErrorFor({{"url", url}, {"tls", {{"key_file", pki_->leaf.key}}}}),
             "checks[0].tls.cert_file: missing (key_file is set)");
-  CertFiles other = ca_->Issue("other-client", "DNS:x", 30);
+  CertFiles other = pki_->ca.Issue("other-client", "DNS:x", 30);
   EXPECT_EQ(
-      ErrorFor({{"url", url}, {"tls", {{"cert_file", good_->cert}, {"key_file", other.key}}}}),
+      ErrorFor({{"url", url}, {"tls", {{"cert_file", pki_->leaf.cert}, {"key_file", other.key}}}}),
       "checks[0].tls.key_file: does not match cert_file");
   EXPECT_EQ(ErrorFor({{"url", url}, {"tls", {{"server_name", "a b"}}}}),
             "checks[0].tls.server_name: want a host name or an IP address");
-  EXPECT_EQ(ErrorFor({{"url", "redis://localhost"}, {"tls", {{"ca_file", ca_->cert()}}}}),
+  EXPECT_EQ(ErrorFor({{"url", "redis://localhost"}, {"tls", {{"ca_file", pki_->ca.cert()}}}}),
             "checks[0].tls: TLS settings on a plain URL: use rediss://");
   EXPECT_EQ(ErrorFor({{"url", url},
                       {"tls",
-                       {{"ca_file", ca_->cert()},
-                        {"cert_file", good_->cert},
-                        {"key_file", good_->key},
+                       {{"ca_file", pki_->ca.cert()},
+                        {"cert_file", pki_->leaf.cert},
+                        {"key_file", pki_->leaf.key},
                         {"server_name", "localhost"},
                         {"insecure_skip_verify", false}}}}),
             "(accepted)");

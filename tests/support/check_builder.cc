@@ -13,6 +13,22 @@ BuiltCheck BuildCheck(const std::string& kind, const nlohmann::json& json) {
   return b;
 }
 
+std::unique_ptr<Check> BuildUrlCheck(const std::string& kind, const std::string& url,
+                                     const nlohmann::json& tls) {
+  nlohmann::json j = {{"url", url}};
+  if (!tls.is_null()) j["tls"] = tls;
+  return BuildCheck(kind, j).check;
+}
+
+std::string BuildErrorOf(const std::string& kind, const nlohmann::json& json) {
+  try {
+    BuildCheck(kind, json);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
 Timed RunFor(Check& check, std::chrono::milliseconds budget) {
   auto start = Clock::now();
   CheckResult r = check.Run(start + budget);

@@ -23,6 +23,14 @@ struct BuiltCheck {
 // config place "checks[0]". Throws ConfigError as the factory does.
 BuiltCheck BuildCheck(const std::string& kind, const nlohmann::json& json);
 
+// The check of kind `kind` that {"url": URL} configures, with {"tls": TLS}
+// added when `tls` is not null.
+std::unique_ptr<Check> BuildUrlCheck(const std::string& kind, const std::string& url,
+                                     const nlohmann::json& tls = nullptr);
+
+// The ConfigError's text BuildCheck(kind, json) throws, or "(accepted)".
+std::string BuildErrorOf(const std::string& kind, const nlohmann::json& json);
+
 // One run and how long it took.
 struct Timed {
   CheckResult result;

@@ -1,18 +1,10 @@
 #include "tests/support/netns.h"
 
-#include "tests/support/pg_server.h"
-
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <hiredis/hiredis.h>
-#include <pwd.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,7 +13,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -67,13 +58,6 @@ void MustRun(const std::string& command, const std::string& step) {
     while (!out.empty() && out.back() == '\n') out.pop_back();
     throw std::runtime_error(step + " failed (" + command + "): " + out);
   }
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 std::string Tail(const std::string& text, size_t n) {
@@ -205,37 +189,6 @@ Permission ProbePermission() {
   return p;
 }
 
-// Clusters live on tmpfs when there is room (initdb takes seconds on a busy
-// disk, a fraction of one on /dev/shm).
-std::string MakeClusterDir() {
-  struct statvfs st {};
-  if (statvfs("/dev/shm", &st) == 0 &&
-      static_cast<unsigned long long>(st.f_bavail) * st.f_frsize > (1ULL << 30) &&
-      access("/dev/shm", W_OK) == 0) {
-    std::string tmpl = "/dev/shm/vigil-nspg-XXXXXX";
-    if (mkdtemp(tmpl.data()) != nullptr) {
-      chmod(tmpl.c_str(), 0777);
-      return tmpl;
-    }
-  }
-  return MakeTempDir("vigil-nspg");
-}
-
-void RemoveClusterDir(const std::string& dir) {
-  if (dir.rfind("/dev/shm/vigil-nspg-", 0) == 0) {
-    Shell("rm -rf '" + dir + "'");
-  } else {
-    RemoveTree(dir);
-  }
-}
-
-timeval Tv(int ms) {
-  timeval tv{};
-  tv.tv_sec = ms / 1000;
-  tv.tv_usec = (ms % 1000) * 1000;
-  return tv;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -337,45 +290,6 @@ std::string NetNs::ExecOutput(const std::string& command, int timeout_s) const {
   return Capture(InNamespace(name_, command, timeout_s), &status);
 }
 
-pid_t NetNs::Spawn(const std::vector<std::string>& argv_in, const std::string& log_path) const {
-  if (argv_in.empty()) throw std::runtime_error("Spawn: empty argv");
-  // Everything the child needs is prepared before fork: after it, only
-  // system calls.
-  std::vector<std::string> args = argv_in;
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string ns_path = "/run/netns/" + name_;
-  int ns_fd = open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ns_fd < 0) throw std::runtime_error("cannot open " + ns_path);
-  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(ns_fd);
-    if (log_fd >= 0) close(log_fd);
-    throw std::runtime_error("fork failed");
-  }
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (setns(ns_fd, CLONE_NEWNET) != 0) _exit(126);
-    if (log_fd >= 0) {
-      dup2(log_fd, 1);
-      dup2(log_fd, 2);
-    }
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    signal(SIGPIPE, SIG_DFL);
-    execvp(argv[0], argv.data());
-    _exit(127);
-  }
-  close(ns_fd);
-  if (log_fd >= 0) close(log_fd);
-  return pid;
-}
-
 void NetNs::DropTcpPort(int port) {
   MustRun("ip netns exec " + name_ + " iptables -w 10 -A INPUT -p tcp --dport " +
               std::to_string(port) + " -j DROP",
@@ -403,235 +317,5 @@ void NetNs::LinkDownInside() {
 void NetNs::LinkUpInside() {
   MustRun("ip -n " + name_ + " link set " + inner_if_ + " up", "bringing the namespace side up");
 }
-
-// ---------------------------------------------------------------------------
-// NsRedis
-
-NsRedis::NsRedis(const NetNs& ns, int port, std::vector<std::string> extra_args)
-    : ns_(ns), port_(port), extra_args_(std::move(extra_args)) {
-  for (size_t i = 0; i + 1 < extra_args_.size(); ++i)
-    if (extra_args_[i] == "--requirepass") password_ = extra_args_[i + 1];
-  dir_ = MakeTempDir("vigil-nsredis");
-  try {
-    Start();
-  } catch (...) {
-    RemoveTree(dir_);
-    throw;
-  }
-}
-
-NsRedis::~NsRedis() {
-  if (pid_ > 0) {
-    kill(pid_, SIGCONT);
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  RemoveTree(dir_);
-}
-
-std::string NsRedis::address() const { return ns_.address() + ":" + std::to_string(port_); }
-
-bool NsRedis::Ping(int timeout_ms) const {
-  redisContext* c = redisConnectWithTimeout(ns_.address().c_str(), port_, Tv(timeout_ms));
-  if (c == nullptr) return false;
-  bool ok = c->err == 0 && redisSetTimeout(c, Tv(timeout_ms)) == REDIS_OK;
-  if (ok && !password_.empty()) {
-    auto* r = static_cast<redisReply*>(redisCommand(c, "AUTH %s", password_.c_str()));
-    ok = r != nullptr && r->type != REDIS_REPLY_ERROR;
-    if (r != nullptr) freeReplyObject(r);
-  }
-  if (ok) {
-    auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
-    ok = r != nullptr && r->type == REDIS_REPLY_STATUS && std::string(r->str, r->len) == "PONG";
-    if (r != nullptr) freeReplyObject(r);
-  }
-  redisFree(c);
-  return ok;
-}
-
-void NsRedis::Start() {
-  if (pid_ > 0) return;
-  std::vector<std::string> argv = {"redis-server",
-                                   "--bind",
-                                   ns_.address(),
-                                   "--port",
-                                   std::to_string(port_),
-                                   "--protected-mode",
-                                   "no",
-                                   "--save",
-                                   "",
-                                   "--appendonly",
-                                   "no",
-                                   "--dir",
-                                   dir_,
-                                   "--logfile",
-                                   dir_ + "/server.log"};
-  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
-  pid_ = ns_.Spawn(argv, dir_ + "/stdout.log");
-  const auto end = steady_clock::now() + milliseconds(10000);
-  while (steady_clock::now() < end) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      break;
-    }
-    if (Ping(500)) return;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  const std::string log =
-      Tail(ReadFile(dir_ + "/stdout.log") + ReadFile(dir_ + "/server.log"), 1500);
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  throw std::runtime_error("redis-server in " + ns_.name() + " did not answer PING: " + log);
-}
-
-void NsRedis::Stop() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGCONT);
-  kill(pid_, SIGTERM);
-  const auto end = steady_clock::now() + milliseconds(5000);
-  while (steady_clock::now() < end) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-      pid_ = -1;
-      return;
-    }
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
-}
-
-void NsRedis::Pause() {
-  if (pid_ > 0) kill(pid_, SIGSTOP);
-}
-
-void NsRedis::Resume() {
-  if (pid_ > 0) kill(pid_, SIGCONT);
-}
-
-// ---------------------------------------------------------------------------
-// NsPostgres
-
-namespace {
-std::string PgBin(const std::string& tool) {
-  const char* env = std::getenv("VIGIL_PG_BINDIR");
-  std::string dir = env != nullptr && *env != '\0' ? env : "/usr/lib/postgresql/15/bin";
-  return dir + "/" + tool;
-}
-
-void ChownToPostgres(const std::string& path) {
-  if (geteuid() != 0) return;
-  passwd* pw = getpwnam("postgres");
-  if (pw == nullptr) throw std::runtime_error("no postgres user");
-  if (chown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
-    throw std::runtime_error("chown " + path + " failed");
-  }
-}
-}  // namespace
-
-NsPostgres::NsPostgres(const NetNs& ns, int port, std::string password)
-    : ns_(ns), port_(port), password_(std::move(password)) {
-  dir_ = MakeClusterDir();
-  data_ = dir_ + "/data";
-  log_ = dir_ + "/server.log";
-  try {
-    ChownToPostgres(dir_);
-    std::string auth = "--auth-local=trust --auth-host=trust";
-    std::string method = "trust";
-    if (!password_.empty()) {
-      const std::string pwfile = dir_ + "/pwfile";
-      std::ofstream(pwfile) << password_ << "\n";
-      ChownToPostgres(pwfile);
-      chmod(pwfile.c_str(), 0600);
-      auth = "--auth-local=trust --auth-host=scram-sha-256 --pwfile=" + pwfile;
-      method = "scram-sha-256";
-    }
-    const std::string initdb =
-        AsPostgres(PgBin("initdb") + " -D " + data_ +
-                       " -U postgres -E UTF8 --locale=C --no-sync --no-instructions " + auth,
-                   false) +
-        " >" + dir_ + "/initdb.log 2>&1";
-    if (Shell(initdb) != 0) {
-      throw std::runtime_error("initdb failed: " + Tail(ReadFile(dir_ + "/initdb.log"), 2000));
-    }
-    // The host reaches the server from 10.213.X.1.
-    std::ofstream(data_ + "/pg_hba.conf", std::ios::app)
-        << "host all all 10.213.0.0/16 " << method << "\n";
-    if (!Start()) {
-      throw std::runtime_error("postgres did not start in " + ns_.name() + ": " +
-                               Tail(LogText() + ReadFile(dir_ + "/ctl.log"), 2000));
-    }
-  } catch (...) {
-    RemoveClusterDir(dir_);
-    throw;
-  }
-}
-
-NsPostgres::~NsPostgres() {
-  Resume();
-  std::vector<int> pids = ClusterPids();
-  if (running_ || !pids.empty()) {
-    Shell(AsPostgres(PgBin("pg_ctl") + " -D " + data_ + " -m immediate -w -t 30 stop", false) +
-          " >>" + dir_ + "/ctl.log 2>&1");
-    for (int pid : pids) kill(pid, SIGKILL);
-  }
-  RemoveClusterDir(dir_);
-}
-
-std::string NsPostgres::AsPostgres(const std::string& command, bool in_namespace) const {
-  std::string cmd = "timeout 60 ";
-  if (in_namespace) cmd += "ip netns exec " + ns_.name() + " ";
-  if (geteuid() == 0) cmd += "runuser -u postgres -- ";
-  return cmd + command;
-}
-
-bool NsPostgres::Start() {
-  const std::string settings = "-c listen_addresses=" + ns_.address() + " -p " +
-                               std::to_string(port_) + " -k " + dir_ +
-                               " -c fsync=off -c full_page_writes=off";
-  running_ = Shell(AsPostgres(PgBin("pg_ctl") + " -D " + data_ + " -l " + log_ + " -w -t 30 -o \"" +
-                                  settings + "\" start",
-                              true) +
-                   " >>" + dir_ + "/ctl.log 2>&1") == 0;
-  return running_;
-}
-
-void NsPostgres::Stop() {
-  Resume();
-  Shell(AsPostgres(PgBin("pg_ctl") + " -D " + data_ + " -m fast -w -t 30 stop", false) + " >>" +
-        dir_ + "/ctl.log 2>&1");
-  running_ = false;
-}
-
-int NsPostgres::PostmasterPid() const { return PostmasterPidIn(data_); }
-
-std::vector<int> NsPostgres::ClusterPids() const { return ClusterPidsIn(data_); }
-
-void NsPostgres::Pause() {
-  const int pm = PostmasterPid();
-  if (pm == 0) return;
-  kill(pm, SIGSTOP);  // first: a stopped postmaster forks nothing we would miss
-  paused_ = ClusterPids();
-  for (int pid : paused_)
-    if (pid != pm) kill(pid, SIGSTOP);
-}
-
-void NsPostgres::Resume() {
-  std::vector<int> pids = paused_;
-  for (int pid : ClusterPids()) pids.push_back(pid);
-  for (int pid : pids) kill(pid, SIGCONT);
-  paused_.clear();
-}
-
-std::string NsPostgres::Url(const std::string& db) const {
-  return "postgresql://postgres" + (password_.empty() ? "" : ":" + password_) + "@" +
-         ns_.address() + ":" + std::to_string(port_) + "/" + db;
-}
-
-std::string NsPostgres::LogText() const { return ReadFile(log_); }
 
 }  // namespace vigil::testing

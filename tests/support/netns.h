@@ -13,12 +13,11 @@
 //
 // Faults are applied inside the namespace only: iptables DROP on a TCP port,
 // or the namespace side of the veth down. Every command is bounded (`timeout`).
-// The destructor always kills what runs inside, deletes the namespace, the
-// veth and the route; namespaces left by a killed test run (named
+// Servers run inside through a Launcher (tests/support/launcher.h): RedisServer
+// and PgServer take one. The destructor always kills what runs inside,
+// deletes the namespace, the veth and the route; namespaces left by a killed test run (named
 // vigil-bh-<pid>-<n> with a dead pid) are removed by the next run.
 #pragma once
-
-#include <sys/types.h>
 
 #include <string>
 #include <vector>
@@ -50,11 +49,6 @@ class NetNs {
   // The same, with stdout (and stderr) captured.
   std::string ExecOutput(const std::string& command, int timeout_s = 60) const;
 
-  // Forks and execs argv[0] (PATH lookup) inside the namespace, stdout and
-  // stderr appended to `log_path`; the child dies with the calling thread
-  // (PR_SET_PDEATHSIG). Returns the pid, or throws.
-  pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) const;
-
   // Inside the namespace: `iptables -A INPUT -p tcp --dport PORT -j DROP`.
   // SYNs and segments of established connections vanish. Throws on failure.
   void DropTcpPort(int port);
@@ -72,72 +66,6 @@ class NetNs {
   std::string host_address_, ns_address_, subnet_;
   bool route_added_ = false;
   std::vector<int> dropped_;
-};
-
-// redis-server inside a NetNs, bound to the namespace address (protected mode
-// off: it is only reachable through the veth). Starts in the constructor.
-class NsRedis {
- public:
-  NsRedis(const NetNs& ns, int port = 6379, std::vector<std::string> extra_args = {});
-  ~NsRedis();
-  NsRedis(const NsRedis&) = delete;
-  NsRedis& operator=(const NsRedis&) = delete;
-
-  // Throws std::runtime_error when it does not answer PING within 10 s.
-  void Start();
-  void Stop();    // SIGTERM, bounded wait, SIGKILL
-  void Pause();   // SIGSTOP
-  void Resume();  // SIGCONT
-  // PING from the host within timeout_ms.
-  bool Ping(int timeout_ms) const;
-
-  int port() const { return port_; }
-  pid_t pid() const { return pid_; }
-  std::string address() const;  // "10.213.X.2:PORT"
-
- private:
-  const NetNs& ns_;
-  const int port_;
-  const std::vector<std::string> extra_args_;
-  std::string dir_;
-  std::string password_;
-  pid_t pid_ = -1;
-};
-
-// PostgreSQL 15 inside a NetNs: initdb on the host side of the file system,
-// the postmaster started through `ip netns exec NS runuser -u postgres --
-// pg_ctl ...`, listening on the namespace address only. TCP from 10.213.0.0/16
-// is trusted (or, with a password, SCRAM). Starts in the constructor; throws
-// std::runtime_error with the log's tail.
-class NsPostgres {
- public:
-  NsPostgres(const NetNs& ns, int port = 5432, std::string password = "");
-  ~NsPostgres();
-  NsPostgres(const NsPostgres&) = delete;
-  NsPostgres& operator=(const NsPostgres&) = delete;
-
-  bool Start();
-  void Stop();  // pg_ctl stop -m fast
-  // SIGSTOP / SIGCONT the postmaster and all its children.
-  void Pause();
-  void Resume();
-
-  int port() const { return port_; }
-  // postgresql://postgres[:PASSWORD]@10.213.X.2:PORT/DB
-  std::string Url(const std::string& db = "postgres") const;
-  std::string LogText() const;
-
- private:
-  std::string AsPostgres(const std::string& command, bool in_namespace) const;
-  int PostmasterPid() const;
-  std::vector<int> ClusterPids() const;
-
-  const NetNs& ns_;
-  const int port_;
-  const std::string password_;
-  std::string dir_, data_, log_;
-  bool running_ = false;
-  std::vector<int> paused_;
 };
 
 }  // namespace vigil::testing

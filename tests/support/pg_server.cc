@@ -81,7 +81,10 @@ void RemoveClusterDir(const std::string& dir) {
 
 }  // namespace
 
-PgServer::PgServer(PgServerOptions options) : options_(std::move(options)) {
+PgServer::PgServer(PgServerOptions options) : PgServer(Launcher(), 0, std::move(options)) {}
+
+PgServer::PgServer(const Launcher& launcher, int port, PgServerOptions options)
+    : options_(std::move(options)), launcher_(launcher), fixed_port_(port) {
   dir_ = MakeClusterDir("vigil-pg");
   data_ = dir_ + "/data";
   log_ = dir_ + "/server.log";
@@ -94,7 +97,8 @@ PgServer::PgServer(PgServerOptions options) : options_(std::move(options)) {
   }
 }
 
-PgServer::PgServer(ReplicaTag, const PgServer& primary) : options_(primary.options_) {
+PgServer::PgServer(ReplicaTag, const PgServer& primary)
+    : options_(primary.options_), launcher_(primary.launcher_) {
   dir_ = MakeClusterDir("vigil-pg-replica");
   data_ = dir_ + "/data";
   log_ = dir_ + "/server.log";
@@ -132,6 +136,7 @@ PgServer::~PgServer() {
 
 void PgServer::Init() {
   std::string auth = "--auth-local=trust --auth-host=trust";
+  std::string method = "trust";
   if (!options_.password.empty()) {
     const std::string pwfile = dir_ + "/pwfile";
     if (!WriteFile(pwfile, options_.password + "\n"))
@@ -139,6 +144,7 @@ void PgServer::Init() {
     ChownToPostgres(pwfile);
     chmod(pwfile.c_str(), 0600);
     auth = "--auth-local=trust --auth-host=scram-sha-256 --pwfile=" + pwfile;
+    method = "scram-sha-256";
   }
   const std::string cmd =
       AsPostgres(Bin("initdb") + " -D " + data_ +
@@ -147,20 +153,27 @@ void PgServer::Init() {
   if (Shell(cmd) != 0) {
     throw std::runtime_error("initdb failed: " + Tail(ReadFile(dir_ + "/initdb.log"), 2000));
   }
+  if (launcher_.in_namespace()) {
+    // initdb lets in 127.0.0.1 only; the host dials from its side of the veth.
+    std::ofstream(data_ + "/pg_hba.conf", std::ios::app)
+        << "host all all " << launcher_.peer_address() << "/32 " << method << "\n";
+  }
   // A port taken between FreePort() and the bind: one more try on another.
   if (!StartOnce() && !StartOnce()) {
-    throw std::runtime_error("postgres did not start: " + Tail(ReadFile(log_), 2000));
+    throw std::runtime_error("postgres did not start in " + launcher_.where() + ": " +
+                             Tail(ReadFile(log_) + ReadFile(dir_ + "/ctl.log"), 2000));
   }
 }
 
 bool PgServer::StartOnce() {
-  port_ = FreePort();
+  port_ = fixed_port_ != 0 ? fixed_port_ : FreePort();
   return Start();
 }
 
 bool PgServer::Start() {
-  std::string settings = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) + " -k " +
-                         dir_ + " -c fsync=off -c full_page_writes=off -c log_connections=on";
+  std::string settings = "-c listen_addresses=" + launcher_.address() + " -p " +
+                         std::to_string(port_) + " -k " + dir_ +
+                         " -c fsync=off -c full_page_writes=off -c log_connections=on";
   for (const auto& s : options_.settings) settings += " -c " + s;
   const std::string cmd = AsPostgres(Bin("pg_ctl") + " -D " + data_ + " -l " + log_ +
                                      " -w -t 30 -o \"" + settings + "\" start") +
@@ -234,13 +247,14 @@ void PgServer::Resume() {
 
 std::string PgServer::Url(const std::string& db) const {
   if (options_.password.empty()) {
-    return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + db;
+    return "postgresql://postgres@" + launcher_.address() + ":" + std::to_string(port_) + "/" + db;
   }
   return UrlWithPassword(options_.password, db);
 }
 
 std::string PgServer::UrlWithPassword(const std::string& password, const std::string& db) const {
-  return "postgresql://postgres:" + password + "@127.0.0.1:" + std::to_string(port_) + "/" + db;
+  return "postgresql://postgres:" + password + "@" + launcher_.address() + ":" +
+         std::to_string(port_) + "/" + db;
 }
 
 std::string PgServer::Psql(const std::string& sql, const std::string& db) const {
@@ -278,8 +292,10 @@ int PgServer::CountInLog(const std::string& needle) const {
 
 std::string PgServer::AsPostgres(const std::string& command) const {
   // postgres refuses to run as root; a non-root test runner is used as is.
-  if (geteuid() != 0) return "timeout 60 " + command;
-  return "timeout 60 runuser -u postgres -- " + command;
+  // In a namespace every server command runs there: the postmaster pg_ctl
+  // starts must listen on the namespace's address.
+  if (geteuid() != 0) return "timeout 60 " + launcher_.Wrap(command);
+  return "timeout 60 " + launcher_.Wrap("runuser -u postgres -- " + command);
 }
 
 void PgServer::ChownToPostgres(const std::string& path) const {

@@ -1,8 +1,8 @@
 // A throwaway PostgreSQL 15 cluster for integration tests: initdb into a
 // fresh dir (on /dev/shm when roomy, else /tmp), pg_ctl on 127.0.0.1 and a
-// free port, and the faults the tests need (stop, hang every process, a
-// streaming replica, promotion). As root the server commands run as the
-// `postgres` user through runuser.
+// free port (or inside a network namespace, through a Launcher), and the faults the tests need
+// (stop, hang every process, a streaming replica, promotion). As root the server commands run as
+// the `postgres` user through runuser.
 //
 // Every wait is bounded; the destructor always resumes, stops (immediate) and
 // removes the directory. initdb costs about a second: share one cluster per
@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "tests/support/launcher.h"
 
 namespace vigil::testing {
 
@@ -32,18 +34,23 @@ class PgServer {
  public:
   // initdb + start. Throws std::runtime_error (with the log's tail) on failure.
   explicit PgServer(PgServerOptions options = {});
+  // The same where `launcher` says, on `port` (0: a free one). In a network
+  // namespace TCP from the host's side of the veth is let in too.
+  PgServer(const Launcher& launcher, int port, PgServerOptions options = {});
   ~PgServer();
   PgServer(const PgServer&) = delete;
   PgServer& operator=(const PgServer&) = delete;
 
-  // A streaming replica of this cluster (pg_basebackup -R), started on its
-  // own port with the same password and settings.
+  // A streaming replica of this cluster (pg_basebackup -R), started on a
+  // free port of its own, in the same place, with the same password and
+  // settings.
   std::unique_ptr<PgServer> StartReplica() const;
 
   int port() const { return port_; }
   const std::string& dir() const { return dir_; }
   const std::string& password() const { return options_.password; }
-  // postgresql://postgres:PASSWORD@127.0.0.1:PORT/DB
+  // postgresql://postgres[:PASSWORD]@ADDRESS:PORT/DB, ADDRESS the launcher's
+  // (127.0.0.1 by default)
   std::string Url(const std::string& db = "postgres") const;
   std::string UrlWithPassword(const std::string& password,
                               const std::string& db = "postgres") const;
@@ -88,9 +95,11 @@ class PgServer {
   void ChownToPostgres(const std::string& path) const;
 
   PgServerOptions options_;
-  std::string dir_;   // /dev/shm (or /tmp)/vigil-pg-XXXXXX, owned by postgres
-  std::string data_;  // dir_/data
-  std::string log_;   // dir_/server.log
+  Launcher launcher_;
+  int fixed_port_ = 0;  // 0: a free one at every start attempt
+  std::string dir_;     // /dev/shm (or /tmp)/vigil-pg-XXXXXX, owned by postgres
+  std::string data_;    // dir_/data
+  std::string log_;     // dir_/server.log
   int port_ = 0;
   bool running_ = false;
   std::vector<int> paused_pids_;

@@ -1,9 +1,7 @@
 #include "tests/support/redis_server.h"
 
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <algorithm>
@@ -52,8 +50,9 @@ std::string ReplyText(const redisReply* r) {
 }
 
 // Connects (and AUTHs); nullptr when the server does not answer.
-redisContext* Connect(int port, const std::string& password, int timeout_ms) {
-  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, Tv(timeout_ms));
+redisContext* Connect(const std::string& host, int port, const std::string& password,
+                      int timeout_ms) {
+  redisContext* c = redisConnectWithTimeout(host.c_str(), port, Tv(timeout_ms));
   if (c == nullptr) return nullptr;
   if (c->err != 0 || redisSetTimeout(c, Tv(timeout_ms)) != REDIS_OK) {
     redisFree(c);
@@ -101,8 +100,12 @@ std::string RequirePassIn(const std::vector<std::string>& conf_lines) {
 
 }  // namespace
 
-RedisProcess::RedisProcess(std::string binary, std::string dir_prefix, std::string password)
-    : dir_(MakeTempDir(dir_prefix)), binary_(std::move(binary)), password_(std::move(password)) {}
+RedisProcess::RedisProcess(std::string binary, std::string dir_prefix, std::string password,
+                           Launcher launcher)
+    : launcher_(std::move(launcher)),
+      dir_(MakeTempDir(dir_prefix)),
+      binary_(std::move(binary)),
+      password_(std::move(password)) {}
 
 RedisProcess::~RedisProcess() {
   Kill();
@@ -127,25 +130,7 @@ void RedisProcess::Kill() {
 bool RedisProcess::Spawn() {
   std::vector<std::string> args = Args();
   args.insert(args.begin(), binary_);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string out_path = dir_ + "/stdout.log";
-
-  pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    // Dies with the test binary, whatever happens to it.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    execvp(argv[0], argv.data());
-    _exit(127);
-  }
-  pid_ = pid;
+  pid_ = launcher_.Spawn(args, dir_ + "/stdout.log");
 
   const auto end = steady_clock::now() + milliseconds(10000);
   while (steady_clock::now() < end) {
@@ -154,7 +139,7 @@ bool RedisProcess::Spawn() {
       pid_ = -1;
       return false;
     }
-    if (redisContext* c = Connect(port_, password_, 500)) {
+    if (redisContext* c = Connect(launcher_.address(), port_, password_, 500)) {
       std::string pong;
       bool ok = Run(c, {"PING"}, &pong) && pong == "PONG";
       redisFree(c);
@@ -163,7 +148,8 @@ bool RedisProcess::Spawn() {
     std::this_thread::sleep_for(milliseconds(20));
   }
   Kill();
-  throw std::runtime_error(binary_ + " did not answer PING in 10 s: " + LogTail());
+  throw std::runtime_error(binary_ + " in " + launcher_.where() +
+                           " did not answer PING in 10 s: " + LogTail());
 }
 
 void RedisProcess::Start() {
@@ -207,7 +193,7 @@ void RedisProcess::Resume() {
 std::string RedisProcess::Command(const std::vector<std::string>& argv) {
   std::lock_guard<std::mutex> lock(mu_);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (helper_ == nullptr) helper_ = Connect(port_, password_, 5000);
+    if (helper_ == nullptr) helper_ = Connect(launcher_.address(), port_, password_, 5000);
     if (helper_ == nullptr) return "(error) cannot connect to " + address();
     std::string out;
     if (Run(helper_, argv, &out)) return out;
@@ -219,7 +205,7 @@ std::string RedisProcess::Command(const std::vector<std::string>& argv) {
 
 std::string RedisProcess::CommandOnNewConnection(const std::vector<std::string>& argv,
                                                  int timeout_ms) {
-  redisContext* c = Connect(port_, password_, timeout_ms);
+  redisContext* c = Connect(launcher_.address(), port_, password_, timeout_ms);
   if (c == nullptr) return "(error) cannot connect to " + address();
   std::string out;
   if (!Run(c, argv, &out)) out = "(error) " + std::string(c->errstr);
@@ -260,17 +246,21 @@ std::string RedisProcess::LogTail() const {
 }
 
 RedisServer::RedisServer(std::vector<std::string> extra_args)
-    : RedisProcess("redis-server", "vigil-redis", PasswordIn(extra_args)),
+    : RedisServer(Launcher(), 0, std::move(extra_args)) {}
+
+RedisServer::RedisServer(const Launcher& launcher, int port, std::vector<std::string> extra_args)
+    : RedisProcess("redis-server", "vigil-redis", PasswordIn(extra_args), launcher),
       extra_args_(std::move(extra_args)) {
   const bool cluster =
       std::find(extra_args_.begin(), extra_args_.end(), "--cluster-enabled") != extra_args_.end();
   for (int attempt = 0;; ++attempt) {
-    port_ = cluster ? FreeClusterPort() : FreePort();
+    port_ = port != 0 ? port : cluster ? FreeClusterPort() : FreePort();
     try {
       Start();
       return;
     } catch (const std::runtime_error&) {
-      if (attempt == 2) throw;
+      // A picked port may have been taken since; a given one stays taken.
+      if (attempt == 2 || port != 0) throw;
     }
   }
 }
@@ -278,9 +268,13 @@ RedisServer::RedisServer(std::vector<std::string> extra_args)
 RedisServer::~RedisServer() = default;
 
 std::vector<std::string> RedisServer::Args() const {
-  std::vector<std::string> args = {"--bind", "127.0.0.1", "--port",       std::to_string(port_),
-                                   "--save", "",          "--appendonly", "no",
-                                   "--dir",  dir_,        "--logfile",    dir_ + "/server.log"};
+  std::vector<std::string> args = {"--bind",       launcher_.address(),
+                                   "--port",       std::to_string(port_),
+                                   "--save",       "",
+                                   "--appendonly", "no",
+                                   "--dir",        dir_,
+                                   "--logfile",    dir_ + "/server.log"};
+  if (launcher_.in_namespace()) args.insert(args.end(), {"--protected-mode", "no"});
   // A replica's first sync at once, not after the default 5 s.
   args.insert(args.end(), {"--repl-diskless-sync-delay", "0"});
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());

@@ -1,5 +1,6 @@
 // Real redis-server and redis-sentinel processes for integration tests, on
-// 127.0.0.1 and a free port, in a temp dir removed afterwards. Every wait is
+// 127.0.0.1 and a free port (or, for redis-server, inside a network namespace
+// through a Launcher), in a temp dir removed afterwards. Every wait is
 // bounded; the destructor always resumes, kills and cleans up.
 #pragma once
 
@@ -8,6 +9,8 @@
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include "tests/support/launcher.h"
 
 struct redisContext;
 
@@ -31,7 +34,8 @@ class RedisProcess {
 
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // HOST:PORT as clients dial it (127.0.0.1, or the namespace's address).
+  std::string address() const { return launcher_.address() + ":" + std::to_string(port_); }
   const std::string& dir() const { return dir_; }
   bool running() const { return pid_ > 0; }
 
@@ -49,10 +53,12 @@ class RedisProcess {
   bool WaitForInfo(const std::string& field, const std::string& value, int ms);
 
  protected:
-  RedisProcess(std::string binary, std::string dir_prefix, std::string password);
+  RedisProcess(std::string binary, std::string dir_prefix, std::string password,
+               Launcher launcher = Launcher());
   // The arguments after the binary's name.
   virtual std::vector<std::string> Args() const = 0;
 
+  const Launcher launcher_;
   std::string dir_;
   int port_ = 0;
 
@@ -74,6 +80,9 @@ class RedisServer : public RedisProcess {
   // Extra redis-server arguments, e.g. {"--requirepass", "pw"}, {"--replicaof",
   // "127.0.0.1", "6380"}. A --requirepass is also used by Command(). Starts.
   explicit RedisServer(std::vector<std::string> extra_args = {});
+  // The same where `launcher` says, on `port` (0: a free one). In a network
+  // namespace protected mode is off: only the veth reaches the server.
+  RedisServer(const Launcher& launcher, int port, std::vector<std::string> extra_args = {});
   ~RedisServer() override;
 
  protected:

@@ -7,10 +7,11 @@
 #include <unistd.h>
 
 #include <stdexcept>
+#include <utility>
 
 namespace vigil::testing {
 
-TcpListener::TcpListener() {
+TcpListener::TcpListener(std::string banner) : banner_(std::move(banner)) {
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -28,10 +29,19 @@ TcpListener::TcpListener() {
       int c = accept(fd_, nullptr, nullptr);
       if (c >= 0) {
         ++accepted_;
-        close(c);
+        Serve(c);
       }
     }
   });
+}
+
+void TcpListener::Serve(int connection) const {
+  if (!banner_.empty()) {
+    (void)!send(connection, banner_.data(), banner_.size(), MSG_NOSIGNAL);
+    pollfd q{connection, POLLIN, 0};
+    poll(&q, 1, 1000);
+  }
+  close(connection);
 }
 
 void TcpListener::Close() {

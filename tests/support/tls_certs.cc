@@ -1,9 +1,7 @@
 #include "tests/support/tls_certs.h"
 
-#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +12,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/launcher.h"
 #include "tests/support/ports.h"
 
 namespace vigil::testing {
@@ -137,6 +136,9 @@ CertFiles TestCa::IssueExpired(const std::string& name, const std::string& sans)
   return f;
 }
 
+TestPki::TestPki(const std::string& leaf_name)
+    : other_ca("another CA"), leaf(ca.Issue(leaf_name, "DNS:localhost,IP:127.0.0.1", 30)) {}
+
 void GiveToPostgres(const std::string& path) {
   chmod(path.c_str(), 0600);
   if (geteuid() != 0) return;
@@ -155,22 +157,7 @@ HttpsServer::HttpsServer(const CertFiles& server, const std::string& client_ca)
     const std::string log = dir_ + "/server.log";
     std::vector<std::string> args = {Python(),    script,     std::to_string(port_),
                                      server.cert, server.key, client_ca.empty() ? "-" : client_ca};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-      }
-      execvp(argv[0], argv.data());
-      _exit(127);
-    }
-    pid_ = pid;
+    pid_ = Launcher().Spawn(args, log);
     if (WaitForPort(port_, 10000)) return;
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);

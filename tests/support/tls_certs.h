@@ -46,6 +46,17 @@ class TestCa {
   int serial_ = 1;
 };
 
+// What a TLS suite sets up once: a CA, another CA that signed nothing the
+// servers present (for the "wrong CA" cases), and a leaf from the first for
+// "DNS:localhost,IP:127.0.0.1", valid 30 days.
+struct TestPki {
+  explicit TestPki(const std::string& leaf_name);
+
+  TestCa ca;
+  TestCa other_ca;
+  CertFiles leaf;
+};
+
 // Gives a file to the postgres user with mode 0600 (PostgreSQL refuses a key
 // file others can read); as non-root only the mode.
 void GiveToPostgres(const std::string& path);
