@@ -88,10 +88,10 @@ class ChunkedDecoder {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     size_t semi = line.find(';');
     if (semi != std::string::npos) line.resize(semi);
-    line = Trim(line);
-    if (line.empty() || line.size() > 15) return Bad(error, "malformed chunk size");
+    const std::string digits = Trim(line);
+    if (digits.empty() || digits.size() > 15) return Bad(error, "malformed chunk size");
     size_t size = 0;
-    for (char c : line) {
+    for (char c : digits) {
       int v = HexDigitValue(c);
       if (v < 0) return Bad(error, "malformed chunk size");
       size = size * 16 + static_cast<size_t>(v);
