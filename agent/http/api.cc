@@ -1,10 +1,14 @@
 #include "agent/http/api.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
-#include "agent/app/version.h"
+#include "agent/core/verdict.h"
+#include "agent/http/metrics.h"
+#include "agent/http/render.h"
+#include "agent/http/status_page.h"
 #include "checks/common/url.h"
 
 namespace vigil {
@@ -57,14 +61,6 @@ bool IsKnownGetPath(const std::string& path) {
 }
 
 }  // namespace
-
-HttpResponse JsonError(int status, const std::string& error) {
-  HttpResponse r;
-  r.status = status;
-  r.content_type = kJson;
-  r.body = nlohmann::json{{"error", error}, {"status", status}}.dump() + "\n";
-  return r;
-}
 
 PodInfo PodInfo::FromEnv() {
   auto get = [](const char* k) {
@@ -178,7 +174,7 @@ HttpResponse Api::HandleAdmin(const std::string& path, const HttpRequest& req) c
     // No sleep here (this is an event-loop thread): a locked-out window is
     // answered 429 at once, whatever the token, so guessing gains nothing.
     AdminFailures& f = *admin_failures_;
-    std::lock_guard<std::mutex> lock(f.mu);
+    MutexLock lock(f.mu);
     while (!f.times.empty() && now - f.times.front() >= window) f.times.pop_front();
     if (f.times.size() > max_failures) {
       auto left = std::chrono::ceil<std::chrono::seconds>(f.times.front() + window - now);

@@ -1,36 +1,23 @@
 // The HTTP API as a pure function: request in, response out, answered from the
 // current snapshot. Kept apart from the sockets so it can be unit-tested and
-// fuzzed without them (agent/server.h serves it).
+// fuzzed without them (agent/http/server.h serves it). The bodies come from
+// agent/http/render.h, metrics.h and status_page.h.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "agent/core/snapshot.h"
-#include "agent/core/verdict.h"
+#include "agent/http/http_message.h"
+#include "checks/common/thread_annotations.h"
 
 namespace vigil {
-
-struct HttpRequest {
-  std::string method;  // GET, HEAD, POST, ...
-  std::string target;  // raw request target: "/readyz?verbose&exclude=db"
-  std::string accept;
-  std::string authorization;
-};
-
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "text/plain; charset=utf-8";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-};
 
 struct PodInfo {
   std::string name, namespace_, node;  // from POD_NAME, POD_NAMESPACE, NODE_NAME
@@ -90,8 +77,8 @@ class Api {
   // Wrong admin tokens of the current window. Several event-loop threads
   // call Handle at once; nothing here waits on anything but this lock.
   struct AdminFailures {
-    std::mutex mu;
-    std::deque<Clock::time_point> times;  // Guarded by mu. Oldest first.
+    Mutex mu;
+    std::deque<Clock::time_point> times VIGIL_GUARDED_BY(mu);  // oldest first
   };
   std::unique_ptr<AdminFailures> admin_failures_ = std::make_unique<AdminFailures>();
 };
@@ -102,26 +89,7 @@ class Api {
 bool ParseTarget(const std::string& target, std::string* path,
                  std::multimap<std::string, std::string>* query);
 
-// The JSON error every refusal answers with: {"error":"...","status":N}.
-HttpResponse JsonError(int status, const std::string& error);
-
 // Constant-time comparison for the admin token.
 bool ConstantTimeEquals(const std::string& a, const std::string& b);
-
-// Renderers (agent/render.cc, agent/metrics.cc).
-// `full` false ("health_details": "status"): each check's name, status,
-// required and since only, and no reasons in events. with_events:
-// /health?events, the recent state changes as "events".
-std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
-                             const CheckView* only = nullptr, bool full = true,
-                             bool with_events = false);
-// /events: {"events": [...]}, the recent state changes, newest first.
-std::string RenderEventsJson(const HealthSnapshot& s, bool full = true);
-std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
-                             bool full = true);
-// "[+]db ok"; `full` false leaves the reason out ("[-]db failed").
-std::string RenderCheckLine(const CheckView& c, bool full = true);
-std::string RenderStatusPage();
-std::string RenderMetrics(const HealthSnapshot& s, bool live, const AgentCounters& counters);
 
 }  // namespace vigil

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <optional>
 #include <string_view>
 
 namespace vigil {
@@ -76,6 +77,73 @@ std::string_view TrimOws(std::string_view v) {
   return v;
 }
 
+// What the header lines said so far, besides the fields kept in Framed.
+struct HeadFields {
+  int count = 0;
+  bool host = false;
+  bool has_length = false;
+  size_t length = 0;
+};
+
+// "Connection": a comma-separated list of options (RFC 9110 7.6.1).
+void TakeConnectionOptions(std::string_view value, Framed* f) {
+  std::string_view rest = value;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string_view opt = TrimOws(rest.substr(0, comma));
+    if (IEquals(opt, "close")) f->connection_close = true;
+    if (IEquals(opt, "keep-alive")) f->connection_keep_alive = true;
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+}
+
+std::optional<Framed> TakeContentLength(std::string_view value, HeadFields* h) {
+  if (value.empty() || value.size() > 18 ||
+      !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return Refusal(400, "malformed Content-Length");
+  }
+  const size_t n = std::stoull(std::string(value));
+  if (h->has_length && n != h->length) return Refusal(400, "conflicting Content-Length");
+  h->has_length = true;
+  h->length = n;
+  return std::nullopt;
+}
+
+// One header line (without its CRLF): checked, and taken into *h or *f when
+// it is one the server or the Api reads. The refusal for a bad one.
+std::optional<Framed> TakeField(std::string_view line, HeadFields* h, Framed* f) {
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) return Refusal(400, "malformed header line");
+  const std::string_view name = line.substr(0, colon);
+  // Also refuses obsolete line folding and whitespace before the colon.
+  if (!std::all_of(name.begin(), name.end(), IsTchar)) {
+    return Refusal(400, "malformed header line");
+  }
+  const std::string_view value = TrimOws(line.substr(colon + 1));
+  for (char ch : value) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return Refusal(400, "malformed header value");
+  }
+  if (IEquals(name, "host")) {
+    if (h->host) return Refusal(400, "more than one Host header");
+    h->host = true;
+  } else if (IEquals(name, "content-length")) {
+    return TakeContentLength(value, h);
+  } else if (IEquals(name, "transfer-encoding")) {
+    return Refusal(501, "transfer codings are not supported");
+  } else if (IEquals(name, "accept")) {
+    f->accept = value;
+  } else if (IEquals(name, "authorization")) {
+    f->authorization = value;
+  } else if (IEquals(name, "connection")) {
+    TakeConnectionOptions(value, f);
+  }
+  // Range, Accept-Encoding and every other header are ignored: a response
+  // is always the whole body, uncompressed.
+  return std::nullopt;
+}
+
 }  // namespace
 
 Framed FrameRequest(const std::string& in, const ServerLimits& limits) {
@@ -93,10 +161,7 @@ Framed FrameRequest(const std::string& in, const ServerLimits& limits) {
   if (eol + 1 > limits.max_header_bytes) return Refusal(414, "request line too long");
 
   Framed f;
-  bool host = false;
-  bool has_length = false;
-  size_t length = 0;
-  int fields = 0;
+  HeadFields h;
   size_t pos = eol + 1;
   for (;;) {
     const size_t lf = in.find('\n', pos);
@@ -111,63 +176,18 @@ Framed FrameRequest(const std::string& in, const ServerLimits& limits) {
     const std::string_view line(in.data() + pos, lf - 1 - pos);
     pos = lf + 1;
     if (line.empty()) break;  // the end of the head
-    if (++fields > kMaxHeaderFields) return Refusal(431, "too many header fields");
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      return Refusal(400, "malformed header line");
-    }
-    const std::string_view name = line.substr(0, colon);
-    // Also refuses obsolete line folding and whitespace before the colon.
-    if (!std::all_of(name.begin(), name.end(), IsTchar)) {
-      return Refusal(400, "malformed header line");
-    }
-    const std::string_view value = TrimOws(line.substr(colon + 1));
-    for (char ch : value) {
-      const unsigned char c = static_cast<unsigned char>(ch);
-      if ((c < 0x20 && c != '\t') || c == 0x7f) return Refusal(400, "malformed header value");
-    }
-    if (IEquals(name, "host")) {
-      if (host) return Refusal(400, "more than one Host header");
-      host = true;
-    } else if (IEquals(name, "content-length")) {
-      if (value.empty() || value.size() > 18 ||
-          !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        return Refusal(400, "malformed Content-Length");
-      }
-      const size_t n = std::stoull(std::string(value));
-      if (has_length && n != length) return Refusal(400, "conflicting Content-Length");
-      has_length = true;
-      length = n;
-    } else if (IEquals(name, "transfer-encoding")) {
-      return Refusal(501, "transfer codings are not supported");
-    } else if (IEquals(name, "accept")) {
-      f.accept = value;
-    } else if (IEquals(name, "authorization")) {
-      f.authorization = value;
-    } else if (IEquals(name, "connection")) {
-      // A comma-separated list of options (RFC 9110 7.6.1).
-      std::string_view rest = value;
-      while (!rest.empty()) {
-        const size_t comma = rest.find(',');
-        const std::string_view opt = TrimOws(rest.substr(0, comma));
-        if (IEquals(opt, "close")) f.connection_close = true;
-        if (IEquals(opt, "keep-alive")) f.connection_keep_alive = true;
-        if (comma == std::string_view::npos) break;
-        rest.remove_prefix(comma + 1);
-      }
-    }
-    // Range, Accept-Encoding and every other header are ignored: a response
-    // is always the whole body, uncompressed.
+    if (++h.count > kMaxHeaderFields) return Refusal(431, "too many header fields");
+    if (std::optional<Framed> refused = TakeField(line, &h, &f)) return *refused;
   }
   // RFC 9112 3.2: an HTTP/1.1 request without Host is a 400. HTTP/1.0 has
   // no Host requirement (`printf 'GET /livez HTTP/1.0\r\n\r\n' | nc`).
-  if (!http10 && !host) return Refusal(400, "missing Host header");
-  if (length > limits.max_body_bytes) return Refusal(413, "request body too large");
+  if (!http10 && !h.host) return Refusal(400, "missing Host header");
+  if (h.length > limits.max_body_bytes) return Refusal(413, "request body too large");
   const size_t sp1 = request_line.find(' ');
   const size_t sp2 = request_line.find(' ', sp1 + 1);
   f.frame = Frame::kReady;
   f.head_len = pos;
-  f.body_len = length;
+  f.body_len = h.length;
   f.method = request_line.substr(0, sp1);
   f.target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
   f.http10 = http10;

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "agent/http/api.h"
+#include "agent/http/http_message.h"
 
 namespace vigil {
 

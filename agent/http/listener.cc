@@ -120,6 +120,29 @@ void Listener::Loop() {
   }
 }
 
+// Out of descriptors (or kernel memory): ask the event loops to close
+// connections, and back off before the next try.
+void Listener::OutOfDescriptors(int e) {
+  fd_exhaustions_.fetch_add(1, std::memory_order_relaxed);
+  if (exhausted_in_a_row_ == 0 && hooks_.warn) {
+    hooks_.warn("cannot accept a connection: " + Errno(e) +
+                "; closing the least useful connections to make room");
+  }
+  const size_t shed = std::min(kMaxShed, kFirstShed << std::min(exhausted_in_a_row_, 8));
+  ++exhausted_in_a_row_;
+  const size_t still_open = hooks_.shed ? hooks_.shed(shed) : 0;
+  // No connection left to close (the descriptors are held elsewhere):
+  // the spare descriptor takes the waiting connection and closes it,
+  // so its client is told at once instead of hanging.
+  if (still_open == 0 && exhausted_in_a_row_ > 1 && spare_fd_ >= 0) {
+    close(spare_fd_);
+    const int drop = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (drop >= 0) close(drop);
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  backoff_ms_ = backoff_ms_ == 0 ? kFirstBackoffMs : std::min(backoff_ms_ * 2, kMaxBackoffMs);
+}
+
 bool Listener::AcceptAll() {
   for (int i = 0; i < kAcceptBatch; ++i) {
     const int c = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -148,27 +171,9 @@ bool Listener::AcceptAll() {
       case EMFILE:
       case ENFILE:
       case ENOBUFS:
-      case ENOMEM: {
-        fd_exhaustions_.fetch_add(1, std::memory_order_relaxed);
-        if (exhausted_in_a_row_ == 0 && hooks_.warn) {
-          hooks_.warn("cannot accept a connection: " + Errno(e) +
-                      "; closing the least useful connections to make room");
-        }
-        const size_t shed = std::min(kMaxShed, kFirstShed << std::min(exhausted_in_a_row_, 8));
-        ++exhausted_in_a_row_;
-        const size_t still_open = hooks_.shed ? hooks_.shed(shed) : 0;
-        // No connection left to close (the descriptors are held elsewhere):
-        // the spare descriptor takes the waiting connection and closes it,
-        // so its client is told at once instead of hanging.
-        if (still_open == 0 && exhausted_in_a_row_ > 1 && spare_fd_ >= 0) {
-          close(spare_fd_);
-          const int drop = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-          if (drop >= 0) close(drop);
-          spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-        }
-        backoff_ms_ = backoff_ms_ == 0 ? kFirstBackoffMs : std::min(backoff_ms_ * 2, kMaxBackoffMs);
+      case ENOMEM:
+        OutOfDescriptors(e);
         return false;
-      }
       case EBADF:
       case EINVAL:
       case ENOTSOCK:

@@ -51,6 +51,7 @@ class Listener {
  private:
   void Loop();
   bool AcceptAll();  // false: back off before the next try
+  void OutOfDescriptors(int e);
 
   ListenerHooks hooks_;
   int fd_ = -1;

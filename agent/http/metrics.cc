@@ -1,6 +1,8 @@
 // Prometheus text exposition (format 0.0.4) of the snapshot, plus the standard
 // process_* figures read from /proc. Every family has HELP and TYPE, label
 // values are escaped, and `promtool check metrics` has nothing to say.
+#include "agent/http/metrics.h"
+
 #include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <sstream>
 
 #include "agent/app/version.h"
+#include "agent/core/verdict.h"
 #include "agent/http/api.h"
 
 namespace vigil {
@@ -153,148 +156,177 @@ void RenderSignals(const HealthSnapshot& s, Writer* w) {
   }
 }
 
+// The agent's own verdicts.
+void RenderVerdicts(const HealthSnapshot& s, bool live, Writer* w) {
+  const Overall o = OverallStatus(s);
+  w->Family("vigil_ready", "gauge", "1 when /readyz answers 200, else 0.");
+  w->Sample("vigil_ready", "", IsReady(s) ? 1 : 0);
+  w->Family("vigil_live", "gauge", "1 when /livez answers 200, else 0.");
+  w->Sample("vigil_live", "", live ? 1 : 0);
+  w->Family("vigil_draining", "gauge", "1 while draining after SIGTERM.");
+  w->Sample("vigil_draining", "", s.draining ? 1 : 0);
+  w->Family("vigil_health_status", "gauge", "Overall /health status: 1 for the current one.");
+  for (Overall x : {Overall::kOk, Overall::kDegraded, Overall::kError, Overall::kStarting}) {
+    w->Sample("vigil_health_status", L("status", OverallName(x)), x == o ? 1 : 0);
+  }
+}
+
+// What each check is and how it stands, and the signals it read.
+void RenderCheckStates(const HealthSnapshot& s, Writer* w) {
+  w->Family("vigil_check_up", "gauge", "1 when the check passes or warns, else 0.");
+  for (const auto& c : s.checks) {
+    w->Sample("vigil_check_up",
+              L("check", c.name) + "," + L("kind", c.kind) + "," + L("role", c.role) + "," +
+                  L("required", c.required ? "true" : "false"),
+              IsUp(c.status) ? 1 : 0);
+  }
+  w->Family("vigil_check_info", "gauge",
+            "A configured check; the value is always 1. target is host:port, never credentials.");
+  for (const auto& c : s.checks) {
+    w->Sample("vigil_check_info",
+              L("check", c.name) + "," + L("kind", c.kind) + "," + L("role", c.role) + "," +
+                  L("required", c.required ? "true" : "false") + "," + L("target", c.target),
+              1);
+  }
+  RenderSignals(s, w);
+  w->Family("vigil_check_status", "gauge", "Effective status of a check: 1 for the current one.");
+  for (const auto& c : s.checks) {
+    for (Status x : {Status::kUnknown, Status::kPass, Status::kWarn, Status::kFail}) {
+      w->Sample("vigil_check_status", L("check", c.name) + "," + L("status", StatusName(x)),
+                x == c.status ? 1 : 0);
+    }
+  }
+  w->Family("vigil_check_duration_seconds", "histogram", "Duration of check attempts.");
+  for (const auto& c : s.checks) {
+    const std::string lc = L("check", c.name);
+    for (size_t i = 0; i < kDurationBuckets.size(); ++i) {
+      w->Sample("vigil_check_duration_seconds_bucket", lc + "," + L("le", Num(kDurationBuckets[i])),
+                static_cast<double>(c.durations.buckets[i]));
+    }
+    w->Sample("vigil_check_duration_seconds_bucket", lc + ",le=\"+Inf\"",
+              static_cast<double>(c.durations.count));
+    w->Sample("vigil_check_duration_seconds_sum", lc, c.durations.sum);
+    w->Sample("vigil_check_duration_seconds_count", lc, static_cast<double>(c.durations.count));
+  }
+}
+
+// Attempts and failures of each check.
+void RenderCheckCounts(const HealthSnapshot& s, Writer* w) {
+  w->Family("vigil_check_attempts_total", "counter", "Check attempts run.");
+  for (const auto& c : s.checks)
+    w->Sample("vigil_check_attempts_total", L("check", c.name), static_cast<double>(c.attempts));
+  // Every reason of every check, from 0: a series that appears only with its
+  // first failure makes rate() and increase() miss that failure. The set is
+  // fixed (13 a check), so this stays bounded.
+  w->Family("vigil_check_failures_total", "counter",
+            "Check attempts that failed, by reason (runs the open circuit breaker skips are not "
+            "attempts).");
+  for (const auto& c : s.checks) {
+    for (size_t k = 0; k < kFailureKindCount; ++k) {
+      w->Sample(
+          "vigil_check_failures_total",
+          L("check", c.name) + "," + L("reason", FailureKindName(static_cast<FailureKind>(k))),
+          static_cast<double>(c.failures_by_kind[k]));
+    }
+  }
+  w->Family("vigil_check_consecutive_failures", "gauge", "Failed attempts in a row.");
+  for (const auto& c : s.checks)
+    w->Sample("vigil_check_consecutive_failures", L("check", c.name), c.consecutive_failures);
+  w->Family("vigil_check_last_success_timestamp_seconds", "gauge",
+            "Unix time of the last passing attempt (0 if none).");
+  for (const auto& c : s.checks) {
+    double t = c.last_success
+                   ? std::chrono::duration<double>(c.last_success->time_since_epoch()).count()
+                   : 0;
+    w->Sample("vigil_check_last_success_timestamp_seconds", L("check", c.name), t);
+  }
+}
+
+// Circuit breakers and TLS certificate expiry.
+void RenderBreakersAndCerts(const HealthSnapshot& s, Writer* w) {
+  w->Family("vigil_circuit_breaker_state", "gauge",
+            "Circuit breaker state: 0 closed, 1 half-open, 2 open.");
+  for (const auto& c : s.checks)
+    w->Sample("vigil_circuit_breaker_state", L("check", c.name), static_cast<int>(c.circuit));
+  w->Family("vigil_circuit_breaker_transitions_total", "counter",
+            "Circuit breaker transitions, by the state entered.");
+  for (const auto& c : s.checks) {
+    for (BreakerState b : {BreakerState::kClosed, BreakerState::kHalfOpen, BreakerState::kOpen}) {
+      w->Sample("vigil_circuit_breaker_transitions_total",
+                L("check", c.name) + "," + L("to", BreakerName(b)),
+                static_cast<double>(c.breaker_transitions[static_cast<size_t>(b)]));
+    }
+  }
+  bool any_tls = false;
+  for (const auto& c : s.checks) any_tls = any_tls || c.tls_not_after.has_value();
+  if (any_tls) {
+    w->Family("vigil_check_tls_cert_expiry_timestamp_seconds", "gauge",
+              "Unix time when the TLS certificate the dependency presents expires.");
+    for (const auto& c : s.checks) {
+      if (!c.tls_not_after) continue;
+      w->Sample("vigil_check_tls_cert_expiry_timestamp_seconds", L("check", c.name),
+                static_cast<double>(*c.tls_not_after));
+    }
+  }
+}
+
+// Config reloads and the log.
+void RenderAgentCounters(const HealthSnapshot& s, const AgentCounters& counters, Writer* w) {
+  w->Family("vigil_config_reloads_total", "counter", "Configuration reloads applied.");
+  w->Sample("vigil_config_reloads_total", "", static_cast<double>(s.config_reloads));
+  w->Family("vigil_config_reload_failures_total", "counter",
+            "Configuration reloads refused as invalid.");
+  w->Sample("vigil_config_reload_failures_total", "",
+            static_cast<double>(s.config_reload_failures));
+  w->Family("vigil_config_last_reload_successful", "gauge",
+            "1 when the latest configuration reload was applied (or none was tried), 0 when it "
+            "was refused.");
+  w->Sample("vigil_config_last_reload_successful", "", s.last_reload_ok ? 1 : 0);
+  w->Family("vigil_config_last_reload_success_timestamp_seconds", "gauge",
+            "Unix time the configuration was last loaded successfully (start or reload).");
+  w->Sample("vigil_config_last_reload_success_timestamp_seconds", "",
+            std::chrono::duration<double>(s.last_reload_success.time_since_epoch()).count());
+  w->Family("vigil_log_events_dropped_total", "counter",
+            "Log events dropped because stdout was full or closed.");
+  w->Sample("vigil_log_events_dropped_total", "",
+            counters.log_events_dropped ? static_cast<double>(counters.log_events_dropped()) : 0);
+}
+
+// The standard process_* figures, read from /proc.
+void RenderProcess(Writer* w) {
+  ProcStat p = ReadProcStat();
+  if (p.ok) {
+    w->Family("process_cpu_seconds_total", "counter", "Total user and system CPU time in seconds.");
+    w->Sample("process_cpu_seconds_total", "", p.cpu_seconds);
+    w->Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    w->Sample("process_resident_memory_bytes", "", p.rss_bytes);
+    w->Family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+    w->Sample("process_virtual_memory_bytes", "", p.vsize_bytes);
+    w->Family("process_start_time_seconds", "gauge",
+              "Start time of the process since unix epoch in seconds.");
+    w->Sample("process_start_time_seconds", "", p.start_time);
+  }
+  w->Family("process_open_fds", "gauge", "Number of open file descriptors.");
+  w->Sample("process_open_fds", "", CountOpenFds());
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    w->Family("process_max_fds", "gauge", "Maximum number of open file descriptors.");
+    w->Sample("process_max_fds", "", static_cast<double>(rl.rlim_cur));
+  }
+}
+
 }  // namespace
 
 std::string RenderMetrics(const HealthSnapshot& s, bool live, const AgentCounters& counters) {
   Writer w;
   w.Family("vigil_build_info", "gauge", "Build information; the value is always 1.");
   w.Sample("vigil_build_info", L("version", kVersion), 1);
-
-  const Overall o = OverallStatus(s);
-  w.Family("vigil_ready", "gauge", "1 when /readyz answers 200, else 0.");
-  w.Sample("vigil_ready", "", IsReady(s) ? 1 : 0);
-  w.Family("vigil_live", "gauge", "1 when /livez answers 200, else 0.");
-  w.Sample("vigil_live", "", live ? 1 : 0);
-  w.Family("vigil_draining", "gauge", "1 while draining after SIGTERM.");
-  w.Sample("vigil_draining", "", s.draining ? 1 : 0);
-  w.Family("vigil_health_status", "gauge", "Overall /health status: 1 for the current one.");
-  for (Overall x : {Overall::kOk, Overall::kDegraded, Overall::kError, Overall::kStarting}) {
-    w.Sample("vigil_health_status", L("status", OverallName(x)), x == o ? 1 : 0);
-  }
-
-  w.Family("vigil_check_up", "gauge", "1 when the check passes or warns, else 0.");
-  for (const auto& c : s.checks) {
-    w.Sample("vigil_check_up",
-             L("check", c.name) + "," + L("kind", c.kind) + "," + L("role", c.role) + "," +
-                 L("required", c.required ? "true" : "false"),
-             IsUp(c.status) ? 1 : 0);
-  }
-  w.Family("vigil_check_info", "gauge",
-           "A configured check; the value is always 1. target is host:port, never credentials.");
-  for (const auto& c : s.checks) {
-    w.Sample("vigil_check_info",
-             L("check", c.name) + "," + L("kind", c.kind) + "," + L("role", c.role) + "," +
-                 L("required", c.required ? "true" : "false") + "," + L("target", c.target),
-             1);
-  }
-  RenderSignals(s, &w);
-  w.Family("vigil_check_status", "gauge", "Effective status of a check: 1 for the current one.");
-  for (const auto& c : s.checks) {
-    for (Status x : {Status::kUnknown, Status::kPass, Status::kWarn, Status::kFail}) {
-      w.Sample("vigil_check_status", L("check", c.name) + "," + L("status", StatusName(x)),
-               x == c.status ? 1 : 0);
-    }
-  }
-  w.Family("vigil_check_duration_seconds", "histogram", "Duration of check attempts.");
-  for (const auto& c : s.checks) {
-    const std::string lc = L("check", c.name);
-    for (size_t i = 0; i < kDurationBuckets.size(); ++i) {
-      w.Sample("vigil_check_duration_seconds_bucket", lc + "," + L("le", Num(kDurationBuckets[i])),
-               static_cast<double>(c.durations.buckets[i]));
-    }
-    w.Sample("vigil_check_duration_seconds_bucket", lc + ",le=\"+Inf\"",
-             static_cast<double>(c.durations.count));
-    w.Sample("vigil_check_duration_seconds_sum", lc, c.durations.sum);
-    w.Sample("vigil_check_duration_seconds_count", lc, static_cast<double>(c.durations.count));
-  }
-  w.Family("vigil_check_attempts_total", "counter", "Check attempts run.");
-  for (const auto& c : s.checks)
-    w.Sample("vigil_check_attempts_total", L("check", c.name), static_cast<double>(c.attempts));
-  // Every reason of every check, from 0: a series that appears only with its
-  // first failure makes rate() and increase() miss that failure. The set is
-  // fixed (13 a check), so this stays bounded.
-  w.Family("vigil_check_failures_total", "counter",
-           "Check attempts that failed, by reason (runs the open circuit breaker skips are not "
-           "attempts).");
-  for (const auto& c : s.checks) {
-    for (size_t k = 0; k < kFailureKindCount; ++k) {
-      w.Sample("vigil_check_failures_total",
-               L("check", c.name) + "," + L("reason", FailureKindName(static_cast<FailureKind>(k))),
-               static_cast<double>(c.failures_by_kind[k]));
-    }
-  }
-  w.Family("vigil_check_consecutive_failures", "gauge", "Failed attempts in a row.");
-  for (const auto& c : s.checks)
-    w.Sample("vigil_check_consecutive_failures", L("check", c.name), c.consecutive_failures);
-  w.Family("vigil_check_last_success_timestamp_seconds", "gauge",
-           "Unix time of the last passing attempt (0 if none).");
-  for (const auto& c : s.checks) {
-    double t = c.last_success
-                   ? std::chrono::duration<double>(c.last_success->time_since_epoch()).count()
-                   : 0;
-    w.Sample("vigil_check_last_success_timestamp_seconds", L("check", c.name), t);
-  }
-  w.Family("vigil_circuit_breaker_state", "gauge",
-           "Circuit breaker state: 0 closed, 1 half-open, 2 open.");
-  for (const auto& c : s.checks)
-    w.Sample("vigil_circuit_breaker_state", L("check", c.name), static_cast<int>(c.circuit));
-  w.Family("vigil_circuit_breaker_transitions_total", "counter",
-           "Circuit breaker transitions, by the state entered.");
-  for (const auto& c : s.checks) {
-    for (BreakerState b : {BreakerState::kClosed, BreakerState::kHalfOpen, BreakerState::kOpen}) {
-      w.Sample("vigil_circuit_breaker_transitions_total",
-               L("check", c.name) + "," + L("to", BreakerName(b)),
-               static_cast<double>(c.breaker_transitions[static_cast<size_t>(b)]));
-    }
-  }
-  bool any_tls = false;
-  for (const auto& c : s.checks) any_tls = any_tls || c.tls_not_after.has_value();
-  if (any_tls) {
-    w.Family("vigil_check_tls_cert_expiry_timestamp_seconds", "gauge",
-             "Unix time when the TLS certificate the dependency presents expires.");
-    for (const auto& c : s.checks) {
-      if (!c.tls_not_after) continue;
-      w.Sample("vigil_check_tls_cert_expiry_timestamp_seconds", L("check", c.name),
-               static_cast<double>(*c.tls_not_after));
-    }
-  }
-  w.Family("vigil_config_reloads_total", "counter", "Configuration reloads applied.");
-  w.Sample("vigil_config_reloads_total", "", static_cast<double>(s.config_reloads));
-  w.Family("vigil_config_reload_failures_total", "counter",
-           "Configuration reloads refused as invalid.");
-  w.Sample("vigil_config_reload_failures_total", "", static_cast<double>(s.config_reload_failures));
-  w.Family("vigil_config_last_reload_successful", "gauge",
-           "1 when the latest configuration reload was applied (or none was tried), 0 when it "
-           "was refused.");
-  w.Sample("vigil_config_last_reload_successful", "", s.last_reload_ok ? 1 : 0);
-  w.Family("vigil_config_last_reload_success_timestamp_seconds", "gauge",
-           "Unix time the configuration was last loaded successfully (start or reload).");
-  w.Sample("vigil_config_last_reload_success_timestamp_seconds", "",
-           std::chrono::duration<double>(s.last_reload_success.time_since_epoch()).count());
-  w.Family("vigil_log_events_dropped_total", "counter",
-           "Log events dropped because stdout was full or closed.");
-  w.Sample("vigil_log_events_dropped_total", "",
-           counters.log_events_dropped ? static_cast<double>(counters.log_events_dropped()) : 0);
-
-  ProcStat p = ReadProcStat();
-  if (p.ok) {
-    w.Family("process_cpu_seconds_total", "counter", "Total user and system CPU time in seconds.");
-    w.Sample("process_cpu_seconds_total", "", p.cpu_seconds);
-    w.Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-    w.Sample("process_resident_memory_bytes", "", p.rss_bytes);
-    w.Family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-    w.Sample("process_virtual_memory_bytes", "", p.vsize_bytes);
-    w.Family("process_start_time_seconds", "gauge",
-             "Start time of the process since unix epoch in seconds.");
-    w.Sample("process_start_time_seconds", "", p.start_time);
-  }
-  w.Family("process_open_fds", "gauge", "Number of open file descriptors.");
-  w.Sample("process_open_fds", "", CountOpenFds());
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    w.Family("process_max_fds", "gauge", "Maximum number of open file descriptors.");
-    w.Sample("process_max_fds", "", static_cast<double>(rl.rlim_cur));
-  }
+  RenderVerdicts(s, live, &w);
+  RenderCheckStates(s, &w);
+  RenderCheckCounts(s, &w);
+  RenderBreakersAndCerts(s, &w);
+  RenderAgentCounters(s, counters, &w);
+  RenderProcess(&w);
   return w.str();
 }
 

@@ -1,7 +1,6 @@
 #include "agent/http/reactor.h"
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -14,6 +13,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "agent/http/api.h"
 #include "agent/http/http_framing.h"
 #include "agent/http/http_writer.h"
 
@@ -35,9 +35,6 @@ constexpr size_t kReadChunk = 4 * 1024;
 // How long a turn of the loop serves connections with requests left before
 // it looks at new connections and events again.
 constexpr auto kQueueBudget = std::chrono::milliseconds(2);
-
-// Connections gone since the peak before the freed memory is handed back.
-constexpr size_t kTrimAfterClosing = 64;
 
 void Release(std::string* s) {
   if (s->capacity() > kKeepCapacity) {
@@ -65,6 +62,7 @@ Reactor::Reactor(const ServerLimits& limits, const Api* api, size_t max_connecti
   ev.events = EPOLLIN;
   ev.data.fd = wakefd_;
   epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
+  conns_ = std::make_unique<Connections>(epfd_);
 }
 
 Reactor::~Reactor() {
@@ -75,26 +73,22 @@ Reactor::~Reactor() {
 
 void Reactor::Stop() {
   {
-    std::lock_guard<std::mutex> lock(inbox_mu_);
+    MutexLock lock(inbox_mu_);
     stopped_ = true;
   }
   stop_.store(true);
   const uint64_t one = 1;
   [[maybe_unused]] ssize_t n = write(wakefd_, &one, sizeof one);
   if (thread_.joinable()) thread_.join();
-  for (auto& [fd, c] : conns_) {
-    if (!c->dead) close(fd);
-  }
-  conns_.clear();
-  open_.store(0);
-  std::lock_guard<std::mutex> lock(inbox_mu_);
+  conns_->CloseAll();
+  MutexLock lock(inbox_mu_);
   for (int fd : inbox_) close(fd);
   inbox_.clear();
 }
 
 void Reactor::Adopt(int fd) {
   {
-    std::lock_guard<std::mutex> lock(inbox_mu_);
+    MutexLock lock(inbox_mu_);
     if (stopped_) {
       close(fd);
       return;
@@ -117,7 +111,7 @@ void Reactor::Loop() {
   while (!stop_.load()) {
     // Connections with requests left go round again at once, after
     // everyone else's events.
-    const int wait = queue_.empty() ? WaitMs(now) : 0;
+    const int wait = queue_.empty() ? conns_->WaitMs(now) : 0;
     const int n = epoll_wait(epfd_, events, 64, wait);
     if (n < 0 && errno != EINTR) {
       std::this_thread::sleep_for(milliseconds(10));  // EBADF/EINVAL cannot happen; never spin
@@ -138,43 +132,23 @@ void Reactor::Loop() {
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == wakefd_) continue;
-      auto it = conns_.find(fd);
-      if (it == conns_.end() || it->second->dead) continue;
-      OnEvent(*it->second, events[i].events, now);
+      if (Conn* c = conns_->Find(fd)) OnEvent(*c, events[i].events, now);
     }
-    Reap();
+    conns_->Reap();
     ServeQueued(now);
-    Reap();
-    for (size_t k = shed_.exchange(0); k > 0 && EvictOne(true); --k) {
+    conns_->Reap();
+    for (size_t k = shed_.exchange(0); k > 0 && conns_->EvictOne(true); --k) {
     }
     Sweep(now);
-    Reap();
-    TrimAfterBurst();
+    conns_->Reap();
+    conns_->TrimAfterBurst(queue_.empty());
   }
-}
-
-// A burst of connections (a scrape storm, a flood) leaves their buffers free
-// but kept by malloc, in this thread's arena: once most of them are gone,
-// give the memory back to the system, so that a pod's memory returns to its
-// idle size instead of staying at its peak.
-void Reactor::TrimAfterBurst() {
-  peak_ = std::max(peak_, live_);
-  if (peak_ < live_ + kTrimAfterClosing || !queue_.empty()) return;
-  peak_ = live_;
-  malloc_trim(0);
-}
-
-int Reactor::WaitMs(TimePoint now) const {
-  if (earliest_ == TimePoint::max()) return -1;
-  if (earliest_ <= now) return 0;
-  const auto ms = std::chrono::ceil<milliseconds>(earliest_ - now).count();
-  return static_cast<int>(std::min<int64_t>(ms, 60000));
 }
 
 void Reactor::TakeInbox(TimePoint now) {
   std::vector<int> fds;
   {
-    std::lock_guard<std::mutex> lock(inbox_mu_);
+    MutexLock lock(inbox_mu_);
     fds.swap(inbox_);
   }
   for (int fd : fds) {
@@ -182,67 +156,29 @@ void Reactor::TakeInbox(TimePoint now) {
     // that is idle, lingering or not taking its answer makes room. Full, the
     // least recently active of any kind does, so that a kubelet probe always
     // gets in, whoever holds the others.
-    if (live_ >= max_connections_ - std::min(reserved_, max_connections_ - 1)) EvictOne(false);
-    if (live_ >= max_connections_ && !EvictOne(true)) {
+    if (conns_->live() >= max_connections_ - std::min(reserved_, max_connections_ - 1)) {
+      conns_->EvictOne(false);
+    }
+    if (conns_->live() >= max_connections_ && !conns_->EvictOne(true)) {
       close(fd);
       continue;
     }
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto c = std::make_unique<Conn>();
-    c->fd = fd;
-    c->last_active = ++activity_;
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.fd = fd;
-    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      close(fd);
-      continue;
-    }
+    Conn* c = conns_->Add(fd);
+    if (c == nullptr) continue;
     // The first request must be complete within the read timeout of the
     // accept: a connection that sends nothing is no cheaper to keep.
-    SetDeadline(*c, now + milliseconds(limits_.read_timeout_ms));
-    Conn& conn = *c;
-    conns_[fd] = std::move(c);
-    ++live_;
-    open_.store(live_, std::memory_order_relaxed);
+    conns_->SetDeadline(*c, now + milliseconds(limits_.read_timeout_ms));
     // A probe's request is usually there already: answer it now, before a
     // flood of connections behind it could make room by closing it. One
     // answer: a new connection's pipelined rest waits for its turn.
-    OnEvent(conn, EPOLLIN, now, /*quota=*/1);
+    OnEvent(*c, EPOLLIN, now, /*quota=*/1);
   }
-}
-
-// Closes the least useful connection: lingering ones first, then those that
-// do not take their answers or wait with pipelined requests (the oldest
-// first), then idle keep-alive ones; with `any`, also one whose request is
-// unfinished (a slow or brand-new client), the least recently active.
-bool Reactor::EvictOne(bool any) {
-  auto rank = [](const Conn& c) {
-    if (c.state == State::kLingering) return 0;
-    if (c.state == State::kWriting || c.queued) return 1;
-    if (!c.in_request && c.served > 0) return 2;
-    return 3;
-  };
-  Conn* victim = nullptr;
-  int victim_rank = 4;
-  for (auto& [fd, cp] : conns_) {
-    Conn& c = *cp;
-    if (c.dead) continue;
-    const int r = rank(c);
-    if (r == 3 && !any) continue;
-    if (r < victim_rank || (r == victim_rank && c.last_active < victim->last_active)) {
-      victim = &c;
-      victim_rank = r;
-    }
-  }
-  if (victim == nullptr) return false;
-  Close(*victim);
-  return true;
 }
 
 void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now, int quota) {
-  if (c.state == State::kWriting) {
+  if (c.state == ConnState::kWriting) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
       if (Flush(c, now)) Drive(c, now);
     }
@@ -250,17 +186,17 @@ void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now, int quota) {
   }
   if (c.queued) {
     // Not read from until its turn; only a hang-up matters meanwhile.
-    if (events & (EPOLLERR | EPOLLHUP)) Close(c);
+    if (events & (EPOLLERR | EPOLLHUP)) conns_->Close(c);
     return;
   }
   char buf[kReadChunk];
   size_t room = sizeof buf;
-  if (c.state == State::kReading) {
+  if (c.state == ConnState::kReading) {
     const size_t limit = InputLimit();
     room = std::min(room, limit > c.in.size() ? limit - c.in.size() : 0);
     if (room == 0) {
       Drive(c, now);  // cannot happen with a framed buffer; never spin on it
-      if (!c.dead && c.state == State::kReading && !c.queued) {
+      if (!c.dead && c.state == ConnState::kReading && !c.queued) {
         Refuse(c, 431, "request header fields too large", now);
       }
       return;
@@ -268,12 +204,12 @@ void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now, int quota) {
   }
   const ssize_t n = recv(c.fd, buf, room, 0);
   if (n > 0) {
-    c.last_active = ++activity_;
-    if (c.state == State::kLingering) return;  // discarded
+    conns_->Touch(c);
+    if (c.state == ConnState::kLingering) return;  // discarded
     c.in.append(buf, static_cast<size_t>(n));
     Drive(c, now, quota);
   } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-    Close(c);  // the client is gone (or closed its side mid-request)
+    conns_->Close(c);  // the client is gone (or closed its side mid-request)
   }
 }
 
@@ -282,7 +218,7 @@ void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now, int quota) {
 // ends. With more left, the connection joins the queue for the next round.
 void Reactor::Drive(Conn& c, TimePoint now, int quota) {
   int answered = 0;
-  while (!c.dead && c.state == State::kReading) {
+  while (!c.dead && c.state == ConnState::kReading) {
     if (!c.in_request) {
       // RFC 9112 2.2: empty lines before a request line are ignored.
       size_t skip = 0;
@@ -290,12 +226,12 @@ void Reactor::Drive(Conn& c, TimePoint now, int quota) {
       c.in.erase(0, skip);
       if (c.in.empty()) return;
       c.in_request = true;
-      if (c.served > 0) SetDeadline(c, now + milliseconds(limits_.read_timeout_ms));
+      if (c.served > 0) conns_->SetDeadline(c, now + milliseconds(limits_.read_timeout_ms));
     }
     if (answered == quota) {
       c.queued = true;
       queue_.push_back(c.fd);
-      Watch(c, 0);
+      conns_->Watch(c, 0);
       return;
     }
     const Framed f = FrameRequest(c.in, limits_);
@@ -343,13 +279,13 @@ void Reactor::ServeQueued(TimePoint now) {
   for (; i < turn.size(); ++i) {
     // Out of time: the rest keep their places, ahead of those queued now.
     if (i > 0 && SteadyClock::now() >= until) break;
-    auto it = conns_.find(turn[i]);
-    if (it == conns_.end() || it->second->dead) continue;
-    Conn& c = *it->second;
+    Conn* cp = conns_->Find(turn[i]);
+    if (cp == nullptr) continue;
+    Conn& c = *cp;
     if (!c.queued) continue;
     c.queued = false;
-    if (c.state != State::kReading) continue;
-    Watch(c, EPOLLIN | EPOLLRDHUP);
+    if (c.state != ConnState::kReading) continue;
+    conns_->Watch(c, EPOLLIN | EPOLLRDHUP);
     Drive(c, now);
   }
   if (i < turn.size()) {
@@ -367,19 +303,19 @@ bool Reactor::Flush(Conn& c, TimePoint now) {
         send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
     if (n > 0) {
       c.out_sent += static_cast<size_t>(n);
-      c.last_active = ++activity_;
+      conns_->Touch(c);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (c.state != State::kWriting) {
-        c.state = State::kWriting;
-        Watch(c, EPOLLOUT);
-        SetDeadline(c, now + milliseconds(limits_.write_timeout_ms));
+      if (c.state != ConnState::kWriting) {
+        c.state = ConnState::kWriting;
+        conns_->Watch(c, EPOLLOUT);
+        conns_->SetDeadline(c, now + milliseconds(limits_.write_timeout_ms));
       }
       return false;
     }
-    Close(c);
+    conns_->Close(c);
     return false;
   }
   Release(&c.out);
@@ -388,12 +324,12 @@ bool Reactor::Flush(Conn& c, TimePoint now) {
     Linger(c, now);
     return false;
   }
-  if (c.state == State::kWriting) {
-    c.state = State::kReading;
-    Watch(c, EPOLLIN | EPOLLRDHUP);
+  if (c.state == ConnState::kWriting) {
+    c.state = ConnState::kReading;
+    conns_->Watch(c, EPOLLIN | EPOLLRDHUP);
   }
   if (c.in.empty()) Release(&c.in);
-  SetDeadline(c, now + std::chrono::seconds(limits_.keep_alive_timeout_s));
+  conns_->SetDeadline(c, now + std::chrono::seconds(limits_.keep_alive_timeout_s));
   return true;
 }
 
@@ -416,56 +352,21 @@ void Reactor::Refuse(Conn& c, int status, const char* why, TimePoint now) {
 void Reactor::Linger(Conn& c, TimePoint now) {
   shutdown(c.fd, SHUT_WR);
   Release(&c.in);
-  if (c.state != State::kLingering) {
-    c.state = State::kLingering;
-    Watch(c, EPOLLIN | EPOLLRDHUP);
+  if (c.state != ConnState::kLingering) {
+    c.state = ConnState::kLingering;
+    conns_->Watch(c, EPOLLIN | EPOLLRDHUP);
   }
-  SetDeadline(c, now + milliseconds(std::min(limits_.read_timeout_ms, 1000)));
-}
-
-void Reactor::Close(Conn& c) {
-  if (c.dead) return;
-  epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
-  close(c.fd);
-  c.dead = true;
-  dead_.push_back(c.fd);
-  --live_;
-  open_.store(live_, std::memory_order_relaxed);
-}
-
-void Reactor::Reap() {
-  for (int fd : dead_) conns_.erase(fd);
-  dead_.clear();
-}
-
-void Reactor::Watch(const Conn& c, uint32_t events) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.fd = c.fd;
-  epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
-}
-
-void Reactor::SetDeadline(Conn& c, TimePoint t) {
-  c.deadline = t;
-  earliest_ = std::min(earliest_, t);
+  conns_->SetDeadline(c, now + milliseconds(std::min(limits_.read_timeout_ms, 1000)));
 }
 
 void Reactor::Sweep(TimePoint now) {
-  if (now < earliest_) return;
-  earliest_ = TimePoint::max();
-  for (auto& [fd, cp] : conns_) {
-    Conn& c = *cp;
-    if (c.dead) continue;
-    if (now < c.deadline) {
-      earliest_ = std::min(earliest_, c.deadline);
-      continue;
-    }
-    if (c.state == State::kReading && c.in_request && !c.queued) {
+  conns_->Sweep(now, [&](Conn& c) {
+    if (c.state == ConnState::kReading && c.in_request && !c.queued) {
       Refuse(c, 408, "request not received in time", now);  // slowloris
     } else {
-      Close(c);  // idle past keep-alive, a response not taken, or done lingering
+      conns_->Close(c);  // idle past keep-alive, a response not taken, or done lingering
     }
-  }
+  });
 }
 
 }  // namespace vigil

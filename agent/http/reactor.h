@@ -1,22 +1,24 @@
-// One epoll event-loop thread and the connections it holds (agent/server.h
-// says what the limits do). Each request goes framing (agent/http_framing.h)
-// → the Api → the response writer (agent/http_writer.h), all on this thread.
+// One epoll event-loop thread and the connections it holds (agent/http/server.h
+// says what the limits do; agent/http/connections.h keeps their books). Each
+// request goes framing (agent/http/http_framing.h) → the Api → the response
+// writer (agent/http/http_writer.h), all on this thread.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
-#include "agent/http/api.h"
+#include "agent/http/connections.h"
 #include "agent/http/server.h"
+#include "checks/common/thread_annotations.h"
 
 namespace vigil {
+
+class Api;
 
 // One event-loop thread and the connections it holds. Everything but
 // Adopt(), Shed() and Stop() runs on its own thread.
@@ -47,42 +49,18 @@ class Reactor {
   void Adopt(int fd);   // any thread; the reactor owns the socket afterwards
   void Shed(size_t n);  // any thread: close up to n of the least useful connections
 
-  size_t open_connections() const { return open_.load(std::memory_order_relaxed); }
+  size_t open_connections() const { return conns_->open(); }
 
  private:
-  enum class State { kReading, kWriting, kLingering };
-  struct Conn {
-    int fd = -1;
-    State state = State::kReading;
-    std::string in;   // received, not yet answered
-    std::string out;  // the response being sent
-    size_t out_sent = 0;
-    bool in_request = false;  // `in` holds the start of a request
-    bool close_after_write = false;
-    bool queued = false;  // has requests left after its share of a wake-up
-    bool dead = false;
-    int served = 0;
-    TimePoint deadline;
-    uint64_t last_active = 0;  // Reactor::activity_ when it last made progress
-  };
-
   void Loop();
   void TakeInbox(TimePoint now);
   void OnEvent(Conn& c, uint32_t events, TimePoint now, int quota = kRequestsPerWake);
   void Drive(Conn& c, TimePoint now, int quota = kRequestsPerWake);
-  bool Answer(Conn& c, TimePoint now);
   bool Flush(Conn& c, TimePoint now);
   void ServeQueued(TimePoint now);
   void Refuse(Conn& c, int status, const char* why, TimePoint now);
   void Linger(Conn& c, TimePoint now);
-  void Close(Conn& c);
-  bool EvictOne(bool any);
-  void Watch(const Conn& c, uint32_t events);
-  void SetDeadline(Conn& c, TimePoint t);
   void Sweep(TimePoint now);
-  void Reap();
-  void TrimAfterBurst();
-  int WaitMs(TimePoint now) const;
   size_t InputLimit() const { return limits_.max_header_bytes + limits_.max_body_bytes + 4; }
 
   const ServerLimits limits_;
@@ -94,18 +72,12 @@ class Reactor {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<size_t> shed_{0};  // connections to close, asked by the listener
-  std::atomic<size_t> open_{0};
-  std::mutex inbox_mu_;
-  std::vector<int> inbox_;  // Guarded by inbox_mu_.
-  bool stopped_ = false;    // Guarded by inbox_mu_.
-  // The reactor thread's own.
-  std::unordered_map<int, std::unique_ptr<Conn>> conns_;
-  std::vector<int> dead_;
+  Mutex inbox_mu_;
+  std::vector<int> inbox_ VIGIL_GUARDED_BY(inbox_mu_);
+  bool stopped_ VIGIL_GUARDED_BY(inbox_mu_) = false;
+  // The reactor thread's own (open() excepted).
+  std::unique_ptr<Connections> conns_;
   std::vector<int> queue_;  // connections with requests left, in arrival order
-  size_t live_ = 0;
-  size_t peak_ = 0;                        // most connections open since memory was last trimmed
-  TimePoint earliest_ = TimePoint::max();  // no deadline before this
-  uint64_t activity_ = 0;                  // orders connections by last activity
 };
 
 }  // namespace vigil

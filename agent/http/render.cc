@@ -1,8 +1,11 @@
 // Bodies of /health (vigil's JSON and the IETF health+json draft), the
-// kube-apiserver style check lines of ?verbose, and the status page.
+// body of /events and the kube-apiserver style check lines of ?verbose.
+#include "agent/http/render.h"
+
 #include <nlohmann/json.hpp>
 
 #include "agent/app/version.h"
+#include "agent/core/verdict.h"
 #include "agent/http/api.h"
 #include "agent/log/reporter.h"
 #include "checks/registry.h"

@@ -36,9 +36,9 @@
 #include <memory>
 #include <string>
 
-#include "agent/http/api.h"
-
 namespace vigil {
+
+class Api;
 
 struct ServerLimits {
   int threads = 2;  // event-loop threads

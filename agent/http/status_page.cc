@@ -9,7 +9,7 @@
 // agent's rings: checks x 20 runs, plus 50 events. With "health_details":
 // "status" it shows only what /health gives: no kind, latency, breaker,
 // strip or error text.
-#include "agent/http/api.h"
+#include "agent/http/status_page.h"
 
 namespace vigil {
 

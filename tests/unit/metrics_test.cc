@@ -14,6 +14,8 @@
 
 #include "agent/core/scheduler.h"
 #include "agent/http/api.h"
+#include "agent/http/metrics.h"
+#include "agent/http/render.h"
 #include "checks/postgres/pg_failure.h"
 #include "checks/redis/redis_connection.h"
 

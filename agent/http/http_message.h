@@ -1,0 +1,28 @@
+// The request the Api reads and the response it answers with, and the one
+// JSON error body every refusal carries (the Api's and the server's alike).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vigil {
+
+struct HttpRequest {
+  std::string method;  // GET, HEAD, POST, ...
+  std::string target;  // raw request target: "/readyz?verbose&exclude=db"
+  std::string accept;
+  std::string authorization;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// The JSON error every refusal answers with: {"error":"...","status":N}.
+HttpResponse JsonError(int status, const std::string& error);
+
+}  // namespace vigil
