@@ -46,7 +46,7 @@ resources:
     cpu: 10m
     memory: 16Mi
   limits:
-    memory: 32Mi
+    memory: 64Mi
 containerSecurityContext:
   allowPrivilegeEscalation: false
   readOnlyRootFilesystem: true
