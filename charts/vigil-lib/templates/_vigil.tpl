@@ -19,7 +19,7 @@ See README.md for each template and a whole example (charts/examples/my-app).
 {{/*
 Defaults of the values block. Hardened as the all-in-one chart: non-root,
 read-only root filesystem, no capabilities, seccomp RuntimeDefault, no
-privilege escalation; 16 MiB requested, 32 MiB limit.
+privilege escalation; 16 MiB requested, 64 MiB limit.
 */}}
 {{- define "vigil-lib.defaults" -}}
 image:
@@ -46,7 +46,7 @@ resources:
     cpu: 10m
     memory: 16Mi
   limits:
-    memory: 32Mi
+    memory: 64Mi
 containerSecurityContext:
   allowPrivilegeEscalation: false
   readOnlyRootFilesystem: true
