@@ -19,7 +19,7 @@ FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake g++ make pkg-config \
-      libcpp-httplib-dev libhiredis-dev nlohmann-json3-dev libcli11-dev libpq-dev libc-ares-dev libssl-dev \
+      libhiredis-dev nlohmann-json3-dev libcli11-dev libpq-dev libc-ares-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -32,25 +32,25 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVIGIL_BUILD_TESTS=OFF \
 FROM debian:12-slim
 # Runtime libraries, from `ldd vigil` and `dpkg -S` on each library it loads:
 # vigil itself needs (readelf -d: NEEDED) libhiredis.so.0.14, libpq.so.5,
-# libcpp-httplib.so.0.11, libcares.so.2 and libssl.so.3 (TLS to the
-# dependencies), so the packages are libhiredis0.14, libpq5,
-# libcpp-httplib0.11, libc-ares2 and libssl3 (libc6, libstdc++6, libgcc-s1
-# are in the slim base).
+# libcares.so.2 and libssl.so.3 (TLS to the dependencies), so the packages
+# are libhiredis0.14, libpq5, libc-ares2 and libssl3 (libc6, libstdc++6,
+# libgcc-s1 are in the slim base). cpp-httplib is only a build dependency of
+# the tests; `vigil probe` has its own small client.
 # What they load in turn comes with them as dependencies: zlib1g,
-# libbrotli1 (cpp-httplib); libgssapi-krb5-2, libkrb5-3, libk5crypto3,
+# libgssapi-krb5-2, libkrb5-3, libk5crypto3,
 # libkrb5support0, libkeyutils1, libcom-err2, libldap-2.5-0, libsasl2-2,
 # libsasl2-modules-db, libdb5.3 (libpq's Kerberos and LDAP); GnuTLS, nettle,
 # gmp, idn2, p11-kit and the rest of libldap's chain are already in the base.
-# Size: debian:12-slim is about 75 MB unpacked; these add about 13 MB
+# Size: debian:12-slim is about 75 MB unpacked; these add about 12 MB
 # (libssl3 6.0, libdb5.3 1.8, the Kerberos libraries 1.9, libpq5 0.9,
-# libbrotli1 0.8, libcpp-httplib0.11 0.6, libldap 0.6, the rest under 0.5),
+# libldap 0.6, the rest under 0.5),
 # and the stripped vigil binary a few MB: about 90 MB in all. Smaller needs
 # a libpq without Kerberos and LDAP, which Debian does not ship.
 # --no-install-recommends keeps out libsasl2-modules, libldap-common and
 # krb5-locales, which vigil never uses.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libcpp-httplib0.11 libhiredis0.14 libpq5 libc-ares2 libssl3 \
+      libhiredis0.14 libpq5 libc-ares2 libssl3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/vigil /usr/local/bin/vigil
 # OCI image labels; the release workflow passes the version, the commit and
