@@ -19,6 +19,8 @@
 #include <ctime>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "checks/common/net.h"
 
 namespace vigil {

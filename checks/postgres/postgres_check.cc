@@ -18,6 +18,8 @@
 #include <optional>
 #include <set>
 #include <system_error>
+
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "checks/common/net.h"

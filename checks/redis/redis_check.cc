@@ -7,6 +7,8 @@
 #include <mutex>
 #include <optional>
 
+#include <nlohmann/json.hpp>
+
 #include "checks/common/tls.h"
 #include "checks/redis/redis_connection.h"
 #include "checks/redis/sentinel.h"
