@@ -1,8 +1,7 @@
 #include "checks/registry.h"
 
-#include <cmath>
-
 #include "checks/common/dns.h"
+#include "checks/common/json_read.h"
 #include "checks/http/http_check.h"
 #include "checks/postgres/postgres_check.h"
 #include "checks/redis/redis_check.h"
@@ -32,42 +31,19 @@ class TimedCheck final : public Check {
 }  // namespace
 
 std::string CheckSpec::RequireString(const char* key) const {
-  auto it = json.find(key);
-  if (it == json.end()) throw ConfigError(Field(key), "missing");
-  if (!it->is_string()) throw ConfigError(Field(key), "must be a string");
-  if (it->get_ref<const std::string&>().empty()) throw ConfigError(Field(key), "must not be empty");
-  return it->get<std::string>();
+  return vigil::RequireString(json, key, Field(key));
 }
 
 std::string CheckSpec::OptionalString(const char* key, const std::string& fallback) const {
-  auto it = json.find(key);
-  if (it == json.end()) return fallback;
-  if (!it->is_string()) throw ConfigError(Field(key), "must be a string");
-  return it->get<std::string>();
+  return vigil::OptionalString(json, key, fallback, Field(key));
 }
 
 bool CheckSpec::OptionalBool(const char* key, bool fallback) const {
-  auto it = json.find(key);
-  if (it == json.end()) return fallback;
-  if (!it->is_boolean()) throw ConfigError(Field(key), "must be true or false");
-  return it->get<bool>();
+  return vigil::OptionalBool(json, key, fallback, Field(key));
 }
 
 double CheckSpec::OptionalNumber(const char* key, double fallback, double min, double max) const {
-  auto it = json.find(key);
-  if (it == json.end()) return fallback;
-  if (!it->is_number()) throw ConfigError(Field(key), "must be a number");
-  double v = it->get<double>();
-  if (!std::isfinite(v) || v < min || v > max) {
-    auto fmt = [](double d) {
-      std::string s = std::to_string(d);
-      s.erase(s.find_last_not_of('0') + 1);
-      if (!s.empty() && s.back() == '.') s.pop_back();
-      return s;
-    };
-    throw ConfigError(Field(key), "out of range (" + fmt(min) + ".." + fmt(max) + ")");
-  }
-  return v;
+  return vigil::OptionalNumber(json, key, fallback, min, max, Field(key));
 }
 
 const CheckRegistry& CheckRegistry::Builtin() {

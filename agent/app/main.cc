@@ -26,19 +26,11 @@ void AddConfigOptions(CLI::App* cmd, std::string* config_path, vigil::Overrides*
                   "File holding the admin bearer token (or set VIGIL_ADMIN_TOKEN)")
       ->envname("VIGIL_ADMIN_TOKEN_FILE");
   // The "server" settings (README "HTTP limits"); range-checked with the config.
-  static const char* const kServerFlags[][3] = {
-      {"threads", "--server-threads", "VIGIL_SERVER_THREADS"},
-      {"max_connections", "--max-connections", "VIGIL_MAX_CONNECTIONS"},
-      {"read_timeout_ms", "--read-timeout-ms", "VIGIL_READ_TIMEOUT_MS"},
-      {"write_timeout_ms", "--write-timeout-ms", "VIGIL_WRITE_TIMEOUT_MS"},
-      {"keep_alive_timeout_s", "--keep-alive-timeout-s", "VIGIL_KEEP_ALIVE_TIMEOUT_S"},
-      {"max_header_bytes", "--max-header-bytes", "VIGIL_MAX_HEADER_BYTES"},
-  };
-  for (const auto& f : kServerFlags) {
-    const std::string key = f[0];
+  for (const vigil::ServerSetting& setting : vigil::ServerSettings()) {
+    const std::string key = setting.key;
     cmd->add_option_function<int>(
-           f[1], [o, key](const int& v) { o->server[key] = v; }, "Overrides server." + key)
-        ->envname(f[2]);
+           setting.flag, [o, key](const int& v) { o->server[key] = v; }, "Overrides server." + key)
+        ->envname(setting.env);
   }
 }
 

@@ -33,13 +33,13 @@ void Redactor::SetSecrets(const std::vector<std::string>& secrets) {
   std::sort(needles.begin(), needles.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   needles.erase(std::unique(needles.begin(), needles.end()), needles.end());
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   needles_ = std::move(needles);
 }
 
 std::string Redactor::Scrub(std::string text) const {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& n : needles_) ReplaceAll(&text, n, "***");
   }
   return RedactCredentials(std::move(text));

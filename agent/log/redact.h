@@ -3,9 +3,10 @@
 // line of defence (a driver's error text may quote a connection string).
 #pragma once
 
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "checks/common/thread_annotations.h"
 
 namespace vigil {
 
@@ -17,8 +18,8 @@ class Redactor {
   std::string Scrub(std::string text) const;
 
  private:
-  mutable std::mutex mu_;
-  std::vector<std::string> needles_;  // Guarded by mu_. Longest first.
+  mutable Mutex mu_;
+  std::vector<std::string> needles_ VIGIL_GUARDED_BY(mu_);  // longest first
 };
 
 // "***" in place of the password of scheme://user:password@host URLs and of

@@ -145,18 +145,21 @@ Reporter::Reporter(Format format, int fd, size_t capacity)
 Reporter::~Reporter() {
   Flush(500);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   // The writer may sit in write() on a stuck pipe: wait a little, then leave
   // it behind rather than hang the exit.
-  std::unique_lock<std::mutex> lock(mu_);
-  if (drained_cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return exited_; })) {
-    lock.unlock();
+  bool exited = false;
+  {
+    MutexLock lock(mu_);
+    exited = drained_cv_.WaitFor(lock, std::chrono::milliseconds(500),
+                                 [this]() VIGIL_NO_THREAD_SAFETY_ANALYSIS { return exited_; });
+  }
+  if (exited) {
     writer_.join();
   } else {
-    lock.unlock();
     writer_.detach();
   }
 }
@@ -186,19 +189,52 @@ std::string Reporter::FormatLine(const Event& e, Format f) const {
   return line;
 }
 
+Event Event::Agent(Level level, std::string event, std::string message, EventFields fields) {
+  Event e;
+  e.level = level;
+  e.event = std::move(event);
+  e.message = std::move(message);
+  e.fields = std::move(fields);
+  return e;
+}
+
+void Reporter::Info(std::string event, std::string message, EventFields fields) noexcept {
+  try {
+    Report(Event::Agent(Level::kInfo, std::move(event), std::move(message), std::move(fields)));
+  } catch (...) {
+    dropped_.fetch_add(1);
+  }
+}
+
+void Reporter::Warn(std::string event, std::string message, EventFields fields) noexcept {
+  try {
+    Report(Event::Agent(Level::kWarn, std::move(event), std::move(message), std::move(fields)));
+  } catch (...) {
+    dropped_.fetch_add(1);
+  }
+}
+
+void Reporter::Error(std::string event, std::string message, EventFields fields) noexcept {
+  try {
+    Report(Event::Agent(Level::kError, std::move(event), std::move(message), std::move(fields)));
+  } catch (...) {
+    dropped_.fetch_add(1);
+  }
+}
+
 void Reporter::Report(Event e) noexcept {
   try {
     e.reason = redactor_.Scrub(std::move(e.reason));
     e.message = redactor_.Scrub(std::move(e.message));
     for (auto& f : e.fields) f.second = redactor_.Scrub(std::move(f.second));
     std::string line = FormatLine(e, format_.load());
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (queue_.size() >= capacity_) {
       dropped_.fetch_add(1);
       return;
     }
     queue_.push_back(std::move(line));
-    cv_.notify_one();
+    cv_.NotifyOne();
   } catch (...) {
     // The thing that reports failures must not fail.
     dropped_.fetch_add(1);
@@ -207,42 +243,50 @@ void Reporter::Report(Event e) noexcept {
 
 void Reporter::Flush(int ms) noexcept {
   try {
-    std::unique_lock<std::mutex> lock(mu_);
-    drained_cv_.wait_for(lock, std::chrono::milliseconds(ms),
-                         [&] { return queue_.empty() && !writing_; });
+    MutexLock lock(mu_);
+    drained_cv_.WaitFor(
+        lock, std::chrono::milliseconds(ms),
+        [this]() VIGIL_NO_THREAD_SAFETY_ANALYSIS { return queue_.empty() && !writing_; });
   } catch (...) {
   }
 }
 
 void Reporter::WriterLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  for (;;) {
-    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-    if (queue_.empty() && stop_) {
-      exited_ = true;
-      drained_cv_.notify_all();
-      return;
-    }
-    std::string line = std::move(queue_.front());
-    queue_.pop_front();
-    writing_ = true;
-    lock.unlock();
-    size_t off = 0;
-    bool ok = true;
-    while (off < line.size()) {
-      ssize_t n = ::write(fd_, line.data() + off, line.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        ok = false;  // closed or broken stdout: drop, keep going
-        break;
-      }
-      off += static_cast<size_t>(n);
-    }
-    (ok ? written_ : dropped_).fetch_add(1);
-    lock.lock();
-    writing_ = false;
-    if (queue_.empty()) drained_cv_.notify_all();
+  std::string line;
+  bool wrote = false;
+  while (TakeLine(&line, wrote)) {
+    (WriteLine(line) ? written_ : dropped_).fetch_add(1);
+    wrote = true;
   }
+}
+
+bool Reporter::TakeLine(std::string* line, bool wrote) {
+  MutexLock lock(mu_);
+  if (wrote) {
+    writing_ = false;
+    if (queue_.empty()) drained_cv_.NotifyAll();
+  }
+  cv_.Wait(lock, [this]() VIGIL_NO_THREAD_SAFETY_ANALYSIS { return stop_ || !queue_.empty(); });
+  if (queue_.empty() && stop_) {
+    exited_ = true;
+    drained_cv_.NotifyAll();
+    return false;
+  }
+  *line = std::move(queue_.front());
+  queue_.pop_front();
+  writing_ = true;
+  return true;
+}
+
+bool Reporter::WriteLine(const std::string& line) const {
+  size_t off = 0;
+  while (off < line.size()) {
+    ssize_t n = ::write(fd_, line.data() + off, line.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;  // closed or broken stdout: drop, keep going
+    off += static_cast<size_t>(n);
+  }
+  return true;
 }
 
 }  // namespace vigil

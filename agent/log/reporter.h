@@ -6,21 +6,24 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "agent/log/redact.h"
+#include "checks/common/thread_annotations.h"
 
 namespace vigil {
 
 enum class Level { kDebug, kInfo, kWarn, kError };
 const char* LevelName(Level l);
+
+// Extra fields of an event, printed as strings in this order (text format).
+using EventFields = std::vector<std::pair<std::string, std::string>>;
 
 struct Event {
   Level level = Level::kInfo;
@@ -29,7 +32,15 @@ struct Event {
   std::string kind;     // redis, postgres, tcp, http
   std::string reason;   // one line
   std::string message;  // seeds' style: "[redis-cache] Redis error: ..."
-  std::vector<std::pair<std::string, std::string>> fields;  // extra, printed as strings
+  EventFields fields;   // extra, printed as strings
+
+  // An agent-wide event (no check, no kind):
+  //   reporter.Report(Event::Agent(Level::kError, "config_rejected", msg).WithReason(why));
+  static Event Agent(Level level, std::string event, std::string message, EventFields fields = {});
+  Event&& WithReason(std::string r) && {
+    reason = std::move(r);
+    return std::move(*this);
+  }
 };
 
 class Reporter {
@@ -43,6 +54,10 @@ class Reporter {
   Reporter& operator=(const Reporter&) = delete;
 
   void Report(Event e) noexcept;
+  // Agent-wide events without a reason: Info("started", message, {{"listen", addr}}).
+  void Info(std::string event, std::string message, EventFields fields = {}) noexcept;
+  void Warn(std::string event, std::string message, EventFields fields = {}) noexcept;
+  void Error(std::string event, std::string message, EventFields fields = {}) noexcept;
   void SetFormat(Format f) { format_.store(f); }
   void SetSecrets(const std::vector<std::string>& secrets) { redactor_.SetSecrets(secrets); }
   const Redactor& redactor() const { return redactor_; }
@@ -58,18 +73,23 @@ class Reporter {
 
  private:
   void WriterLoop();
+  // Waits for the next line (after marking the last one written when
+  // `wrote`); false when stopped and drained.
+  bool TakeLine(std::string* line, bool wrote);
+  // Writes the whole line to fd_; false when the fd is closed or broken.
+  bool WriteLine(const std::string& line) const;
 
   std::atomic<Format> format_;
   const int fd_;
   const size_t capacity_;
   Redactor redactor_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::condition_variable drained_cv_;
-  std::deque<std::string> queue_;  // Guarded by mu_.
-  bool stop_ = false;              // Guarded by mu_.
-  bool writing_ = false;           // Guarded by mu_.
-  bool exited_ = false;            // Guarded by mu_.
+  Mutex mu_;
+  CondVar cv_;
+  CondVar drained_cv_;
+  std::deque<std::string> queue_ VIGIL_GUARDED_BY(mu_);
+  bool stop_ VIGIL_GUARDED_BY(mu_) = false;
+  bool writing_ VIGIL_GUARDED_BY(mu_) = false;
+  bool exited_ VIGIL_GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t> written_{0};
   std::thread writer_;

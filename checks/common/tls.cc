@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <nlohmann/json.hpp>
+
 #include "checks/common/net.h"
 
 namespace vigil {

@@ -10,6 +10,8 @@
 
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "agent/app/daemon.h"
 #include "agent/config/config.h"
 #include "agent/log/redact.h"

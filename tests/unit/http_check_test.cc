@@ -3,6 +3,7 @@
 #include "checks/http/http_check.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <string>
 #include <vector>

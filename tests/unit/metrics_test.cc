@@ -277,7 +277,7 @@ TEST(History, SchedulerKeepsTheLastStateChangesBounded) {
   c.timing.unhealthy_threshold = 1;
   c.timing.healthy_threshold = 1;
   c.timing.breaker.failure_threshold = 1000000;
-  c.spec = {{"name", "flappy"}};
+  c.spec = std::make_shared<const nlohmann::json>(nlohmann::json{{"name", "flappy"}});
   Config config;
   config.checks = {c};
   scheduler.Start(config);

@@ -4,6 +4,7 @@
 #include "agent/core/scheduler.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <map>
@@ -72,7 +73,7 @@ class SchedulerTest : public ::testing::Test {
     c.timing.timeout_ms = timeout_ms;
     c.timing.jitter_percent = 0;
     c.timing.unhealthy_threshold = 1;
-    c.spec = {{"name", name}};
+    c.spec = std::make_shared<const nlohmann::json>(nlohmann::json{{"name", name}});
     return c;
   }
   std::shared_ptr<FakeState> State(const std::string& name) {

@@ -142,7 +142,7 @@ TEST_F(SecretFiles, ParseConfigCollectsSecretsAndFiles) {
   EXPECT_TRUE(c.checks[0].secrets.empty());
   EXPECT_TRUE(Has(c.checks[1].secrets, "FILEPASSWORD1"));
   EXPECT_TRUE(Has(c.checks[2].secrets, "FILEPASSWORD1"));
-  EXPECT_EQ(c.checks[2].spec["password"], "FILEPASSWORD1");
+  EXPECT_EQ((*c.checks[2].spec)["password"], "FILEPASSWORD1");
   ASSERT_EQ(c.secret_files.size(), 1u);  // one file, read twice, watched once
   EXPECT_EQ(c.secret_files[0].path, pw);
   EXPECT_EQ(c.secret_files[0].size, 14);

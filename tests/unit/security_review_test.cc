@@ -257,7 +257,7 @@ TEST(ReloadSecrets, RemovedChecksLateResultIsNeitherLoggedNorUnscrubbed) {
     db.role = "database";
     db.required = true;
     db.timing.timeout_ms = 60000;  // the run stays in flight, not abandoned
-    db.spec = {{"name", "db"}};
+    db.spec = std::make_shared<const nlohmann::json>(nlohmann::json{{"name", "db"}});
     db.secrets = {"old-password-123"};
     old_cfg.checks = {db};
     old_cfg.secrets = db.secrets;
@@ -345,7 +345,7 @@ TEST(DsnVariables, KeywordInjectionThroughAVariableIsRefused) {
 TEST(DsnVariables, QuotedValuesMayHoldSpacesButNotQuotes) {
   Config c = ParseConfig(PgCheck("host=db user=app password='${PGPASSWORD}'"),
                          Env({{"PGPASSWORD", "x sslmode=disable"}}));
-  PgDsn dsn = ParsePgDsn(c.checks[1].spec["url"].get<std::string>(), "url");
+  PgDsn dsn = ParsePgDsn((*c.checks[1].spec)["url"].get<std::string>(), "url");
   EXPECT_EQ(dsn.password, "x sslmode=disable");
   EXPECT_EQ(dsn.Param("sslmode"), "");
   const std::string err = ErrorOf(PgCheck("host=db user=app password='${PGPASSWORD}'"),

@@ -1,0 +1,87 @@
+// One entry of "checks": its common keys, its timing and the kind's own JSON
+// (README "Configuration", "Check kinds").
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "checks/registry.h"
+
+namespace vigil {
+
+struct BreakerConfig {
+  int failure_threshold = 5;
+  int recovery_timeout_ms = 30000;
+  int success_threshold = 2;
+  bool operator==(const BreakerConfig& o) const {
+    return failure_threshold == o.failure_threshold &&
+           recovery_timeout_ms == o.recovery_timeout_ms && success_threshold == o.success_threshold;
+  }
+};
+
+struct CheckTiming {
+  int interval_ms = 5000;
+  int timeout_ms = 1000;
+  int unhealthy_threshold = 2;
+  int healthy_threshold = 1;
+  int jitter_percent = 10;
+  // Old addresses may stand in for a failing DNS lookup this long (docs/dns.md).
+  int dns_stale_s = 300;
+  BreakerConfig breaker;
+  // A TLS dependency whose certificate expires within this many days warns
+  // (0: never).
+  int cert_expiry_warn_days = 14;
+  bool operator==(const CheckTiming& o) const {
+    return interval_ms == o.interval_ms && timeout_ms == o.timeout_ms &&
+           unhealthy_threshold == o.unhealthy_threshold &&
+           healthy_threshold == o.healthy_threshold && jitter_percent == o.jitter_percent &&
+           dns_stale_s == o.dns_stale_s && breaker == o.breaker &&
+           cert_expiry_warn_days == o.cert_expiry_warn_days;
+  }
+};
+
+struct CheckConfig {
+  std::string name;
+  std::string kind;
+  std::string role;
+  bool required = false;
+  bool liveness = false;
+  CheckTiming timing;
+  // The check's JSON object after ${VAR} expansion: what the kind's factory
+  // builds from, and what reload compares to decide "unchanged". Shared and
+  // never changed once parsed (null reads as a JSON null).
+  std::shared_ptr<const nlohmann::json> spec;
+  std::vector<std::string> secrets;
+
+  // Same expanded JSON and same timing: a reload keeps the check's state.
+  bool SameAs(const CheckConfig& o) const;
+};
+
+// The role table (README "Configuration"): is a check of this role required by default?
+bool RoleRequiredByDefault(const std::string& role);
+const std::vector<std::string>& KnownRoles();
+
+// The weakest password vigil accepts: a password scrubbed out of every line
+// tells more than it hides when it is a short word.
+constexpr size_t kMinPasswordChars = 8;
+
+// The timing keys a check or "defaults" may carry.
+const std::vector<std::string>& TimingKeys();
+
+// Reads the timing keys of `obj` (a check or "defaults", at `path`) over *t.
+void ReadTiming(const nlohmann::json& obj, const std::string& path, CheckTiming* t);
+
+// Parses and validates one check at `path` ("checks[2]"); its kind's factory
+// validates the kind's keys and collects the credentials.
+CheckConfig ParseCheck(const nlohmann::json& j, const std::string& path,
+                       const CheckTiming& defaults, const CheckRegistry& registry);
+
+// Builds the live check object of a validated config entry.
+std::unique_ptr<Check> BuildCheck(const CheckConfig& config,
+                                  const CheckRegistry& registry = CheckRegistry::Builtin());
+
+}  // namespace vigil
