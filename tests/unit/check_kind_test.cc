@@ -3,7 +3,9 @@
 // uses (checks/common/url.h).
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include "agent/log/reporter.h"
+
 #include "checks/common/url.h"
 #include "checks/registry.h"
 
