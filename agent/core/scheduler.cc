@@ -1,5 +1,7 @@
 #include "agent/core/scheduler.h"
 
+#include "agent/core/schedule.h"
+
 #include <unistd.h>
 #include <algorithm>
 #include <condition_variable>
@@ -42,12 +44,6 @@ struct Runner {
 };
 
 }  // namespace
-
-std::chrono::milliseconds JitteredInterval(int interval_ms, int jitter_percent, double unit) {
-  double jitter = interval_ms * (jitter_percent / 100.0) * std::clamp(unit, 0.0, 1.0);
-  auto ms = static_cast<int64_t>(interval_ms + jitter);
-  return std::chrono::milliseconds(std::max<int64_t>(1, ms));
-}
 
 struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
   SnapshotStore* store;
@@ -171,8 +167,12 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
 
   void Reschedule(Runner& r, Now now) {
     std::uniform_real_distribution<double> unit(0.0, 1.0);
-    auto next = r.started + JitteredInterval(r.config.timing.interval_ms,
-                                             r.config.timing.jitter_percent, unit(rng));
+    const CheckTiming& timing = r.config.timing;
+    // The first run was at once; the second comes anywhere in the interval
+    // after it, so pods started together fall out of step at once.
+    auto next = r.started + (r.attempt == 1 ? SpreadInterval(timing.interval_ms, unit(rng))
+                                            : JitteredInterval(timing.interval_ms,
+                                                               timing.jitter_percent, unit(rng)));
     r.next_run = std::max(next, now.steady);
   }
 

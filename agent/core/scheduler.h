@@ -23,11 +23,6 @@ namespace vigil {
 
 using CheckFactory = std::function<std::unique_ptr<Check>(const CheckConfig&)>;
 
-// Interval plus jitter in [0, interval * jitter_percent / 100], at least 1 ms
-// so that a zero interval can never spin ("prevent live lock", as Envoy puts it).
-// `unit` is a uniform draw in [0, 1).
-std::chrono::milliseconds JitteredInterval(int interval_ms, int jitter_percent, double unit);
-
 class Scheduler {
  public:
   Scheduler(SnapshotStore* store, Reporter* reporter, CheckFactory factory = nullptr);
@@ -35,7 +30,9 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Starts checking `config.checks`; the first run of every check is now.
+  // Starts checking `config.checks`; the first run of every check is now,
+  // the second uniformly within (0, interval] after it, later ones every
+  // interval plus jitter.
   void Start(const Config& config);
 
   // Reload: unchanged checks keep their state, results and connections;

@@ -97,20 +97,6 @@ class SchedulerTest : public ::testing::Test {
   std::shared_ptr<const HealthSnapshot> snap_;
 };
 
-TEST(Jitter, StaysWithinBounds) {
-  EXPECT_EQ(JitteredInterval(1000, 10, 0.0), 1000ms);
-  EXPECT_EQ(JitteredInterval(1000, 10, 0.999999), 1099ms);
-  EXPECT_EQ(JitteredInterval(1000, 0, 0.7), 1000ms);
-  EXPECT_EQ(JitteredInterval(1000, 100, 0.5), 1500ms);
-  EXPECT_EQ(JitteredInterval(0, 0, 0.0), 1ms);         // never zero: no live lock
-  EXPECT_EQ(JitteredInterval(1000, 10, 7.0), 1100ms);  // clamped draw
-  for (int i = 0; i < 1000; ++i) {
-    auto d = JitteredInterval(5000, 10, i / 1000.0);
-    EXPECT_GE(d, 5000ms);
-    EXPECT_LE(d, 5500ms);
-  }
-}
-
 TEST_F(SchedulerTest, FirstResultSetsStateAtOnce) {
   Scheduler s(&store_, &reporter_, factory_);
   Config cfg;
