@@ -9,6 +9,7 @@
 
 #include "agent/app/version.h"
 #include "agent/core/scheduler.h"
+#include "agent/core/snapshot.h"
 #include "agent/http/api.h"
 #include "agent/http/server.h"
 #include "agent/log/reporter.h"
@@ -153,6 +154,8 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
   reporter.SetSecrets(config.secrets);
   SnapshotStore store;
   Scheduler scheduler(&store, &reporter);
+  // Draining and the reload counters: kept here, shown in every snapshot.
+  DaemonState daemon_state;
 
   // The secret files of the running config (or of the last attempt to load
   // one), as read: a change to any of them reloads the config.
@@ -256,7 +259,8 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
       api.SetAdminToken(admin_token);
       api.SetHealthDetails(next.health_details == "full");
       secret_files = next.secret_files;
-      scheduler.CountReload(true);
+      daemon_state.CountReload(true, WallClock::now());
+      scheduler.SetDaemonState(daemon_state);
       reporter.Report({Level::kInfo,
                        "config_reloaded",
                        "",
@@ -278,7 +282,8 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
       }
       secret_files = std::move(seen);
       for (SecretFile& f : Restamped(std::move(others))) secret_files.push_back(std::move(f));
-      scheduler.CountReload(false);
+      daemon_state.CountReload(false, WallClock::now());
+      scheduler.SetDaemonState(daemon_state);
       reporter.Report({Level::kError,
                        "config_rejected",
                        "",
@@ -348,7 +353,8 @@ int RunDaemon(const std::string& config_path, const Overrides& overrides) {
       if (draining) break;  // a second signal: stop now
       draining = true;
       drain_until = Clock::now() + std::chrono::seconds(config.drain_seconds);
-      scheduler.SetDraining(true);
+      daemon_state.draining = true;
+      scheduler.SetDaemonState(daemon_state);
       reporter.Report({Level::kInfo,
                        "draining",
                        "",

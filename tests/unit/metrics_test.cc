@@ -12,7 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/config/config.h"
+#include "agent/core/check_tracker.h"
 #include "agent/core/scheduler.h"
+#include "agent/log/reporter.h"
 #include "agent/http/api.h"
 #include "checks/postgres/pg_failure.h"
 #include "checks/redis/redis_connection.h"

@@ -1,6 +1,9 @@
-// The scheduler with fake checks: jitter bounds, at most one attempt in
-// flight, a stuck attempt recorded at its deadline without delaying others,
-// the breaker leaving the dependency alone, reload keeping state.
+// The scheduler's threads with fake checks: what needs real threads (the
+// timing logic itself is in schedule_test.cc, on a fake clock): the first
+// result published at once, at most one attempt in flight, a stuck worker's
+// timeout recorded by the timing thread without delaying others, the admin's
+// breaker reset, reload keeping state, the daemon's state published. Bounds
+// are generous: the machine may be loaded.
 #include "agent/core/scheduler.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +11,10 @@
 #include <atomic>
 #include <map>
 #include <thread>
+
+#include "agent/config/config.h"
+#include "agent/core/snapshot.h"
+#include "agent/log/reporter.h"
 
 namespace vigil {
 namespace {
@@ -100,7 +107,7 @@ class SchedulerTest : public ::testing::Test {
 TEST_F(SchedulerTest, FirstResultSetsStateAtOnce) {
   Scheduler s(&store_, &reporter_, factory_);
   Config cfg;
-  cfg.checks = {Fake("a", 60000)};
+  cfg.checks = {Fake("a", 3600000)};
   s.Start(cfg);
   ASSERT_TRUE(WaitFor([&] { return View("a") && View("a")->status == Status::kPass; }));
   EXPECT_EQ(State("a")->runs, 1);
@@ -116,7 +123,7 @@ TEST_F(SchedulerTest, StuckAttemptIsATimeoutAtTheDeadlineAndDelaysNoOther) {
   s.Start(cfg);
   ASSERT_TRUE(WaitFor([&] { return View("stuck")->status == Status::kFail; }));
   const auto took = Clock::now() - t0;
-  EXPECT_LT(took, 400ms);  // deadline 50 ms + grace, far below the 1.5 s hang
+  EXPECT_LT(took, 1200ms);  // deadline 50 ms + grace, well below the 1.5 s hang
   EXPECT_EQ(View("stuck")->reason, "timeout after 50 ms");
   // The other check keeps its rhythm meanwhile.
   const int before = State("fine")->runs;
@@ -136,28 +143,6 @@ TEST_F(SchedulerTest, AtMostOneAttemptInFlight) {
   std::this_thread::sleep_for(900ms);
   EXPECT_EQ(State("slow")->max_in_flight, 1);
   EXPECT_GE(State("slow")->runs, 3);
-}
-
-TEST_F(SchedulerTest, BreakerOpensAndStopsTouchingTheDependency) {
-  Scheduler s(&store_, &reporter_, factory_);
-  State("dep")->fail = true;
-  Config cfg;
-  auto c = Fake("dep", 100, 50);
-  c.timing.breaker = {3, 600, 2};
-  cfg.checks = {c};
-  s.Start(cfg);
-  ASSERT_TRUE(WaitFor([&] { return View("dep")->circuit == BreakerState::kOpen; }));
-  const int at_open = State("dep")->runs;
-  EXPECT_EQ(at_open, 3);
-  std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(State("dep")->runs, at_open);  // left alone while open
-  // Recovery timeout: one trial, which fails and reopens.
-  ASSERT_TRUE(WaitFor([&] { return State("dep")->runs == at_open + 1; }, 2000ms));
-  // Let it pass: half-open then closed after two passes.
-  State("dep")->fail = false;
-  ASSERT_TRUE(WaitFor([&] { return View("dep")->circuit == BreakerState::kClosed; }, 3000ms));
-  EXPECT_EQ(View("dep")->status, Status::kPass);
-  EXPECT_GE(View("dep")->breaker_transitions[static_cast<size_t>(BreakerState::kOpen)], 1u);
 }
 
 TEST_F(SchedulerTest, ResetBreakerClosesAndRunsNow) {
@@ -198,11 +183,17 @@ TEST_F(SchedulerTest, ReloadKeepsUnchangedChecksAndDropsRemovedOnes) {
   ASSERT_TRUE(WaitFor([&] { return View("new") && View("new")->status == Status::kPass; }));
 }
 
-TEST_F(SchedulerTest, DrainingIsPublished) {
+TEST_F(SchedulerTest, DaemonStateIsPublished) {
   Scheduler s(&store_, &reporter_, factory_);
   s.Start(Config{});
-  s.SetDraining(true);
-  EXPECT_TRUE(store_.Get()->draining);
+  DaemonState d;
+  d.draining = true;
+  d.CountReload(false, WallClock::now());
+  s.SetDaemonState(d);
+  auto snap = store_.Get();
+  EXPECT_TRUE(snap->draining);
+  EXPECT_EQ(snap->config_reload_failures, 1u);
+  EXPECT_FALSE(snap->last_reload_ok);
 }
 
 }  // namespace
