@@ -168,7 +168,8 @@ void Daemon::ApplyReload(Config next, const char* why) {
   api_->SetAdminToken(admin_token_);
   api_->SetHealthDetails(next.health_details == "full");
   secret_files_ = next.secret_files;
-  scheduler_->CountReload(true);
+  daemon_state_.CountReload(true, WallClock::now());
+  scheduler_->SetDaemonState(daemon_state_);
   reporter_->Info("config_reloaded",
                   std::string("configuration reloaded (") + why +
                       "): " + std::to_string(next.checks.size()) + " checks",
@@ -188,7 +189,8 @@ void Daemon::RefuseReload(const ConfigError& e, std::vector<SecretFile> seen, co
   }
   secret_files_ = std::move(seen);
   for (SecretFile& f : Restamped(std::move(others))) secret_files_.push_back(std::move(f));
-  scheduler_->CountReload(false);
+  daemon_state_.CountReload(false, WallClock::now());
+  scheduler_->SetDaemonState(daemon_state_);
   reporter_->Report(
       Event::Agent(Level::kError, "config_rejected",
                    std::string("new configuration refused, keeping the old one: ") + e.what(),
@@ -230,7 +232,8 @@ void Daemon::RotateAdminToken() {
 void Daemon::Drain(int sig) {
   draining_ = true;
   drain_until_ = Clock::now() + std::chrono::seconds(config_.drain_seconds);
-  scheduler_->SetDraining(true);
+  daemon_state_.draining = true;
+  scheduler_->SetDaemonState(daemon_state_);
   reporter_->Info("draining",
                   "received " + std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") +
                       ": /readyz now 503, exiting in " + std::to_string(config_.drain_seconds) +

@@ -10,6 +10,7 @@
 
 #include "agent/app/effective_config.h"
 #include "agent/app/file_watch.h"
+#include "agent/core/snapshot.h"
 #include "checks/check.h"
 
 namespace vigil {
@@ -79,6 +80,8 @@ class Daemon {
   Clock::time_point next_secret_poll_{};
   bool draining_ = false;
   Clock::time_point drain_until_{};
+  // Draining and the reload counters, shown in every snapshot.
+  DaemonState daemon_state_;
 
   // The parts, in the order they are built; members are destroyed in reverse:
   // the server first (its event loops call the Api), then the Api (its

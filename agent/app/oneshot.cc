@@ -62,9 +62,7 @@ CheckView RunOne(const CheckConfig& c, const CheckRegistry& registry, const Reda
       std::chrono::duration_cast<std::chrono::seconds>(WallClock::now().time_since_epoch())
           .count());
   v.tls_not_after = r.tls_not_after;
-  v.status = r.outcome == Outcome::kPass   ? Status::kPass
-             : r.outcome == Outcome::kWarn ? Status::kWarn
-                                           : Status::kFail;
+  v.status = StatusOf(r.outcome);
   v.ever_passed = v.status != Status::kFail;
   v.reason = Printable(redactor.Scrub(r.reason));
   try {

@@ -2,135 +2,175 @@
 
 #include <unistd.h>
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
-#include <random>
 #include <thread>
+#include <utility>
+
+#include "agent/config/config.h"
+#include "agent/core/check_tracker.h"
+#include "agent/core/schedule.h"
+#include "agent/core/snapshot.h"
+#include "agent/log/check_events.h"
+#include "agent/log/reporter.h"
+#include "checks/common/thread_annotations.h"
 
 namespace vigil {
 namespace {
 
-// How long past its deadline a worker may take to hand in its own result
-// before the timing thread records the timeout for it.
-constexpr auto kDeadlineGrace = std::chrono::milliseconds(20);
-// A check that keeps failing is logged again at most this often, with a count.
-constexpr auto kStillFailingEvery = std::chrono::seconds(60);
-// The timing thread wakes at least this often (heartbeat for /livez).
-constexpr auto kMaxSleep = std::chrono::milliseconds(500);
+// Runners share their core's mutex: a function that holds the core's `held`
+// holds a runner's `alias` (the same Mutex). The analysis compares names, not
+// objects, so it is told here.
+void SameMutex(const Mutex& held, const Mutex& alias) VIGIL_REQUIRES(held)
+    VIGIL_THREAD_ANNOTATION(assert_capability(alias)) {
+  (void)held;
+  (void)alias;
+}
 
+CheckLabel LabelOf(const CheckConfig& c) { return {c.name, c.kind, c.role, c.required}; }
+
+// One check: its live object, what the core knows of it and the handshake
+// with its worker thread.
 struct Runner {
-  Runner(CheckConfig c, std::unique_ptr<Check> chk, Now now)
-      : config(std::move(c)), check(std::move(chk)), tracker(config.timing, now) {}
+  Runner(Mutex& core_mu, const CheckConfig& c, std::unique_ptr<Check> chk, Reporter* reporter,
+         Now now)
+      : mu(core_mu),
+        check(std::move(chk)),
+        config(c),
+        tracker(c.timing, now),
+        slot(c.timing.interval_ms, c.timing.timeout_ms, c.timing.jitter_percent, now.steady),
+        events(reporter, LabelOf(c)),
+        target(check->Target()) {}
 
-  CheckConfig config;
-  std::unique_ptr<Check> check;  // touched only by the worker thread
-  // Everything below is guarded by Core::mu.
-  CheckTracker tracker;
-  std::string target;
-  Clock::time_point next_run{};
-  Clock::time_point started{};
-  Clock::time_point deadline{};
-  bool in_flight = false;
-  bool abandoned = false;  // deadline passed, timeout recorded already
-  bool go = false;
-  bool quit = false;
-  uint64_t attempt = 0;
-  Clock::time_point last_fail_log{};
-  uint64_t fails_since_log = 0;
-  std::condition_variable cv;
+  Mutex& mu;                     // the core's
+  std::unique_ptr<Check> check;  // touched only by the worker thread (once running)
+  CheckConfig config VIGIL_GUARDED_BY(mu);
+  CheckTracker tracker VIGIL_GUARDED_BY(mu);
+  RunSlot slot VIGIL_GUARDED_BY(mu);  // first run: at once
+  CheckEvents events VIGIL_GUARDED_BY(mu);
+  std::string target VIGIL_GUARDED_BY(mu);
+  bool go VIGIL_GUARDED_BY(mu) = false;    // the worker is to run slot.attempt now
+  bool quit VIGIL_GUARDED_BY(mu) = false;  // stopped, or removed by a reload
+  CondVar cv;                              // wakes the worker
 };
+
+// What a worker is told: run until `deadline`, as attempt number `attempt`.
+struct Order {
+  Deadline deadline;
+  uint64_t attempt = 0;
+};
+
+// One attempt of a check, bounded by its deadline; an exception is a failure.
+CheckResult RunAttempt(Check& check, Deadline deadline) {
+  const auto t0 = Clock::now();
+  CheckResult result;
+  try {
+    result = check.Run(deadline);
+  } catch (const std::exception& e) {
+    result = CheckResult::Fail(std::string("internal error: ") + e.what());
+  } catch (...) {
+    result = CheckResult::Fail("internal error");
+  }
+  result.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
+  if (result.outcome == Outcome::kFail) check.Close();
+  return result;
+}
+
+const SteadyScheduleClock kSteadyClock;
 
 }  // namespace
 
-std::chrono::milliseconds JitteredInterval(int interval_ms, int jitter_percent, double unit) {
-  double jitter = interval_ms * (jitter_percent / 100.0) * std::clamp(unit, 0.0, 1.0);
-  auto ms = static_cast<int64_t>(interval_ms + jitter);
-  return std::chrono::milliseconds(std::max<int64_t>(1, ms));
-}
-
 struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
-  SnapshotStore* store;
-  Reporter* reporter;
-  CheckFactory factory;
+  Core(SnapshotStore* s, Reporter* r, CheckFactory f, const ScheduleClock* c)
+      : store(s),
+        reporter(r),
+        factory(std::move(f)),
+        clock(c ? *c : kSteadyClock),
+        started_at(clock.Now().wall),
+        started_steady(clock.Now().steady) {}
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::shared_ptr<Runner>> runners;  // Guarded by mu.
+  SnapshotStore* const store;
+  Reporter* const reporter;
+  const CheckFactory factory;
+  const ScheduleClock& clock;
+  const WallClock::time_point started_at;
+  const Clock::time_point started_steady;
+
+  Mutex mu;
+  CondVar cv;  // wakes the timing thread
+  std::vector<std::shared_ptr<Runner>> runners VIGIL_GUARDED_BY(mu);
   // Removed or replaced checks whose attempt was still in flight at a reload:
   // their late answer is thrown away, but until it comes their credentials
   // stay in the scrubber (the driver's error text may quote them).
-  std::vector<std::shared_ptr<Runner>> retired;  // Guarded by mu.
-  std::vector<std::string> config_secrets;       // Guarded by mu.
-  bool stop = false;                             // Guarded by mu.
-  bool draining = false;                         // Guarded by mu.
-  uint64_t reloads = 0;                          // Guarded by mu.
-  uint64_t reload_failures = 0;                  // Guarded by mu.
-  uint64_t generation = 0;                       // Guarded by mu.
-  WallClock::time_point started_at = WallClock::now();
-  Clock::time_point started_steady = Clock::now();
-  bool last_reload_ok = true;                                   // Guarded by mu.
-  WallClock::time_point last_reload_success = started_at;       // Guarded by mu.
-  std::deque<StateEvent> events;                                // Guarded by mu.
-  std::shared_ptr<const std::vector<StateEvent>> events_view =  // Guarded by mu.
+  std::vector<std::shared_ptr<Runner>> retired VIGIL_GUARDED_BY(mu);
+  std::vector<std::string> config_secrets VIGIL_GUARDED_BY(mu);
+  bool stop VIGIL_GUARDED_BY(mu) = false;
+  bool poked VIGIL_GUARDED_BY(mu) = false;  // something changed: decide again now
+  DaemonState daemon VIGIL_GUARDED_BY(mu);
+  uint64_t generation VIGIL_GUARDED_BY(mu) = 0;
+  std::deque<StateEvent> events VIGIL_GUARDED_BY(mu);
+  std::shared_ptr<const std::vector<StateEvent>> events_view VIGIL_GUARDED_BY(mu) =
       std::make_shared<const std::vector<StateEvent>>();
-  std::mt19937_64 rng{std::random_device{}() ^ static_cast<uint64_t>(getpid())};
+  Schedule schedule VIGIL_GUARDED_BY(mu){std::random_device{}() ^ static_cast<uint64_t>(getpid())};
   std::thread timer;
 
   std::shared_ptr<Runner> MakeRunner(const CheckConfig& c, Now now) {
-    auto r = std::make_shared<Runner>(c, factory(c), now);
-    r->target = r->check->Target();
-    r->next_run = now.steady;  // first run at once
+    auto r = std::make_shared<Runner>(mu, c, factory(c), reporter, now);
     std::weak_ptr<Core> weak = shared_from_this();
     std::thread([weak, r] { WorkerLoop(weak, r); }).detach();
     return r;
   }
 
-  static void WorkerLoop(std::weak_ptr<Core> weak, std::shared_ptr<Runner> r) {
+  static void WorkerLoop(const std::weak_ptr<Core>& weak, const std::shared_ptr<Runner>& r) {
     for (;;) {
-      Deadline deadline;
-      uint64_t attempt;
-      {
-        auto core = weak.lock();
-        if (!core) return;
-        std::unique_lock<std::mutex> lock(core->mu);
-        // Wake up now and then to notice a Core that is gone.
-        while (!r->go && !r->quit) r->cv.wait_for(lock, std::chrono::seconds(1));
-        if (r->quit) return;
-        r->go = false;
-        deadline = r->deadline;
-        attempt = r->attempt;
-      }
-      const auto t0 = Clock::now();
-      CheckResult result;
-      try {
-        result = r->check->Run(deadline);
-      } catch (const std::exception& e) {
-        result = CheckResult::Fail(std::string("internal error: ") + e.what());
-      } catch (...) {
-        result = CheckResult::Fail("internal error");
-      }
-      result.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
-      if (result.outcome == Outcome::kFail) r->check->Close();
+      Order order;
+      bool run = false;
+      if (!AwaitOrder(weak, *r, &order, &run)) return;
+      if (!run) continue;  // a quiet second: look whether the core is still there
+      CheckResult result = RunAttempt(*r->check, order.deadline);
       std::string target = r->check->Target();
       auto core = weak.lock();
       if (!core) return;
-      core->Complete(r, attempt, std::move(result), std::move(target));
+      core->Complete(r, order.attempt, std::move(result), std::move(target));
     }
   }
 
+  // Waits up to a second for the next run (`*run`, with its order). False
+  // when the worker is to end: the core is gone or the runner quit.
+  static bool AwaitOrder(const std::weak_ptr<Core>& weak, Runner& r, Order* order, bool* run) {
+    auto core = weak.lock();
+    if (!core) return false;
+    MutexLock lock(r.mu);
+    r.cv.WaitFor(lock, std::chrono::seconds(1),
+                 [&r]() VIGIL_NO_THREAD_SAFETY_ANALYSIS { return r.go || r.quit; });
+    if (r.quit) return false;
+    *run = r.go;
+    if (r.go) {
+      r.go = false;
+      *order = {r.slot.deadline, r.slot.attempt};
+    }
+    return true;
+  }
+
   // The scrubber's secrets: the current config's and the retired checks'.
-  void UpdateSecretsLocked() {
+  void UpdateSecretsLocked() VIGIL_REQUIRES(mu) {
     std::vector<std::string> secrets = config_secrets;
-    for (const auto& r : retired)
+    for (const auto& r : retired) {
+      SameMutex(mu, r->mu);
       secrets.insert(secrets.end(), r->config.secrets.begin(), r->config.secrets.end());
+    }
     reporter->SetSecrets(secrets);
   }
 
+  void Poke() VIGIL_REQUIRES(mu) {
+    poked = true;
+    cv.NotifyAll();
+  }
+
   void Complete(const std::shared_ptr<Runner>& r, uint64_t attempt, CheckResult result,
-                std::string target) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (stop || r->attempt != attempt) return;
+                std::string target) VIGIL_EXCLUDES(mu) {
+    MutexLock lock(mu);
+    SameMutex(mu, r->mu);
+    if (stop || r->slot.attempt != attempt) return;
     if (r->quit) {
       // The late answer of a check that a reload removed or replaced: not
       // logged, not recorded, and its credentials may leave the scrubber.
@@ -141,90 +181,60 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
       }
       return;
     }
-    r->in_flight = false;
-    if (r->target != target) {
-      reporter->Report({Level::kInfo,
-                        "target_changed",
-                        r->config.name,
-                        r->config.kind,
-                        "",
-                        "[" + r->config.name + "] " + KindDisplayName(r->config.kind) +
-                            " target changed from " + r->target + " to " + target,
-                        {{"from", r->target}, {"to", target}}});
-      r->target = std::move(target);
-    }
-    for (const std::string& note : result.notes) {
-      // What the dependency said on the side (a PostgreSQL NOTICE): the
-      // check passes each distinct one once; scrubbed like every line.
-      Emit(*r, Level::kWarn, "check_notice", note, " ");
-    }
-    Now now = Now::Real();
-    if (r->abandoned) {
-      r->abandoned = false;  // its timeout is recorded already
-    } else {
-      RecordLocked(*r, std::move(result), now);
-    }
-    Reschedule(*r, now);
-    if (!r->quit) Publish();
-    cv.notify_all();
+    Land(*r, std::move(result), std::move(target));
   }
 
-  void Reschedule(Runner& r, Now now) {
-    std::uniform_real_distribution<double> unit(0.0, 1.0);
-    auto next = r.started + JitteredInterval(r.config.timing.interval_ms,
-                                             r.config.timing.jitter_percent, unit(rng));
-    r.next_run = std::max(next, now.steady);
+  // A worker's result, in time or after its timeout was recorded.
+  void Land(Runner& r, CheckResult result, std::string target) VIGIL_REQUIRES(mu) {
+    SameMutex(mu, r.mu);
+    if (r.target != target) {
+      r.events.TargetChanged(r.target, target);
+      r.target = std::move(target);
+    }
+    // What the dependency said on the side: the check passes each distinct
+    // one once; scrubbed like every line.
+    for (const std::string& note : result.notes) r.events.Notice(note);
+    Now now = clock.Now();
+    if (!r.slot.abandoned) RecordLocked(r, std::move(result), now);
+    schedule.Finished(&r.slot, now.steady);
+    Publish();
+    Poke();
   }
 
-  void RecordLocked(Runner& r, CheckResult result, Now now) {
+  void RecordLocked(Runner& r, CheckResult result, Now now) VIGIL_REQUIRES(mu) {
+    SameMutex(mu, r.mu);
+    const CheckTiming& timing = r.config.timing;
     if (result.timed_out) {
-      result.reason =
-          TimeoutReasonOf(result, std::chrono::milliseconds(r.config.timing.timeout_ms));
+      result.reason = TimeoutReasonOf(result, std::chrono::milliseconds(timing.timeout_ms));
     }
     ApplyCertExpiry(
-        &result, r.config.timing.cert_expiry_warn_days,
+        &result, timing.cert_expiry_warn_days,
         std::chrono::duration_cast<std::chrono::seconds>(now.wall.time_since_epoch()).count());
     result.reason = reporter->redactor().Scrub(std::move(result.reason));
+    // A pass with a note: checks say it once; it is logged, not shown as a warn.
     if (result.outcome == Outcome::kPass && !result.reason.empty()) {
-      // A pass with a note (e.g. INFO refused by ACL: PING verdict only).
-      // Checks say it once; it is logged, not shown as a warn.
-      Emit(r, Level::kWarn, "check_note", result.reason, " note: ");
+      r.events.PassNote(result.reason);
     }
     Transition t = r.tracker.Record(result, now);
-    LogTransition(r, t, now);
+    ReportTransition(r, t, now);
     if (result.outcome == Outcome::kFail && !t.status_changed &&
         r.tracker.status() == Status::kFail) {
-      ++r.fails_since_log;
-      if (now.steady - r.last_fail_log >= kStillFailingEvery) {
-        Emit(r, r.config.required ? Level::kError : Level::kWarn, "check_still_failing",
-             r.tracker.reason(), " error: ",
-             {{"failures", std::to_string(r.fails_since_log)},
-              {"since", FormatTime(r.tracker.since())}});
-        r.fails_since_log = 0;
-        r.last_fail_log = now.steady;
-      }
+      r.events.FailedAgain(r.tracker.reason(), r.tracker.since(), now.steady);
     }
   }
 
-  void Emit(const Runner& r, Level level, const char* event, const std::string& reason,
-            const char* what, std::vector<std::pair<std::string, std::string>> fields = {}) {
-    std::string message = "[" + r.config.name + "] " + KindDisplayName(r.config.kind) + what;
-    if (!reason.empty()) message += reason;
-    reporter->Report({level, event, r.config.name, r.config.kind, reason, std::move(message),
-                      std::move(fields)});
-  }
-
-  void LogTransition(Runner& r, const Transition& t, Now now) {
+  void ReportTransition(Runner& r, const Transition& t, Now now) VIGIL_REQUIRES(mu) {
+    SameMutex(mu, r.mu);
     if (t.breaker_changed) {
       switch (t.breaker_to) {
         case BreakerState::kOpen:
-          Emit(r, Level::kError, "circuit_opened", r.tracker.reason(), " circuit breaker opened: ");
+          r.events.CircuitOpened(r.tracker.reason());
           break;
         case BreakerState::kHalfOpen:
-          Emit(r, Level::kInfo, "circuit_half_open", "", " circuit breaker half-open, trying");
+          r.events.CircuitHalfOpen();
           break;
         case BreakerState::kClosed:
-          Emit(r, Level::kInfo, "circuit_closed", "", " circuit breaker closed");
+          r.events.CircuitClosed();
           break;
       }
     }
@@ -232,148 +242,125 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
     const std::string& reason = r.tracker.reason();
     AddEvent({now.wall, r.config.name, t.from, t.to, reason});
     if (t.to == Status::kFail) {
-      r.last_fail_log = now.steady;
-      r.fails_since_log = 0;
-      Emit(r, r.config.required ? Level::kError : Level::kWarn, "check_failed", reason, " error: ",
-           {{"required", r.config.required ? "true" : "false"}, {"role", r.config.role}});
+      r.events.Failed(reason, now.steady);
     } else if (t.to == Status::kWarn) {
-      Emit(r, Level::kWarn, "check_warn", reason, " warning: ");
+      r.events.Warned(reason);
     } else if (t.to == Status::kPass && t.from != Status::kUnknown) {
-      Emit(r, Level::kInfo, "check_recovered", "", " recovered");
+      r.events.Recovered();
     } else if (t.to == Status::kPass) {
-      Emit(r, Level::kInfo, "check_passed", "", " ok");
+      r.events.Passed();
     }
   }
 
   // Bounded: the oldest event goes when the ring is full. The view that
   // snapshots share is rebuilt here only, so a publish costs a pointer copy.
-  void AddEvent(StateEvent e) {
+  void AddEvent(StateEvent e) VIGIL_REQUIRES(mu) {
     events.push_back(std::move(e));
     while (events.size() > kMaxStateEvents) events.pop_front();
     events_view = std::make_shared<const std::vector<StateEvent>>(events.begin(), events.end());
   }
 
-  void Publish() {
+  void Publish() VIGIL_REQUIRES(mu) {
     auto snap = std::make_shared<HealthSnapshot>();
-    snap->draining = draining;
+    vigil::SetDaemonState(daemon, snap.get());
     snap->started_at = started_at;
     snap->started_steady = started_steady;
-    snap->config_reloads = reloads;
-    snap->config_reload_failures = reload_failures;
-    snap->last_reload_ok = last_reload_ok;
-    snap->last_reload_success = last_reload_success;
     snap->events = events_view;
     snap->generation = ++generation;
     snap->checks.reserve(runners.size());
     for (const auto& r : runners) {
-      const CheckTracker& t = r->tracker;
-      CheckView v;
-      v.name = r->config.name;
-      v.kind = r->config.kind;
-      v.role = r->config.role;
-      v.required = r->config.required;
-      v.liveness = r->config.liveness;
-      v.target = r->target;
-      v.interval_ms = r->config.timing.interval_ms;
-      v.timeout_ms = r->config.timing.timeout_ms;
-      v.status = t.status();
-      v.since = t.since();
-      v.latency_ms = t.last_latency().count() / 1000.0;
-      v.consecutive_failures = t.consecutive_failures();
-      v.last_success = t.last_success();
-      v.last_error = t.last_error();
-      v.reason = t.reason();
-      v.circuit = t.breaker();
-      v.ever_passed = t.ever_passed();
-      v.attempts = t.attempts();
-      v.failures_total = t.failures_total();
-      v.failures_by_kind = t.failures_by_kind();
-      v.recent = t.recent();
-      v.signals = t.signals();
-      v.durations = t.durations();
-      v.breaker_transitions = t.breaker_transitions();
-      v.tls_not_after = t.tls_not_after();
-      snap->checks.push_back(std::move(v));
+      SameMutex(mu, r->mu);
+      snap->checks.push_back(ViewOf(r->config, r->target, r->tracker));
     }
     store->Set(std::move(snap));
   }
 
-  void TimerLoop() {
-    std::unique_lock<std::mutex> lock(mu);
+  // The timing thread: ask the schedule, carry out its plan, sleep until its
+  // wake-up or until something changes.
+  void TimerLoop() VIGIL_EXCLUDES(mu) {
+    MutexLock lock(mu);
     while (!stop) {
-      Now now = Now::Real();
+      const Now now = clock.Now();
       store->Beat(now.steady);
-      auto wake = now.steady + kMaxSleep;
-      bool dirty = false;
-      for (auto& rp : runners) {
-        Runner& r = *rp;
-        if (r.in_flight) {
-          if (r.abandoned) continue;
-          if (now.steady >= r.deadline + kDeadlineGrace) {
-            // The worker is stuck past its deadline: record the timeout at
-            // the deadline now; its eventual answer is dropped.
-            r.abandoned = true;
-            CheckResult timeout;
-            timeout.outcome = Outcome::kFail;
-            timeout.timed_out = true;
-            timeout.failure = FailureKind::kTimeout;
-            timeout.latency =
-                std::chrono::duration_cast<std::chrono::microseconds>(r.deadline - r.started);
-            RecordLocked(r, std::move(timeout), now);
-            dirty = true;
-          } else {
-            wake = std::min(wake, r.deadline + kDeadlineGrace);
-          }
-          continue;
-        }
-        if (now.steady >= r.next_run) {
-          Transition t;
-          if (r.tracker.AllowAttempt(now, &t)) {
-            r.in_flight = true;
-            r.go = true;
-            ++r.attempt;
-            r.started = now.steady;
-            r.deadline = now.steady + std::chrono::milliseconds(r.config.timing.timeout_ms);
-            r.cv.notify_all();
-            wake = std::min(wake, r.deadline + kDeadlineGrace);
-          } else {
-            // Breaker open: leave the dependency alone until the trial. Not
-            // an attempt, so counted in neither attempts nor failures (the
-            // breaker's own gauge says why the check stays failing).
-            r.next_run = r.tracker.BreakerRetryAt();
-          }
-          if (t.breaker_changed) {
-            LogTransition(r, t, now);
-            dirty = true;
-          }
-        }
-        if (!r.in_flight) wake = std::min(wake, r.next_run);
+      std::vector<ScheduledCheck> checks;
+      checks.reserve(runners.size());
+      for (const auto& r : runners) {
+        SameMutex(mu, r->mu);
+        checks.push_back({&r->slot, &r->tracker});
       }
-      if (dirty) Publish();
-      cv.wait_until(lock, wake);
+      const SchedulePlan plan = schedule.Decide(now, checks);
+      if (Carry(plan, now)) Publish();
+      poked = false;
+      cv.WaitUntil(lock, plan.wake,
+                   [this]() VIGIL_NO_THREAD_SAFETY_ANALYSIS { return poked || stop; });
     }
   }
 
-  void QuitRunner(Runner& r) {
+  // Starts runs and records timeouts; true if a snapshot is due.
+  bool Carry(const SchedulePlan& plan, Now now) VIGIL_REQUIRES(mu) {
+    bool dirty = false;
+    for (const ScheduleStep& step : plan.steps) {
+      Runner& r = *runners[step.check];
+      SameMutex(mu, r.mu);
+      if (step.kind == ScheduleStep::Kind::kStart) {
+        r.go = true;
+        r.cv.NotifyAll();
+      } else if (step.kind == ScheduleStep::Kind::kTimedOut) {
+        // Recorded at the deadline; the worker's eventual answer is dropped.
+        RecordLocked(r, Schedule::TimeoutResult(r.slot), now);
+        dirty = true;
+      }
+      if (step.breaker.breaker_changed) {
+        ReportTransition(r, step.breaker, now);
+        dirty = true;
+      }
+    }
+    return dirty;
+  }
+
+  void QuitRunner(Runner& r) VIGIL_REQUIRES(mu) {
+    SameMutex(mu, r.mu);
     r.quit = true;
-    r.cv.notify_all();
+    r.cv.NotifyAll();
+  }
+
+  // A reload's checks: the running one if unchanged, else a new one.
+  std::shared_ptr<Runner> KeepOrMake(const CheckConfig& c, Now now) VIGIL_REQUIRES(mu) {
+    for (auto& r : runners) {
+      if (!r) continue;
+      SameMutex(mu, r->mu);
+      if (r->config.name != c.name || !r->config.SameAs(c)) continue;
+      r->config = c;  // same spec and timing; flags may be re-read
+      r->events.Relabel(LabelOf(c));
+      return std::exchange(r, nullptr);
+    }
+    return MakeRunner(c, now);
+  }
+
+  // After a reload: the runners left over quit; those in flight retire.
+  void RetireLeftovers() VIGIL_REQUIRES(mu) {
+    for (auto& r : runners) {
+      if (!r) continue;
+      SameMutex(mu, r->mu);
+      QuitRunner(*r);
+      if (r->slot.in_flight) retired.push_back(r);
+    }
   }
 };
 
-Scheduler::Scheduler(SnapshotStore* store, Reporter* reporter, CheckFactory factory)
-    : core_(std::make_shared<Core>()) {
-  core_->store = store;
-  core_->reporter = reporter;
-  core_->factory =
-      factory ? std::move(factory) : [](const CheckConfig& c) { return BuildCheck(c); };
-}
+Scheduler::Scheduler(SnapshotStore* store, Reporter* reporter, CheckFactory factory,
+                     const ScheduleClock* clock)
+    : core_(std::make_shared<Core>(
+          store, reporter,
+          factory ? std::move(factory) : [](const CheckConfig& c) { return BuildCheck(c); },
+          clock)) {}
 
 Scheduler::~Scheduler() { Stop(); }
 
 void Scheduler::Start(const Config& config) {
-  Now now = Now::Real();
+  const Now now = core_->clock.Now();
   {
-    std::lock_guard<std::mutex> lock(core_->mu);
+    MutexLock lock(core_->mu);
     for (const auto& c : config.checks) core_->runners.push_back(core_->MakeRunner(c, now));
     core_->config_secrets = config.secrets;
     core_->UpdateSecretsLocked();
@@ -383,74 +370,48 @@ void Scheduler::Start(const Config& config) {
 }
 
 void Scheduler::Apply(const Config& config) {
-  Now now = Now::Real();
-  std::lock_guard<std::mutex> lock(core_->mu);
+  const Now now = core_->clock.Now();
+  MutexLock lock(core_->mu);
   std::vector<std::shared_ptr<Runner>> next;
-  for (const auto& c : config.checks) {
-    std::shared_ptr<Runner> keep;
-    for (auto& r : core_->runners) {
-      if (r && r->config.name == c.name && r->config.SameAs(c)) {
-        keep = r;
-        r = nullptr;
-        break;
-      }
-    }
-    if (keep) {
-      keep->config = c;  // same spec and timing; flags may be re-read
-    } else {
-      keep = core_->MakeRunner(c, now);
-    }
-    next.push_back(std::move(keep));
-  }
-  for (auto& r : core_->runners) {
-    if (!r) continue;
-    core_->QuitRunner(*r);
-    if (r->in_flight) core_->retired.push_back(r);
-  }
+  for (const auto& c : config.checks) next.push_back(core_->KeepOrMake(c, now));
+  core_->RetireLeftovers();
   core_->runners = std::move(next);
   core_->config_secrets = config.secrets;
   core_->UpdateSecretsLocked();
   core_->Publish();
-  core_->cv.notify_all();
+  core_->Poke();
 }
 
 bool Scheduler::ResetBreaker(const std::string& name) {
-  std::lock_guard<std::mutex> lock(core_->mu);
+  MutexLock lock(core_->mu);
   for (auto& r : core_->runners) {
+    SameMutex(core_->mu, r->mu);
     if (r->config.name != name) continue;
-    Now now = Now::Real();
+    const Now now = core_->clock.Now();
     Transition t = r->tracker.ResetBreaker(now);
-    core_->LogTransition(*r, t, now);
-    if (!r->in_flight) r->next_run = now.steady;
+    core_->ReportTransition(*r, t, now);
+    Schedule::RunNow(&r->slot, now.steady);
     core_->Publish();
-    core_->cv.notify_all();
+    core_->Poke();
     return true;
   }
   return false;
 }
 
-void Scheduler::SetDraining(bool draining) {
-  std::lock_guard<std::mutex> lock(core_->mu);
-  core_->draining = draining;
-  core_->Publish();
-}
-
-void Scheduler::CountReload(bool ok) {
-  std::lock_guard<std::mutex> lock(core_->mu);
-  (ok ? core_->reloads : core_->reload_failures)++;
-  core_->last_reload_ok = ok;
-  if (ok) core_->last_reload_success = WallClock::now();
+void Scheduler::SetDaemonState(const DaemonState& state) {
+  MutexLock lock(core_->mu);
+  core_->daemon = state;
   core_->Publish();
 }
 
 void Scheduler::Stop() {
   {
-    std::lock_guard<std::mutex> lock(core_->mu);
+    MutexLock lock(core_->mu);
     if (core_->stop) return;
     core_->stop = true;
     for (auto& r : core_->runners) core_->QuitRunner(*r);
+    core_->Poke();
   }
-  core_->cv.notify_all();
   if (core_->timer.joinable()) core_->timer.join();
 }
 

@@ -65,6 +65,30 @@ struct HealthSnapshot {
   }
 };
 
+// What the daemon owns and each snapshot shows beside the checks: draining
+// and the config reloads. The daemon keeps it and hands a copy to the
+// scheduler, which puts it into every snapshot it publishes.
+struct DaemonState {
+  bool draining = false;
+  uint64_t config_reloads = 0;
+  uint64_t config_reload_failures = 0;
+  bool last_reload_ok = true;
+  WallClock::time_point last_reload_success = WallClock::now();
+
+  // A reload was tried at `now`; `ok`: it was applied.
+  void CountReload(bool ok, WallClock::time_point now);
+};
+
+class CheckTracker;
+struct CheckConfig;
+
+// A check's entry in the snapshot: its config, its current target and what
+// its tracker knows.
+CheckView ViewOf(const CheckConfig& config, const std::string& target, const CheckTracker& tracker);
+
+// Puts the daemon's state into a snapshot.
+void SetDaemonState(const DaemonState& d, HealthSnapshot* s);
+
 // Holds the current snapshot; readers and the one writer never block each other
 // for longer than a shared_ptr copy.
 class SnapshotStore {

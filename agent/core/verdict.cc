@@ -16,6 +16,26 @@ const char* OverallName(Overall o) {
   return "error";
 }
 
+Status StatusOf(Outcome o) {
+  switch (o) {
+    case Outcome::kPass:
+      return Status::kPass;
+    case Outcome::kWarn:
+      return Status::kWarn;
+    case Outcome::kFail:
+      return Status::kFail;
+  }
+  return Status::kFail;
+}
+
+const char* IetfStatusName(Status s) {
+  return s == Status::kPass ? "pass" : s == Status::kWarn ? "warn" : "fail";
+}
+
+const char* IetfStatusName(Overall o) {
+  return o == Overall::kOk ? "pass" : o == Overall::kDegraded ? "warn" : "fail";
+}
+
 bool IsLive(const HealthSnapshot& s, bool loop_alive, const Exclusions& excluded) {
   if (!loop_alive) return false;
   for (const auto& c : s.checks) {

@@ -14,6 +14,17 @@ const char* OverallName(Overall o);  // "ok" | "degraded" | "error" | "starting"
 
 using Exclusions = std::set<std::string>;
 
+// The status one run's outcome stands for: pass, warn or fail. The tracker's
+// thresholds decide when it becomes the check's effective status; `vigil
+// check` takes it as it is.
+Status StatusOf(Outcome o);
+
+// The words of draft-inadarei-api-health-check (/health?format=ietf):
+// "pass", "warn" or "fail" (a check not run yet is "fail").
+const char* IetfStatusName(Status s);
+// The pod's: ok is "pass", degraded "warn", error and starting "fail".
+const char* IetfStatusName(Overall o);
+
 // A check's own result counts as up: pass or warn.
 inline bool IsUp(Status s) { return s == Status::kPass || s == Status::kWarn; }
 

@@ -148,11 +148,8 @@ std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod, WallCl
                              bool full) {
   // draft-inadarei-api-health-check: pass / warn / fail.
   const Overall o = OverallStatus(s);
-  auto ietf = [](Status st) {
-    return st == Status::kPass ? "pass" : st == Status::kWarn ? "warn" : "fail";
-  };
   json j;
-  j["status"] = o == Overall::kOk ? "pass" : o == Overall::kDegraded ? "warn" : "fail";
+  j["status"] = IetfStatusName(o);
   j["version"] = "1";
   j["releaseId"] = kVersion;
   j["serviceId"] = pod.name.empty() ? "vigil" : pod.name;
@@ -164,7 +161,7 @@ std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod, WallCl
     e["componentId"] = c.name;
     if (!full) {
       // No type (it tells the kind), no latency, no output text.
-      e["status"] = ietf(c.status);
+      e["status"] = IetfStatusName(c.status);
       e["required"] = c.required;
       e["time"] = FormatTime(c.since);
       checks[c.name] = json::array({e});
@@ -174,7 +171,7 @@ std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod, WallCl
     e["componentType"] = kind != nullptr ? kind->component_type : "datastore";
     e["observedValue"] = Round3(c.latency_ms);
     e["observedUnit"] = "ms";
-    e["status"] = ietf(c.status);
+    e["status"] = IetfStatusName(c.status);
     e["time"] = c.last_success && c.status != Status::kFail ? FormatTime(*c.last_success) : time;
     if (c.status == Status::kUnknown) {
       e["output"] = "not checked yet";

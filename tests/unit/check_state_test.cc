@@ -1,6 +1,6 @@
 // Thresholds, the first-result rule and the circuit breaker, with time passed
 // in by hand (no sleeping).
-#include "agent/core/check_state.h"
+#include "agent/core/check_tracker.h"
 
 #include <gtest/gtest.h>
 

@@ -12,7 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/config/config.h"
+#include "agent/core/check_tracker.h"
 #include "agent/core/scheduler.h"
+#include "agent/log/reporter.h"
 #include "agent/http/api.h"
 #include "agent/http/metrics.h"
 #include "agent/http/render.h"

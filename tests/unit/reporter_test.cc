@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "agent/config/config.h"
 #include "agent/core/scheduler.h"
+#include "agent/core/snapshot.h"
 
 namespace vigil {
 namespace {

@@ -1,6 +1,9 @@
-// The scheduler with fake checks: jitter bounds, at most one attempt in
-// flight, a stuck attempt recorded at its deadline without delaying others,
-// the breaker leaving the dependency alone, reload keeping state.
+// The scheduler's threads with fake checks: what needs real threads (the
+// timing logic itself is in schedule_test.cc, on a fake clock): the first
+// result published at once, at most one attempt in flight, a stuck worker's
+// timeout recorded by the timing thread without delaying others, the admin's
+// breaker reset, reload keeping state, the daemon's state published. Bounds
+// are generous: the machine may be loaded.
 #include "agent/core/scheduler.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +12,10 @@
 #include <atomic>
 #include <map>
 #include <thread>
+
+#include "agent/config/config.h"
+#include "agent/core/snapshot.h"
+#include "agent/log/reporter.h"
 
 namespace vigil {
 namespace {
@@ -98,24 +105,10 @@ class SchedulerTest : public ::testing::Test {
   std::shared_ptr<const HealthSnapshot> snap_;
 };
 
-TEST(Jitter, StaysWithinBounds) {
-  EXPECT_EQ(JitteredInterval(1000, 10, 0.0), 1000ms);
-  EXPECT_EQ(JitteredInterval(1000, 10, 0.999999), 1099ms);
-  EXPECT_EQ(JitteredInterval(1000, 0, 0.7), 1000ms);
-  EXPECT_EQ(JitteredInterval(1000, 100, 0.5), 1500ms);
-  EXPECT_EQ(JitteredInterval(0, 0, 0.0), 1ms);         // never zero: no live lock
-  EXPECT_EQ(JitteredInterval(1000, 10, 7.0), 1100ms);  // clamped draw
-  for (int i = 0; i < 1000; ++i) {
-    auto d = JitteredInterval(5000, 10, i / 1000.0);
-    EXPECT_GE(d, 5000ms);
-    EXPECT_LE(d, 5500ms);
-  }
-}
-
 TEST_F(SchedulerTest, FirstResultSetsStateAtOnce) {
   Scheduler s(&store_, &reporter_, factory_);
   Config cfg;
-  cfg.checks = {Fake("a", 60000)};
+  cfg.checks = {Fake("a", 3600000)};
   s.Start(cfg);
   ASSERT_TRUE(WaitFor([&] { return View("a") && View("a")->status == Status::kPass; }));
   EXPECT_EQ(State("a")->runs, 1);
@@ -131,7 +124,7 @@ TEST_F(SchedulerTest, StuckAttemptIsATimeoutAtTheDeadlineAndDelaysNoOther) {
   s.Start(cfg);
   ASSERT_TRUE(WaitFor([&] { return View("stuck")->status == Status::kFail; }));
   const auto took = Clock::now() - t0;
-  EXPECT_LT(took, 400ms);  // deadline 50 ms + grace, far below the 1.5 s hang
+  EXPECT_LT(took, 1200ms);  // deadline 50 ms + grace, well below the 1.5 s hang
   EXPECT_EQ(View("stuck")->reason, "timeout after 50 ms");
   // The other check keeps its rhythm meanwhile.
   const int before = State("fine")->runs;
@@ -153,28 +146,6 @@ TEST_F(SchedulerTest, AtMostOneAttemptInFlight) {
   EXPECT_GE(State("slow")->runs, 3);
 }
 
-TEST_F(SchedulerTest, BreakerOpensAndStopsTouchingTheDependency) {
-  Scheduler s(&store_, &reporter_, factory_);
-  State("dep")->fail = true;
-  Config cfg;
-  auto c = Fake("dep", 100, 50);
-  c.timing.breaker = {3, 600, 2};
-  cfg.checks = {c};
-  s.Start(cfg);
-  ASSERT_TRUE(WaitFor([&] { return View("dep")->circuit == BreakerState::kOpen; }));
-  const int at_open = State("dep")->runs;
-  EXPECT_EQ(at_open, 3);
-  std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(State("dep")->runs, at_open);  // left alone while open
-  // Recovery timeout: one trial, which fails and reopens.
-  ASSERT_TRUE(WaitFor([&] { return State("dep")->runs == at_open + 1; }, 2000ms));
-  // Let it pass: half-open then closed after two passes.
-  State("dep")->fail = false;
-  ASSERT_TRUE(WaitFor([&] { return View("dep")->circuit == BreakerState::kClosed; }, 3000ms));
-  EXPECT_EQ(View("dep")->status, Status::kPass);
-  EXPECT_GE(View("dep")->breaker_transitions[static_cast<size_t>(BreakerState::kOpen)], 1u);
-}
-
 TEST_F(SchedulerTest, ResetBreakerClosesAndRunsNow) {
   Scheduler s(&store_, &reporter_, factory_);
   State("dep")->fail = true;
@@ -188,7 +159,7 @@ TEST_F(SchedulerTest, ResetBreakerClosesAndRunsNow) {
   const int runs = State("dep")->runs;
   EXPECT_TRUE(s.ResetBreaker("dep"));
   EXPECT_FALSE(s.ResetBreaker("nope"));
-  ASSERT_TRUE(WaitFor([&] { return View("dep")->status == Status::kPass; }, 1000ms));
+  ASSERT_TRUE(WaitFor([&] { return View("dep")->status == Status::kPass; }));
   EXPECT_GT(State("dep")->runs, runs);
   EXPECT_EQ(View("dep")->circuit, BreakerState::kClosed);
 }
@@ -213,11 +184,17 @@ TEST_F(SchedulerTest, ReloadKeepsUnchangedChecksAndDropsRemovedOnes) {
   ASSERT_TRUE(WaitFor([&] { return View("new") && View("new")->status == Status::kPass; }));
 }
 
-TEST_F(SchedulerTest, DrainingIsPublished) {
+TEST_F(SchedulerTest, DaemonStateIsPublished) {
   Scheduler s(&store_, &reporter_, factory_);
   s.Start(Config{});
-  s.SetDraining(true);
-  EXPECT_TRUE(store_.Get()->draining);
+  DaemonState d;
+  d.draining = true;
+  d.CountReload(false, WallClock::now());
+  s.SetDaemonState(d);
+  auto snap = store_.Get();
+  EXPECT_TRUE(snap->draining);
+  EXPECT_EQ(snap->config_reload_failures, 1u);
+  EXPECT_FALSE(snap->last_reload_ok);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "agent/app/oneshot.h"
 #include "agent/config/config.h"
 #include "agent/core/scheduler.h"
+#include "agent/core/snapshot.h"
 #include "agent/http/api.h"
 #include "agent/log/reporter.h"
 #include "checks/postgres/pg_dsn.h"

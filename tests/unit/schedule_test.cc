@@ -1,0 +1,246 @@
+// The pure schedule with a fake clock (no sleeping, no threads): the first
+// run at once, the spread second run, interval plus jitter after it, at most
+// one run in flight, the timeout recorded at the deadline whether or not the
+// worker returns, the breaker holding a due check back until its trial.
+#include "agent/core/schedule.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "agent/core/check_tracker.h"
+
+namespace vigil {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(Jitter, StaysWithinBounds) {
+  EXPECT_EQ(JitteredInterval(1000, 10, 0.0), 1000ms);
+  EXPECT_EQ(JitteredInterval(1000, 10, 0.999999), 1099ms);
+  EXPECT_EQ(JitteredInterval(1000, 0, 0.7), 1000ms);
+  EXPECT_EQ(JitteredInterval(1000, 100, 0.5), 1500ms);
+  EXPECT_EQ(JitteredInterval(0, 0, 0.0), 1ms);         // never zero: no live lock
+  EXPECT_EQ(JitteredInterval(1000, 10, 7.0), 1100ms);  // clamped draw
+  for (int i = 0; i < 1000; ++i) {
+    auto d = JitteredInterval(5000, 10, i / 1000.0);
+    EXPECT_GE(d, 5000ms);
+    EXPECT_LE(d, 5500ms);
+  }
+}
+
+TEST(Spread, SecondRunAnywhereInTheInterval) {
+  EXPECT_EQ(SpreadInterval(1000, 0.0), 1000ms);  // the whole interval at most
+  EXPECT_EQ(SpreadInterval(1000, 0.5), 500ms);
+  EXPECT_EQ(SpreadInterval(1000, 0.9999999), 1ms);  // never zero
+  EXPECT_EQ(SpreadInterval(0, 0.3), 1ms);
+  EXPECT_EQ(SpreadInterval(1000, -3.0), 1000ms);  // clamped draw
+  for (int i = 0; i < 1000; ++i) {
+    auto d = SpreadInterval(5000, i / 1000.0);
+    EXPECT_GT(d, 0ms);
+    EXPECT_LE(d, 5000ms);
+  }
+}
+
+class FakeClock : public ScheduleClock {
+ public:
+  vigil::Now Now() const override { return now_; }
+  void Advance(std::chrono::milliseconds d) {
+    now_.steady += d;
+    now_.wall += d;
+  }
+
+ private:
+  vigil::Now now_{Clock::time_point(std::chrono::hours(1000)), WallClock::time_point{}};
+};
+
+// One check on the fake clock: its slot, its tracker and the schedule.
+class ScheduleTest : public ::testing::Test {
+ protected:
+  void Add(int interval_ms, int timeout_ms, int jitter_percent = 0, BreakerConfig breaker = {}) {
+    CheckTiming timing;
+    timing.interval_ms = interval_ms;
+    timing.timeout_ms = timeout_ms;
+    timing.jitter_percent = jitter_percent;
+    timing.unhealthy_threshold = 1;
+    timing.breaker = breaker;
+    slots_.push_back(
+        std::make_unique<RunSlot>(interval_ms, timeout_ms, jitter_percent, clock_.Now().steady));
+    trackers_.push_back(std::make_unique<CheckTracker>(timing, clock_.Now()));
+  }
+  SchedulePlan Decide() {
+    std::vector<ScheduledCheck> checks;
+    for (size_t i = 0; i < slots_.size(); ++i)
+      checks.push_back({slots_[i].get(), trackers_[i].get()});
+    return schedule_.Decide(clock_.Now(), checks);
+  }
+  // Runs check 0 once at the current time, its result in after `took`.
+  void RunOnce(std::chrono::milliseconds took, bool pass = true) {
+    SchedulePlan plan = Decide();
+    ASSERT_EQ(plan.steps.size(), 1u);
+    ASSERT_EQ(plan.steps[0].kind, ScheduleStep::Kind::kStart);
+    clock_.Advance(took);
+    CheckResult r = pass ? CheckResult::Pass() : CheckResult::Fail("down");
+    trackers_[0]->Record(r, clock_.Now());
+    schedule_.Finished(slots_[0].get(), clock_.Now().steady);
+  }
+  RunSlot& slot(size_t i = 0) { return *slots_[i]; }
+  Clock::time_point now() const { return clock_.Now().steady; }
+
+  FakeClock clock_;
+  Schedule schedule_{42};
+  std::vector<std::unique_ptr<RunSlot>> slots_;
+  std::vector<std::unique_ptr<CheckTracker>> trackers_;
+};
+
+TEST_F(ScheduleTest, FirstRunAtOnceWithItsDeadline) {
+  Add(1000, 200);
+  SchedulePlan plan = Decide();
+  ASSERT_EQ(plan.steps.size(), 1u);
+  EXPECT_EQ(plan.steps[0].kind, ScheduleStep::Kind::kStart);
+  EXPECT_EQ(plan.steps[0].check, 0u);
+  EXPECT_TRUE(slot().in_flight);
+  EXPECT_EQ(slot().attempt, 1u);
+  EXPECT_EQ(slot().deadline, now() + 200ms);
+  EXPECT_EQ(plan.wake, now() + 200ms + Schedule::kDeadlineGrace);
+}
+
+TEST_F(ScheduleTest, NothingDueSleepsUntilTheNextRunOrTheHeartbeat) {
+  EXPECT_EQ(Decide().wake, now() + Schedule::kMaxSleep);  // no checks at all
+  Add(1000, 200);
+  RunOnce(10ms);
+  SchedulePlan plan = Decide();
+  EXPECT_TRUE(plan.steps.empty());
+  EXPECT_EQ(plan.wake, std::min(slot().next_run, now() + Schedule::kMaxSleep));
+}
+
+TEST_F(ScheduleTest, ARunningCheckIsNotStartedAgain) {
+  Add(100, 1000);
+  ASSERT_EQ(Decide().steps.size(), 1u);
+  for (int i = 0; i < 9; ++i) {  // several intervals, all before the deadline
+    clock_.Advance(100ms);
+    EXPECT_TRUE(Decide().steps.empty()) << i;
+  }
+  EXPECT_EQ(slot().attempt, 1u);
+}
+
+TEST_F(ScheduleTest, TimeoutRecordedAtTheDeadlineWhetherOrNotTheWorkerReturns) {
+  Add(100, 50);
+  ASSERT_EQ(Decide().steps.size(), 1u);
+  clock_.Advance(50ms);  // the deadline: the worker still has its grace
+  EXPECT_TRUE(Decide().steps.empty());
+  clock_.Advance(Schedule::kDeadlineGrace);
+  SchedulePlan plan = Decide();
+  ASSERT_EQ(plan.steps.size(), 1u);
+  EXPECT_EQ(plan.steps[0].kind, ScheduleStep::Kind::kTimedOut);
+  const CheckResult r = Schedule::TimeoutResult(slot());
+  EXPECT_EQ(r.outcome, Outcome::kFail);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.failure, FailureKind::kTimeout);
+  EXPECT_EQ(r.latency, 50ms);  // what the run cost: its whole timeout
+  // Recorded once; no second run while the stuck one is out.
+  clock_.Advance(5000ms);
+  EXPECT_TRUE(Decide().steps.empty());
+  EXPECT_TRUE(slot().abandoned);
+  // The worker comes back at last: runnable again at once (long overdue).
+  schedule_.Finished(&slot(), now());
+  EXPECT_FALSE(slot().abandoned);
+  EXPECT_EQ(slot().next_run, now());
+  ASSERT_EQ(Decide().steps.size(), 1u);
+  EXPECT_EQ(slot().attempt, 2u);
+}
+
+TEST_F(ScheduleTest, SecondRunsSpreadOverTheIntervalThenIntervalPlusJitter) {
+  constexpr int kChecks = 400;
+  for (int i = 0; i < kChecks; ++i) Add(1000, 100, 10);
+  const Clock::time_point t0 = now();
+  EXPECT_EQ(Decide().steps.size(), static_cast<size_t>(kChecks));  // all at once
+  clock_.Advance(5ms);
+  auto lo = 1000ms, hi = 0ms;
+  for (auto& s : slots_) {
+    schedule_.Finished(s.get(), now());
+    const auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(s->next_run - t0);
+    EXPECT_GE(gap, 5ms);  // never before the result is in
+    EXPECT_LE(gap, 1000ms);
+    lo = std::min(lo, gap);
+    hi = std::max(hi, gap);
+  }
+  // Phases spread at once over the whole interval, not 1000..1100 ms.
+  EXPECT_LT(lo, 100ms);
+  EXPECT_GT(hi, 900ms);
+  // Each second run starts when due; the third follows interval + jitter.
+  clock_.Advance(1000ms);
+  EXPECT_EQ(Decide().steps.size(), static_cast<size_t>(kChecks));
+  clock_.Advance(1ms);
+  for (auto& s : slots_) {
+    schedule_.Finished(s.get(), now());
+    EXPECT_GE(s->next_run, s->started + 1000ms);
+    EXPECT_LE(s->next_run, s->started + 1100ms);
+  }
+}
+
+TEST_F(ScheduleTest, ARunLongerThanItsIntervalIsFollowedAtOnce) {
+  Add(100, 1000);
+  RunOnce(10ms);
+  clock_.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(slot().next_run - now()));
+  RunOnce(300ms);  // the second run took three intervals
+  EXPECT_EQ(slot().next_run, now());
+}
+
+TEST_F(ScheduleTest, OpenBreakerHoldsTheCheckBackUntilItsTrial) {
+  Add(100, 50, 0, {2, 600, 2});
+  RunOnce(1ms, /*pass=*/false);
+  clock_.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(slot().next_run - now()));
+  RunOnce(1ms, /*pass=*/false);
+  ASSERT_EQ(trackers_[0]->breaker(), BreakerState::kOpen);
+  const Clock::time_point trial = trackers_[0]->BreakerRetryAt();
+  clock_.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(slot().next_run - now()));
+  SchedulePlan plan = Decide();
+  ASSERT_EQ(plan.steps.size(), 1u);
+  EXPECT_EQ(plan.steps[0].kind, ScheduleStep::Kind::kBreakerWait);
+  EXPECT_FALSE(slot().in_flight);
+  EXPECT_EQ(slot().next_run, trial);
+  EXPECT_EQ(slot().attempt, 2u);  // the dependency is left alone
+  clock_.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(trial - now()) - 1ms);
+  EXPECT_TRUE(Decide().steps.empty());
+  clock_.Advance(1ms);
+  plan = Decide();
+  ASSERT_EQ(plan.steps.size(), 1u);
+  EXPECT_EQ(plan.steps[0].kind, ScheduleStep::Kind::kStart);  // the trial
+  EXPECT_TRUE(plan.steps[0].breaker.breaker_changed);
+  EXPECT_EQ(plan.steps[0].breaker.breaker_to, BreakerState::kHalfOpen);
+}
+
+TEST_F(ScheduleTest, RunNowStartsAnIdleCheckButNotARunningOne) {
+  Add(60000, 100);
+  RunOnce(1ms);
+  Schedule::RunNow(&slot(), now());
+  ASSERT_EQ(Decide().steps.size(), 1u);
+  const Clock::time_point deadline = slot().deadline;
+  Schedule::RunNow(&slot(), now());
+  EXPECT_TRUE(Decide().steps.empty());
+  EXPECT_EQ(slot().deadline, deadline);
+}
+
+TEST_F(ScheduleTest, ChecksAreDecidedIndependently) {
+  Add(100, 50);
+  Add(100, 50);
+  SchedulePlan plan = Decide();
+  ASSERT_EQ(plan.steps.size(), 2u);
+  // Check 0 hangs; check 1 keeps its rhythm meanwhile.
+  int runs_of_1 = 1;
+  for (int i = 0; i < 20; ++i) {
+    clock_.Advance(10ms);
+    for (const ScheduleStep& step : Decide().steps) {
+      if (step.check == 1 && step.kind == ScheduleStep::Kind::kStart) ++runs_of_1;
+      EXPECT_FALSE(step.check == 0 && step.kind == ScheduleStep::Kind::kStart);
+    }
+    if (slot(1).in_flight) schedule_.Finished(&slot(1), now());
+  }
+  EXPECT_GE(runs_of_1, 2);
+  EXPECT_TRUE(slot(0).abandoned);
+}
+
+}  // namespace
+}  // namespace vigil
