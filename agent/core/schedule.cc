@@ -65,9 +65,11 @@ double Schedule::Draw() { return std::uniform_real_distribution<double>(0.0, 1.0
 void Schedule::Finished(RunSlot* slot, Clock::time_point now) {
   slot->in_flight = false;
   slot->abandoned = false;
-  const auto gap = slot->attempt == 1
-                       ? SpreadInterval(slot->interval_ms, Draw())
-                       : JitteredInterval(slot->interval_ms, slot->jitter_percent, Draw());
+  if (slot->attempt == 1) {
+    slot->next_run = now + SpreadInterval(slot->interval_ms, Draw());
+    return;
+  }
+  const auto gap = JitteredInterval(slot->interval_ms, slot->jitter_percent, Draw());
   slot->next_run = std::max(slot->started + gap, now);
 }
 

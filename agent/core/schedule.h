@@ -98,7 +98,10 @@ class Schedule {
 
   // The run in flight has handed in its result at `now`: sets the next
   // start. The first run was at once; the second comes SpreadInterval after
-  // it, each later one JitteredInterval after the previous start.
+  // the first one's result (not its start: when a fleet's first runs all
+  // time out together against an overloaded server, their retries spread
+  // over the interval after the timeout instead of coming at once), each
+  // later one JitteredInterval after the previous start.
   void Finished(RunSlot* slot, Clock::time_point now);
 
   // The admin's breaker reset: an idle check runs at once.
