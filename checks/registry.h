@@ -55,11 +55,6 @@ struct CheckSpec {
 // (docs/adding-a-check.md).
 struct CheckKind {
   std::string name;  // "redis"
-  // How log messages name the kind: "[db] PostgreSQL error: ...".
-  std::string display_name;  // "PostgreSQL"
-  // The health+json componentType of /health?full: "datastore" for a
-  // server that holds data (Redis, PostgreSQL), "component" otherwise.
-  std::string component_type;
   // Keys a check of this kind may carry besides the common ones.
   std::vector<std::string> keys;
   // The role a check of this kind gets when the config names none.
@@ -69,6 +64,13 @@ struct CheckKind {
   // CheckDns (checks/common/dns.h) and has its run timed
   // (CheckResult::latency).
   std::function<std::unique_ptr<Check>(const CheckSpec&)> create;
+  // (Last and defaulted, so that CheckKind{name, keys, role, create}
+  // still reads.)
+  // How log messages name the kind: "[db] PostgreSQL error: ...".
+  std::string display_name{};  // "PostgreSQL"
+  // The health+json componentType of /health?full: "datastore" for a
+  // server that holds data (Redis, PostgreSQL), "component" otherwise.
+  std::string component_type{};
 };
 
 class CheckRegistry {

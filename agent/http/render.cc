@@ -168,7 +168,8 @@ std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod, WallCl
       continue;
     }
     const CheckKind* kind = CheckRegistry::Builtin().Find(c.kind);
-    e["componentType"] = kind != nullptr ? kind->component_type : "datastore";
+    e["componentType"] =
+        kind != nullptr && !kind->component_type.empty() ? kind->component_type : "datastore";
     e["observedValue"] = Round3(c.latency_ms);
     e["observedUnit"] = "ms";
     e["status"] = IetfStatusName(c.status);

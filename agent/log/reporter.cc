@@ -29,7 +29,7 @@ const char* LevelName(Level l) {
 
 std::string KindDisplayName(const std::string& kind) {
   const CheckKind* k = CheckRegistry::Builtin().Find(kind);
-  return k != nullptr ? k->display_name : kind;
+  return k != nullptr && !k->display_name.empty() ? k->display_name : kind;
 }
 
 std::string FormatTime(std::chrono::system_clock::time_point t) {

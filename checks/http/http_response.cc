@@ -35,6 +35,21 @@ std::string Trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
+// The hex digits of text[begin, end) with blanks around them, at most 15.
+bool ParseChunkSize(const std::string& text, size_t begin, size_t end, size_t* size) {
+  while (begin < end && (text[begin] == ' ' || text[begin] == '\t')) ++begin;
+  while (end > begin && (text[end - 1] == ' ' || text[end - 1] == '\t')) --end;
+  if (begin == end || end - begin > 15) return false;
+  size_t n = 0;
+  for (size_t i = begin; i < end; ++i) {
+    int v = HexDigitValue(text[i]);
+    if (v < 0) return false;
+    n = n * 16 + static_cast<size_t>(v);
+  }
+  *size = n;
+  return true;
+}
+
 // Incremental decoder for `Transfer-Encoding: chunked`.
 class ChunkedDecoder {
  public:
@@ -83,19 +98,13 @@ class ChunkedDecoder {
       if (raw->size() > 1024) return Bad(error, "chunk size line too long");
       return Step::kWait;
     }
-    std::string line = raw->substr(0, nl);
-    raw->erase(0, nl + 1);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    size_t semi = line.find(';');
-    if (semi != std::string::npos) line.resize(semi);
-    const std::string digits = Trim(line);
-    if (digits.empty() || digits.size() > 15) return Bad(error, "malformed chunk size");
+    // The size ends at a ';' (chunk extensions) or at the line's end.
+    size_t end = std::min(raw->find(';'), nl);
+    if (end == nl && end > 0 && (*raw)[end - 1] == '\r') --end;
     size_t size = 0;
-    for (char c : digits) {
-      int v = HexDigitValue(c);
-      if (v < 0) return Bad(error, "malformed chunk size");
-      size = size * 16 + static_cast<size_t>(v);
-    }
+    const bool ok = ParseChunkSize(*raw, 0, end, &size);
+    raw->erase(0, nl + 1);
+    if (!ok) return Bad(error, "malformed chunk size");
     if (size == 0) {
       state_ = State::kTrailers;
     } else {
