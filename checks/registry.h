@@ -38,7 +38,7 @@ struct CheckSpec {
   std::string path;  // "checks[2]"
   std::vector<std::string>* secrets;
   // Seconds a check may go on with addresses it resolved before while DNS
-  // fails (checks/dns.h); the agent sets it from "dns_stale_s".
+  // fails (checks/common/dns.h); the agent sets it from "dns_stale_s".
   int dns_stale_s = 300;
 
   // Helpers for kind factories: typed reads that throw ConfigError naming

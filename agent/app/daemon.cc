@@ -5,12 +5,12 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "agent/app/version.h"
 #include "agent/core/scheduler.h"
 #include "agent/http/api.h"
 #include "agent/http/server.h"
 #include "agent/log/reporter.h"
 #include "checks/common/net.h"
+#include "checks/common/version.h"
 
 namespace vigil {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "agent/app/daemon.h"
 #include "agent/app/oneshot.h"
-#include "agent/app/version.h"
+#include "checks/common/version.h"
 
 namespace {
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "agent/app/probe_client.h"
+#include "agent/core/snapshot.h"
 #include "agent/core/verdict.h"
 #include "agent/log/redact.h"
 
@@ -38,12 +39,7 @@ namespace {
 // that throws is a failed check with a reason, as in the daemon; an
 // exception out of its thread would end the process.
 CheckView RunOne(const CheckConfig& c, const CheckRegistry& registry, const Redactor& redactor) {
-  CheckView v;
-  v.name = c.name;
-  v.kind = c.kind;
-  v.role = c.role;
-  v.required = c.required;
-  v.liveness = c.liveness;
+  CheckView v = IdentityOf(c);
   const auto t0 = Clock::now();
   std::unique_ptr<Check> check;
   CheckResult r;

@@ -19,13 +19,18 @@ void SetDaemonState(const DaemonState& d, HealthSnapshot* s) {
   s->last_reload_success = d.last_reload_success;
 }
 
-CheckView ViewOf(const CheckConfig& config, const std::string& target, const CheckTracker& t) {
+CheckView IdentityOf(const CheckConfig& config) {
   CheckView v;
   v.name = config.name;
   v.kind = config.kind;
   v.role = config.role;
   v.required = config.required;
   v.liveness = config.liveness;
+  return v;
+}
+
+CheckView ViewOf(const CheckConfig& config, const std::string& target, const CheckTracker& t) {
+  CheckView v = IdentityOf(config);
   v.target = target;
   v.interval_ms = config.timing.interval_ms;
   v.timeout_ms = config.timing.timeout_ms;

@@ -86,6 +86,10 @@ struct CheckConfig;
 // its tracker knows.
 CheckView ViewOf(const CheckConfig& config, const std::string& target, const CheckTracker& tracker);
 
+// A check's identity from its config (name, kind, role, required, liveness),
+// with no result yet: the start of ViewOf and of `vigil check`'s rows.
+CheckView IdentityOf(const CheckConfig& config);
+
 // Puts the daemon's state into a snapshot.
 void SetDaemonState(const DaemonState& d, HealthSnapshot* s);
 

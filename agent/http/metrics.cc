@@ -11,9 +11,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "agent/app/version.h"
 #include "agent/core/verdict.h"
 #include "agent/http/api.h"
+#include "checks/common/version.h"
 
 namespace vigil {
 namespace {

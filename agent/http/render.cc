@@ -4,10 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/app/version.h"
 #include "agent/core/verdict.h"
 #include "agent/http/api.h"
 #include "agent/log/reporter.h"
+#include "checks/common/version.h"
 #include "checks/registry.h"
 
 namespace vigil {

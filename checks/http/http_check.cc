@@ -29,13 +29,8 @@
 #include "checks/common/net.h"
 #include "checks/common/tls.h"
 #include "checks/common/url.h"
+#include "checks/common/version.h"
 #include "checks/http/http_response.h"
-
-#ifdef VIGIL_VERSION
-#define VIGIL_HTTP_USER_AGENT "vigil/" VIGIL_VERSION
-#else
-#define VIGIL_HTTP_USER_AGENT "vigil"
-#endif
 
 namespace vigil {
 namespace {
@@ -84,7 +79,7 @@ class HttpCheck final : public Check {
     if (u.port != (u.tls ? 443 : 80)) host_header += ":" + std::to_string(u.port);
     request_ = "GET " + u.path_and_query + " HTTP/1.1\r\n";
     request_ += "Host: " + host_header + "\r\n";
-    request_ += "User-Agent: " VIGIL_HTTP_USER_AGENT "\r\n";
+    request_ += std::string("User-Agent: vigil/") + kVersion + "\r\n";
     request_ += "Accept: */*\r\n";
     request_ += "Connection: close\r\n";
     if (u.has_userinfo)

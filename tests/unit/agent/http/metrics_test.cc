@@ -15,10 +15,10 @@
 #include "agent/config/config.h"
 #include "agent/core/check_tracker.h"
 #include "agent/core/scheduler.h"
-#include "agent/log/reporter.h"
 #include "agent/http/api.h"
 #include "agent/http/metrics.h"
 #include "agent/http/render.h"
+#include "agent/log/reporter.h"
 #include "checks/postgres/pg_failure.h"
 #include "checks/redis/redis_connection.h"
 

@@ -1,1 +1,0 @@
-#include "agent/app/version.h"

@@ -1,7 +1,0 @@
-#pragma once
-
-namespace vigil {
-
-inline constexpr const char* kVersion = VIGIL_VERSION;
-
-}  // namespace vigil
