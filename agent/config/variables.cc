@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/config/config_fields.h"
-#include "checks/registry.h"
 #include "checks/common/url.h"
+#include "checks/registry.h"
 
 namespace vigil {
 namespace {
