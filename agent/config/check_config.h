@@ -50,6 +50,11 @@ struct CheckConfig {
   std::string role;
   bool required = false;
   bool liveness = false;
+  // A required check whose failure is widespread across the fleet (docs/fleet.md)
+  // keeps the pod ready when true ("when_widespread": "stay_ready").
+  bool stay_ready_when_widespread = false;
+  // Widespread: failing on at least this share of the answering pods.
+  double widespread_ratio = 0.5;
   CheckTiming timing;
   // The check's JSON object after ${VAR} expansion: what the kind's factory
   // builds from, and what reload compares to decide "unchanged". Shared and
