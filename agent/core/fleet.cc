@@ -15,11 +15,17 @@ constexpr std::chrono::milliseconds kPendingGrace{100};
 
 bool Pending(const CheckView& c, const FleetView& f, WallClock::time_point now) {
   if (!c.required || !c.stay_ready_when_widespread || c.status != Status::kFail) return false;
-  if (now < c.since || now - c.since > std::chrono::milliseconds(f.timeout_ms) + kPendingGrace) {
-    return false;
-  }
+  if (now < c.since) return false;
   // Done once a round that started after the failure has come back.
-  return !(f.last_round_started && *f.last_round_started >= c.since);
+  if (f.last_round_started && *f.last_round_started >= c.since) return false;
+  const auto timeout = std::chrono::milliseconds(f.timeout_ms);
+  // That round is under way: it ends by its own deadline.
+  if (f.round_in_flight && *f.round_in_flight >= c.since) {
+    return now - *f.round_in_flight <= timeout + kPendingGrace;
+  }
+  // Not started yet: a round already in flight (started before the
+  // failure) finishes first, within one timeout.
+  return now - c.since <= 2 * timeout + kPendingGrace;
 }
 
 }  // namespace

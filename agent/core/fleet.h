@@ -62,6 +62,8 @@ struct FleetView {
   // The start of the newest completed round, and its end.
   std::optional<WallClock::time_point> last_round_started;
   std::optional<WallClock::time_point> last_round_completed;
+  // The start of the round in flight, if any.
+  std::optional<WallClock::time_point> round_in_flight;
   // The newest answer of each peer still known; stale ones are skipped by
   // Fresh(), not removed, until their peer leaves.
   std::vector<PeerAnswer> answers;

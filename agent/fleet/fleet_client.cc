@@ -100,8 +100,9 @@ struct FleetClient::Core {
   void Ask(const std::vector<Endpoint>& sample, const std::string& token, Deadline deadline);
   void Collect(const std::vector<Endpoint>& sample, WallClock::time_point now);
   void Forget(const std::vector<Endpoint>& known);
-  void Publish(const FleetConfig& cfg);
+  void Publish(const FleetConfig& cfg, std::optional<WallClock::time_point> in_flight);
   void ReportEpisodes();
+  void TurnOff();
   Clock::duration Jittered(int interval_ms);
 };
 
@@ -113,13 +114,17 @@ void FleetClient::Core::Loop() {
     bool notified_now = false;
     if (!WaitForWork(next, &cfg, &tok, &notified_now)) return;
     if (!cfg.enabled) {
+      TurnOff();
       next = Clock::time_point::max();
       continue;
     }
     const Clock::time_point now = Clock::now();
-    const bool triggered =
-        notified_now && NewStayReadyFailure() && now - last_round_at >= kMinRoundGap;
-    if (now < next && !triggered) continue;
+    // A stay_ready check started failing: its round now, or as soon as the
+    // last one is kMinRoundGap old.
+    if (notified_now && NewStayReadyFailure()) {
+      next = std::min(next, std::max(now, last_round_at + kMinRoundGap));
+    }
+    if (now < next) continue;
     Round(cfg, tok);
     next = last_round_at + Jittered(cfg.interval_ms);
   }
@@ -168,6 +173,7 @@ void FleetClient::Core::Round(const FleetConfig& cfg, const std::string& token) 
   const WallClock::time_point started = WallClock::now();
   last_round_at = Clock::now();
   const Deadline deadline = last_round_at + std::chrono::milliseconds(cfg.timeout_ms);
+  Publish(cfg, started);
   // DNS gets half the round at most; old addresses stand in meanwhile.
   const std::vector<Endpoint> known =
       Discover(cfg, last_round_at + std::chrono::milliseconds(cfg.timeout_ms / 2));
@@ -178,7 +184,7 @@ void FleetClient::Core::Round(const FleetConfig& cfg, const std::string& token) 
   ++rounds;
   last_started = started;
   last_completed = WallClock::now();
-  Publish(cfg);
+  Publish(cfg, std::nullopt);
   ReportEpisodes();
 }
 
@@ -323,8 +329,12 @@ void FleetClient::Core::Forget(const std::vector<Endpoint>& known) {
     it = keep.count(it->first) ? std::next(it) : conns.erase(it);
 }
 
-void FleetClient::Core::Publish(const FleetConfig& cfg) {
+// `in_flight`: a round has started at that moment (a pending stay_ready
+// check waits for it).
+void FleetClient::Core::Publish(const FleetConfig& cfg,
+                                std::optional<WallClock::time_point> in_flight) {
   auto v = std::make_shared<FleetView>();
+  v->round_in_flight = in_flight;
   v->enabled = true;
   v->min_pods = cfg.min_pods;
   v->interval_ms = cfg.interval_ms;
@@ -372,6 +382,16 @@ void FleetClient::Core::ReportEpisodes() {
     reporter->Report(std::move(e));
   }
   widespread = std::move(now_widespread);
+}
+
+// The fleet was turned off by a reload: every verdict is local again.
+void FleetClient::Core::TurnOff() {
+  if (!fleet->Get()->enabled) return;
+  conns.clear();
+  answers.clear();
+  peers.clear();
+  widespread.clear();
+  fleet->Set(std::make_shared<FleetView>());
 }
 
 FleetClient::FleetClient(FleetStore* fleet, const SnapshotStore* snapshots, Reporter* reporter,
