@@ -111,7 +111,7 @@ const std::vector<std::string>& KnownRoles() {
 }
 
 bool RoleRequiredByDefault(const std::string& role) {
-  // The app serves without these, slower or staler (README "Configuration").
+  // The app serves without these, slower or staler (the README's role table).
   return !(role == "cache" || role == "pubsub" || role == "flags" || role == "queue");
 }
 

@@ -1,5 +1,5 @@
 // One entry of "checks": its common keys, its timing and the kind's own JSON
-// (README "Configuration", "Check kinds").
+// (docs/configuration.md, docs/checks.md).
 #pragma once
 
 #include <cstddef>
@@ -66,7 +66,7 @@ struct CheckConfig {
   bool SameAs(const CheckConfig& o) const;
 };
 
-// The role table (README "Configuration"): is a check of this role required by default?
+// The role table (README, docs/configuration.md): is a check of this role required by default?
 bool RoleRequiredByDefault(const std::string& role);
 const std::vector<std::string>& KnownRoles();
 

@@ -1,5 +1,5 @@
-// Verdicts are pure functions of a snapshot (README "Endpoints"): trivially testable, and
-// the only place the readiness policy is written down.
+// Verdicts are pure functions of a snapshot (README "Endpoints", docs/http.md):
+// trivially testable, and the only place the readiness policy is written down.
 #pragma once
 
 #include <set>

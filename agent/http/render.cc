@@ -112,7 +112,7 @@ std::string RenderCheckLine(const CheckView& c, bool full, const CheckScope* sco
       return (c.required ? "[-]" : "[~]") + c.name + " not checked yet" +
              (c.required ? "" : ", not required");
     case Status::kFail:
-      // The documented line (README "Endpoints"); the reason is in /health and the logs.
+      // The documented line (docs/http.md); the reason is in /health and the logs.
       if (!c.required) return "[~]" + c.name + " degraded, not required";
       if (!full) return "[-]" + c.name + " failed";
       return "[-]" + c.name + " failed: " + c.reason;

@@ -12,7 +12,7 @@
 //   check.js component RENDERED.yaml OUTDIR "WANT..." "UNTOUCHED..."
 //                                                the vigil-sidecar component's output
 //   check.js dashboard DASHBOARD.json            the Grafana dashboard's shape and queries
-//   check.js readme SCHEMA VALUES.yaml README    README's values table is the generated one
+//   check.js readme SCHEMA VALUES.yaml FILE.md   the values table in FILE.md (docs/chart-values.md) is the generated one
 //   check.js readme-table SCHEMA VALUES.yaml     print that table
 //
 // OUTDIR receives config.json (the ConfigMap's, for `vigil validate`),
