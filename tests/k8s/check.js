@@ -808,7 +808,12 @@ function checkDashboard(file) {
     ['failures by check and reason', /sum by \(check, reason\) \(rate\(vigil_check_failures_total\{/],
     ['vigil_config_reloads_total', /vigil_config_reloads_total\{/],
     ['vigil_config_reload_failures_total', /vigil_config_reload_failures_total\{/],
+    ['the fleet pods', /vigil_fleet_pods\{/],
+    ['failing pods by check', /max by \(check\) \(vigil_fleet_check_failing_pods\{/],
+    ['scope by check', /by \(check, scope\) \(vigil_check_scope\{/],
   ]) expect(re.test(all), `${where}: no panel query with ${what}`);
+  const fleetRow = panels.find((p) => p.type === 'row' && p.title === 'Fleet');
+  expect(fleetRow, `${where}: no "Fleet" row`);
   for (const e of exprs) {
     if (/vigil_|process_/.test(e)) expect(/namespace=~"\$namespace", pod=~"\$pod"/.test(e), `${where}: a query ignores $namespace/$pod: ${e}`);
   }
