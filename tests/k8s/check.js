@@ -660,7 +660,8 @@ function checkManifests(renderedFile, outDir) {
   validateModels(objs, where);
   const dep = objs.find((o) => o.kind === 'Deployment');
   const cm = objs.find((o) => o.kind === 'ConfigMap');
-  const svc = objs.find((o) => o.kind === 'Service');
+  const isPeers = (o) => (o.metadata.labels || {})['app.kubernetes.io/component'] === 'fleet-peers';
+  const svc = objs.find((o) => o.kind === 'Service' && !isPeers(o));
   if (!expect(dep && cm && svc, `${where}: want a Deployment, a ConfigMap and a Service`)) return finish(where);
   const configText = cm.data['config.json'];
   let cfg = {};
@@ -679,6 +680,18 @@ function checkManifests(renderedFile, outDir) {
   expect(selectorMatches(sel, dep.spec.template.metadata.labels), `${where}: Deployment selector does not match its pod labels`);
   expect(JSON.stringify(svc.spec.selector) === JSON.stringify(sel), `${where}: Service selector differs from the Deployment's`);
   expect((svc.spec.ports || []).some((p) => p.targetPort === port || p.targetPort === 'vigil'), `${where}: Service does not expose vigil's port`);
+  // Fleet (a chart on vigil-lib): the peers Service selects the pods, the config names it.
+  const peers = objs.filter((o) => o.kind === 'Service' && isPeers(o));
+  if (cfg.fleet !== undefined || peers.length) {
+    if (expect(peers.length === 1, `${where}: config fleet wants one peers Service, got ${peers.length}`)) {
+      const ps = peers[0];
+      expect(ps.spec.clusterIP === 'None' && ps.spec.publishNotReadyAddresses === true, `${where}: peers Service is not headless with publishNotReadyAddresses`);
+      expect(sameMap(ps.spec.selector, sel), `${where}: peers Service does not select the Deployment's pods`);
+      const ports = ps.spec.ports || [];
+      expect(ports.length === 1 && ports[0].port === port && ports[0].targetPort === port, `${where}: peers Service ports ${JSON.stringify(ports)}, want ${port} only`);
+      expect(cfg.fleet && cfg.fleet.peers === `${ps.metadata.name}.${ps.metadata.namespace}.svc.cluster.local`, `${where}: config fleet.peers ${cfg.fleet && cfg.fleet.peers} does not name the peers Service`);
+    }
+  }
   writeConfigOut(outDir, configText, vars);
   finish(where);
 }
@@ -687,7 +700,9 @@ function checkManifests(renderedFile, outDir) {
 
 // The vigil-sidecar component's output: WANT (space-separated workload
 // names) got vigil, UNTOUCHED did not.
-function checkComponent(renderedFile, outDir, wantNames, untouchedNames) {
+// KINDS (default "Deployment StatefulSet") are the kinds WANT must cover.
+// A config with "fleet" needs the vigil-fleet component's peers Service.
+function checkComponent(renderedFile, outDir, wantNames, untouchedNames, wantKinds) {
   const where = path.basename(renderedFile);
   const objs = loadDocs(renderedFile);
   validateModels(objs, where);
@@ -752,7 +767,29 @@ function checkComponent(renderedFile, outDir, wantNames, untouchedNames) {
     const grace = spec.terminationGracePeriodSeconds === undefined ? 30 : spec.terminationGracePeriodSeconds;
     expect(grace > (cfg.drain_seconds === undefined ? 5 : cfg.drain_seconds), `${id}: terminationGracePeriodSeconds ${grace} does not cover vigil's drain`);
   }
-  expect(kinds.has('Deployment') && kinds.has('StatefulSet'), `${where}: the injected workloads are not a Deployment and a StatefulSet (${[...kinds]})`);
+  const kindsWanted = (wantKinds || 'Deployment StatefulSet').split(/\s+/).filter(Boolean);
+  expect(kindsWanted.every((k) => kinds.has(k)), `${where}: the injected workloads are not ${kindsWanted.join(' and ')} (${[...kinds]})`);
+  // Fleet: the peers Service lists every injected pod and no other, and the
+  // config names it (in its namespace).
+  const peers = objs.filter((o) => o.kind === 'Service' && (o.metadata.labels || {})['app.kubernetes.io/component'] === 'fleet-peers');
+  if (cfg.fleet !== undefined || peers.length) {
+    if (expect(peers.length === 1, `${where}: the config has fleet, want one peers Service (components/vigil-fleet), got ${peers.length}`)) {
+      const ps = peers[0];
+      expect(ps.spec.clusterIP === 'None' && ps.spec.publishNotReadyAddresses === true, `${where}: peers Service is not headless with publishNotReadyAddresses`);
+      const ports = ps.spec.ports || [];
+      expect(ports.length === 1 && ports[0].port === port && ports[0].targetPort === port && ports[0].name !== 'vigil', `${where}: peers Service ports ${JSON.stringify(ports)}, want only ${port}, not named vigil`);
+      for (const name of want) {
+        const w = workloads.find((o) => o.metadata.name === name);
+        expect(w && selectorMatches(ps.spec.selector, w.spec.template.metadata.labels), `${where}: peers Service does not select the pods of ${name}`);
+      }
+      for (const name of untouched) {
+        const w = workloads.find((o) => o.metadata.name === name);
+        expect(!w || !selectorMatches(ps.spec.selector, w.spec.template.metadata.labels), `${where}: peers Service selects the pods of ${name}, which has no vigil`);
+      }
+      const ns = ps.metadata.namespace || 'default';
+      expect(cfg.fleet && cfg.fleet.peers === `${ps.metadata.name}.${ns}.svc.cluster.local`, `${where}: config fleet.peers ${cfg.fleet && cfg.fleet.peers}, want ${ps.metadata.name}.${ns}.svc.cluster.local`);
+    }
+  }
   for (const name of untouched) {
     const w = workloads.find((o) => o.metadata.name === name);
     if (!expect(w, `${where}: no workload ${name}`)) continue;
@@ -892,7 +929,7 @@ switch (cmd) {
   case 'schema': checkSchema(args[0], args[1]); break;
   case 'chart': checkChart(args[0], args[1], args[2], args[3], args[4]); break;
   case 'manifests': checkManifests(args[0], args[1]); break;
-  case 'component': checkComponent(args[0], args[1], args[2] || '', args[3] || ''); break;
+  case 'component': checkComponent(args[0], args[1], args[2] || '', args[3] || '', args[4] || ''); break;
   case 'dashboard': checkDashboard(args[0]); break;
   case 'readme': checkReadme(args[0], args[1], args[2]); break;
   case 'readme-table': process.stdout.write(readmeTable(args[0], args[1])); break;

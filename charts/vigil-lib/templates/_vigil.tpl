@@ -170,7 +170,8 @@ fleetPath (how errors name the fleet block: "<valuesPath>.fleet").
 {{/*
 The fleet's headless Service: clusterIP None, publishNotReadyAddresses
 (unready pods stay listed, so the pods of a widespread outage still find
-each other), vigil's port only, named "fleet". It selects the pods of your workload:
+each other), vigil's port only, named "fleet"; labelled
+app.kubernetes.io/component: fleet-peers. It selects the pods of your workload:
 pass its selector labels. Keys of the dict: values, context, selector (a
 map, required); optionally labels (a map, or YAML text), namespace.
   {{- include "vigil-lib.peersService" (dict "values" .Values.vigil "context" $ "selector" (include "my-app.selectorLabels" . | fromYaml)) }}
@@ -183,14 +184,13 @@ kind: Service
 metadata:
   name: {{ include "vigil-lib.peersName" . }}
   namespace: {{ .namespace | default (.context | default dict).Release.Namespace }}
-  {{- with .labels }}
-  labels:
-    {{- if kindIs "string" . }}
-    {{- . | nindent 4 }}
-    {{- else }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+  {{- $labels := .labels | default dict -}}
+  {{- if kindIs "string" $labels -}}
+  {{- $labels = fromYaml $labels -}}
   {{- end }}
+  labels:
+    {{- /* How tools (and tests/k8s) tell it from the app's own Services. */}}
+    {{- toYaml (merge (dict "app.kubernetes.io/component" "fleet-peers") $labels) | nindent 4 }}
 spec:
   clusterIP: None
   publishNotReadyAddresses: true
