@@ -8,7 +8,10 @@
 // dependency and may hold anything. The work per refresh is bounded by the
 // agent's rings: checks x 20 runs, plus 50 events. With "health_details":
 // "status" it shows only what /health gives: no kind, latency, breaker,
-// strip or error text.
+// strip or error text. With a fleet (docs/fleet.md) it also polls /fleet: a
+// line a check ("db: failing on 3 of 10 pods, all on node-b (local)") and a
+// table with a row a pod and a column a check. A pod's "ready alone" is its
+// local verdict, the one pods tell each other (never fleet-adjusted).
 #include "agent/http/status_page.h"
 
 namespace vigil {
@@ -47,6 +50,14 @@ small,.muted{color:#555}
 <th>kind / role</th><th>required</th><th>breaker</th><th>last error</th></tr></thead>
 <tbody id="rows"></tbody>
 </table>
+<section id="fleet" hidden>
+<h2>Fleet</h2>
+<ul id="fleet-summary"></ul>
+<table id="fleet-table">
+<thead><tr id="fleet-head"></tr></thead>
+<tbody id="fleet-rows"></tbody>
+</table>
+</section>
 <h2>Recent changes</h2>
 <table id="events">
 <thead><tr><th>when</th><th>check</th><th>change</th><th>reason</th></tr></thead>
@@ -95,6 +106,7 @@ function renderChecks(h){
     cell(tr,name);
     const st=cell(tr,SYM[c.status]||c.status,"st "+c.status);
     if(c.since)st.appendChild(el("span","for "+since(c.since),"for"));
+    if(c.fleet&&c.fleet.scope!=="none")st.appendChild(el("span",c.fleet.scope+": "+c.fleet.failing+" of "+c.fleet.pods+" pods","for"));
     const td=cell(tr);td.appendChild(strip(c.recent));
     cell(tr,typeof c.latency_ms==="number"?c.latency_ms.toFixed(2)+" ms":"");
     cell(tr,c.kind?c.kind+" / "+c.role:"\u2014");
@@ -118,6 +130,40 @@ function renderEvents(events){
     tb.appendChild(tr);
   }
 }
+function scopeLine(name,c,pods){
+  const nodes=new Set();
+  for(const p of pods){if(p.checks&&p.checks[name]==="fail"&&p.node)nodes.add(p.node);}
+  if(c.failing===0)return name+": passing on all "+c.pods+" pods";
+  let where="";
+  if(nodes.size===1)where=", all on "+[...nodes][0];
+  return name+": failing on "+c.failing+" of "+c.pods+" pods"+where+" ("+c.scope+")";
+}
+function renderFleet(f){
+  const box=document.getElementById("fleet");
+  if(!f||!f.enabled){box.hidden=true;return;}
+  box.hidden=false;
+  const pods=Array.isArray(f.pods)?f.pods:[];
+  const names=Object.keys(f.checks||{});
+  const ul=document.getElementById("fleet-summary");ul.textContent="";
+  ul.appendChild(el("li",pods.length+" pods answering (this one included), "+(f.peers_known||0)+" peers known"));
+  for(const n of names)ul.appendChild(el("li",scopeLine(n,f.checks[n],pods)));
+  const head=document.getElementById("fleet-head");head.textContent="";
+  for(const t of ["pod","node","ready alone","answer age"])head.appendChild(el("th",t));
+  for(const n of names)head.appendChild(el("th",n));
+  const tb=document.getElementById("fleet-rows");tb.textContent="";
+  for(const p of pods){
+    const tr=el("tr");
+    cell(tr,(p.name||p.address||"?")+(p.self?" (this pod)":""));
+    cell(tr,p.node||"\u2014");
+    cell(tr,p.ready?"yes":"no",p.ready?"pass":"fail");
+    cell(tr,p.self?"\u2014":ago((p.age_s||0)*1000));
+    for(const n of names){const st=p.checks?p.checks[n]:undefined;cell(tr,st?(SYM[st]||st):"\u2014","st "+(st||""));}
+    tb.appendChild(tr);
+  }
+}
+async function refreshFleet(){
+  try{const r=await fetch("/fleet",{cache:"no-store"});renderFleet(await r.json());}catch(e){}
+}
 async function refresh(){
   try{
     const r=await fetch("/health?events",{cache:"no-store"});
@@ -130,6 +176,7 @@ async function refresh(){
       " \u00b7 up "+ago((h.uptime_s||0)*1000)+(h.pod&&h.pod.name?" \u00b7 pod "+h.pod.name:"");
     renderChecks(h);
     renderEvents(h.events);
+    await refreshFleet();
     document.getElementById("updated").textContent="updated "+new Date().toLocaleTimeString();
   }catch(e){
     const o=document.getElementById("overall");o.textContent="\u2716 vigil unreachable";o.className="error";
