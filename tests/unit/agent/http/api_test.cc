@@ -245,3 +245,135 @@ TEST(ConstantTime, Compares) {
 
 }  // namespace
 }  // namespace vigil
+
+namespace vigil {
+namespace {
+
+// The fleet's routes and the fleet-aware verdicts through the router.
+class FleetApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CheckView db = View("db", "database", true, Status::kFail, "connection refused");
+    db.stay_ready_when_widespread = true;
+    db.since = WallClock::now() - std::chrono::seconds(30);
+    auto s = std::make_shared<HealthSnapshot>();
+    s->checks = {db, View("app", "app", true, Status::kPass)};
+    s->started_at = WallClock::now();
+    store_.Set(s);
+    store_.Beat(Clock::now());
+  }
+  // `failing` of `pods` peers (besides this pod) fail "db".
+  void Peers(int failing, int pods) {
+    auto v = std::make_shared<FleetView>();
+    v->enabled = true;
+    v->rounds = 1;
+    v->last_round_started = WallClock::now() - std::chrono::seconds(1);
+    v->last_round_completed = WallClock::now();
+    for (int i = 0; i < pods; ++i) {
+      PeerAnswer a;
+      a.name = "web-" + std::to_string(i + 2);
+      a.address = "10.0.0." + std::to_string(i + 2) + ":8086";
+      a.received = WallClock::now();
+      a.status = i < failing ? "error" : "ok";
+      a.checks = {{"app", Status::kPass}, {"db", i < failing ? Status::kFail : Status::kPass}};
+      v->answers.push_back(a);
+    }
+    fleet_.Set(v);
+  }
+  HttpResponse Get(const std::string& target, const std::string& auth = "") {
+    return api_.Handle({"GET", target, "*/*", auth});
+  }
+  SnapshotStore store_;
+  FleetStore fleet_;
+  Api api_{&store_, [this] {
+             Api::Options o;
+             o.pod = PodInfo{"web-1", "shop", "node-a"};
+             o.fleet = &fleet_;
+             o.fleet_token = "a-long-enough-fleet-token";
+             return o;
+           }()};
+};
+
+TEST_F(FleetApiTest, WidespreadStayReadyIsReadyAndDegraded) {
+  Peers(8, 9);
+  EXPECT_EQ(Get("/readyz").status, 200);
+  const HttpResponse v = Get("/readyz?verbose");
+  EXPECT_NE(v.body.find("[~]db failed on 9 of 10 pods (widespread), kept ready\n"),
+            std::string::npos)
+      << v.body;
+  EXPECT_EQ(Get("/readyz/db").status, 200);
+  EXPECT_EQ(Get("/livez/db").status, 503);  // liveness never uses the fleet
+  const HttpResponse h = Get("/health");
+  EXPECT_EQ(h.status, 200);
+  const json j = json::parse(h.body);
+  EXPECT_EQ(j["status"], "degraded");
+  EXPECT_EQ(j["ready"], true);
+  EXPECT_EQ(j["checks"]["db"]["fleet"],
+            json({{"failing", 9}, {"pods", 10}, {"scope", "widespread"}}));
+  EXPECT_EQ(j["checks"]["app"]["fleet"]["scope"], "none");
+  const std::string m = Get("/metrics").body;
+  EXPECT_NE(m.find("vigil_ready 1\n"), std::string::npos);
+  EXPECT_NE(m.find("vigil_check_scope{check=\"db\",scope=\"widespread\"} 1\n"), std::string::npos);
+  EXPECT_NE(m.find("vigil_fleet_check_failing_pods{check=\"db\"} 9\n"), std::string::npos);
+  EXPECT_NE(m.find("vigil_fleet_pods 10\n"), std::string::npos);
+}
+
+TEST_F(FleetApiTest, LocalFailureIsUnready) {
+  Peers(0, 9);
+  EXPECT_EQ(Get("/readyz").status, 503);
+  EXPECT_NE(Get("/readyz?verbose").body.find("[-]db failed: connection refused\n"),
+            std::string::npos);
+  const json j = json::parse(Get("/health").body);
+  EXPECT_EQ(j["status"], "error");
+  EXPECT_EQ(j["checks"]["db"]["fleet"]["scope"], "local");
+}
+
+TEST_F(FleetApiTest, NoRoundYetIsTheLocalVerdictWithoutFleetObject) {
+  EXPECT_EQ(Get("/readyz").status, 503);
+  const json j = json::parse(Get("/health").body);
+  EXPECT_FALSE(j["checks"]["db"].contains("fleet"));
+}
+
+TEST_F(FleetApiTest, SelfNeedsTheTokenAndTellsTheLocalVerdict) {
+  Peers(8, 9);
+  EXPECT_EQ(Get("/fleet/self").status, 401);
+  EXPECT_EQ(Get("/fleet/self", "Bearer wrong-token-of-some-length").status, 401);
+  const HttpResponse r = Get("/fleet/self", "bearer  a-long-enough-fleet-token");
+  ASSERT_EQ(r.status, 200);
+  const json j = json::parse(r.body);
+  EXPECT_EQ(j["v"], 1);
+  EXPECT_EQ(j["ready"], false);  // local: no pod reasons from another's reasoning
+  EXPECT_EQ(j["status"], "error");
+  EXPECT_EQ(j["checks"]["db"]["status"], "fail");
+  EXPECT_EQ(j["pod"]["name"], "web-1");
+}
+
+TEST_F(FleetApiTest, FleetListsThePodsAndTheFailures) {
+  Peers(2, 3);
+  const HttpResponse r = Get("/fleet");
+  ASSERT_EQ(r.status, 200);
+  const json j = json::parse(r.body);
+  EXPECT_EQ(j["enabled"], true);
+  ASSERT_EQ(j["pods"].size(), 4u);
+  EXPECT_EQ(j["pods"][0]["self"], true);
+  EXPECT_EQ(j["pods"][0]["name"], "web-1");
+  EXPECT_EQ(j["pods"][1]["address"], "10.0.0.2:8086");
+  EXPECT_EQ(j["checks"]["db"]["failing"], 3);
+  EXPECT_EQ(j["checks"]["db"]["pods"], 4);
+  EXPECT_EQ(j["checks"]["db"]["scope"], "widespread");
+  EXPECT_EQ(j["checks"]["db"]["failing_pods"], json({"web-1", "web-2", "web-3"}));
+  EXPECT_EQ(Get("/fleet").status, 200);
+}
+
+TEST(BearerToken, SchemeInAnyCaseAndSpaces) {
+  EXPECT_EQ(BearerToken("Bearer abc"), "abc");
+  EXPECT_EQ(BearerToken("bearer abc"), "abc");
+  EXPECT_EQ(BearerToken("BEARER \t abc "), "abc");
+  EXPECT_EQ(BearerToken("Bearerabc"), std::nullopt);
+  EXPECT_EQ(BearerToken("Basic abc"), std::nullopt);
+  EXPECT_EQ(BearerToken("Bearer   "), std::nullopt);
+  EXPECT_EQ(BearerToken(""), std::nullopt);
+}
+
+}  // namespace
+}  // namespace vigil
