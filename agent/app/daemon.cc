@@ -54,7 +54,7 @@ int Daemon::Start() {
   scheduler_ = std::make_unique<Scheduler>(store_.get(), reporter_.get());
   fleet_ = std::make_unique<FleetClient>(fleet_store_.get(), store_.get(), reporter_.get(),
                                          config_.listen);
-  store_->SetListener(fleet_->Notifier());
+  store_->AddListener(fleet_->Notifier());
   secret_files_ = config_.secret_files;
   token_from_env_ = AdminTokenFromEnv();
   token_stamp_ = Stamp(config_.admin_token_file);

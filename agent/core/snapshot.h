@@ -105,12 +105,19 @@ class SnapshotStore {
   std::shared_ptr<const HealthSnapshot> Get() const { return std::atomic_load(&current_); }
   void Set(std::shared_ptr<const HealthSnapshot> s) {
     std::atomic_store(&current_, std::move(s));
-    if (auto l = std::atomic_load(&listener_); l && *l) (*l)();
+    if (auto ls = std::atomic_load(&listeners_)) {
+      for (const auto& l : *ls) l();
+    }
   }
-  // Called after every Set, on the publisher's thread: must not block (the
-  // fleet client's wake-up when a check changes).
-  void SetListener(std::function<void()> f) {
-    std::atomic_store(&listener_, std::make_shared<const std::function<void()>>(std::move(f)));
+  // Each is called after every Set, on the publisher's thread: must not
+  // block (the fleet client's wake-up when a check changes).
+  void AddListener(std::function<void()> f) {
+    auto ls = std::atomic_load(&listeners_);
+    auto next = std::make_shared<std::vector<std::function<void()>>>(
+        ls ? *ls : std::vector<std::function<void()>>{});
+    next->push_back(std::move(f));
+    std::atomic_store(&listeners_,
+                      std::shared_ptr<const std::vector<std::function<void()>>>(std::move(next)));
   }
 
   // The scheduler loop's heartbeat, for /livez: steady-clock nanoseconds.
@@ -121,7 +128,7 @@ class SnapshotStore {
 
  private:
   std::shared_ptr<const HealthSnapshot> current_;
-  std::shared_ptr<const std::function<void()>> listener_;
+  std::shared_ptr<const std::vector<std::function<void()>>> listeners_;
   std::atomic<Clock::rep> heartbeat_{Clock::now().time_since_epoch().count()};
 };
 
