@@ -108,6 +108,12 @@ void Daemon::RotateFleetToken() {
             .WithReason(e.what()));
     return;
   }
+  if (token.empty() && !fleet_token_.empty()) {
+    // A token file gone or emptied must not open the peers' route.
+    reporter_->Warn("fleet_token_refused", "fleet token file " + config_.fleet.token_file +
+                                               " is unreadable or empty: keeping the old token");
+    return;
+  }
   if (token != fleet_token_) {
     reporter_->Info("fleet_token_rotated", "fleet token file " + config_.fleet.token_file +
                                                " changed: the new token is in use");
