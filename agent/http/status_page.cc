@@ -16,8 +16,10 @@
 
 namespace vigil {
 
-std::string RenderStatusPage() {
-  return R"HTML(<!DOCTYPE html>
+namespace {
+
+// The document without its script: markup and style.
+constexpr const char kMarkup[] = R"HTML(<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -66,7 +68,10 @@ small,.muted{color:#555}
 <p><small>Refreshes every 2 s from <a href="/health?events">/health?events</a> &middot;
 <a href="/events">/events</a> &middot; <a href="/readyz?verbose">/readyz?verbose</a> &middot;
 <a href="/metrics">/metrics</a> &middot; <span id="updated"></span></small></p>
-<script>
+)HTML";
+
+// The script: polls /health?events (and /fleet) and fills the tables.
+constexpr const char kScript[] = R"HTML(<script>
 "use strict";
 const SYM={ok:"\u2714 OK",degraded:"\u26A0 DEGRADED",error:"\u2716 ERROR",starting:"\u2026 STARTING",
 pass:"\u2714 pass",warn:"\u26A0 warn",fail:"\u2716 fail",unknown:"? unknown"};
@@ -187,6 +192,9 @@ refresh();setInterval(refresh,2000);
 </body>
 </html>
 )HTML";
-}
+
+}  // namespace
+
+std::string RenderStatusPage() { return std::string(kMarkup) + kScript; }
 
 }  // namespace vigil
