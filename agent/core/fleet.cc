@@ -13,19 +13,34 @@ namespace {
 // more covers the moment between the check's result and the round's start.
 constexpr std::chrono::milliseconds kPendingGrace{100};
 
+// Peers whose latest run of `check` ended at or after `t`: they have had
+// their chance to see what this pod saw.
+int PeersCheckedSince(const FleetView& f, const std::string& check, WallClock::time_point t,
+                      WallClock::time_point now) {
+  int n = 0;
+  for (const PeerAnswer& a : f.answers) {
+    if (!f.Fresh(a, now)) continue;
+    const PeerCheck* pc = a.Find(check);
+    if (pc != nullptr && pc->checked && *pc->checked >= t) ++n;
+  }
+  return n;
+}
+
+// A stay_ready check that has just failed waits for the fleet to have seen
+// it: until min_pods pods (this one included) report a run of the check
+// that ended after the failure, in a round that started after it, or at
+// most one check interval (with its jitter and timeout) plus two rounds'
+// timeouts. The peers' checks run out of step with this one's; a "pass"
+// from before the failure says nothing about it.
 bool Pending(const CheckView& c, const FleetView& f, WallClock::time_point now) {
   if (!c.required || !c.stay_ready_when_widespread || c.status != Status::kFail) return false;
   if (now < c.since) return false;
-  // Done once a round that started after the failure has come back.
-  if (f.last_round_started && *f.last_round_started >= c.since) return false;
-  const auto timeout = std::chrono::milliseconds(f.timeout_ms);
-  // That round is under way: it ends by its own deadline.
-  if (f.round_in_flight && *f.round_in_flight >= c.since) {
-    return now - *f.round_in_flight <= timeout + kPendingGrace;
-  }
-  // Not started yet: a round already in flight (started before the
-  // failure) finishes first, within one timeout.
-  return now - c.since <= 2 * timeout + kPendingGrace;
+  const auto window = std::chrono::milliseconds(
+      static_cast<int64_t>(c.interval_ms * (1 + c.jitter_percent / 100.0)) + c.timeout_ms +
+      2LL * f.timeout_ms);
+  if (now - c.since > window + kPendingGrace) return false;
+  const bool round_since = f.last_round_started && *f.last_round_started >= c.since;
+  return !round_since || PeersCheckedSince(f, c.name, c.since, now) + 1 < f.min_pods;
 }
 
 }  // namespace
@@ -89,9 +104,9 @@ CheckScope ScopeOf(const CheckView& c, const FleetView* fleet, WallClock::time_p
   for (const PeerAnswer& a : fleet->answers) {
     if (!fleet->Fresh(a, now)) continue;
     const PeerCheck* pc = a.Find(c.name);
-    if (pc == nullptr || pc->status == Status::kUnknown) continue;
+    if (pc == nullptr || !pc->HasResult()) continue;
     ++out.pods;
-    if (pc->status == Status::kFail) {
+    if (pc->Failing()) {
       ++out.failing;
       out.failing_pods.push_back(a.name.empty() ? a.address : a.name);
     }

@@ -33,10 +33,17 @@ enum class DropReason { kTimeout, kRefused, kStatus, kOversized, kMalformed, kUn
 inline constexpr size_t kDropReasonCount = 6;
 const char* DropReasonName(DropReason r);
 
-// One check as a peer sees it: its own local status.
+// One check as a peer sees it: its own local status, and its latest run
+// (which may already fail while the status waits for its threshold).
 struct PeerCheck {
   std::string name;
   Status status = Status::kUnknown;
+  Status last = Status::kUnknown;                // the latest run's outcome
+  std::optional<WallClock::time_point> checked;  // when that run ended
+
+  // Failing for the fleet's count: its status, or a latest run that failed.
+  bool Failing() const { return status == Status::kFail || last == Status::kFail; }
+  bool HasResult() const { return status != Status::kUnknown || last != Status::kUnknown; }
 };
 
 // A peer's latest answer to GET /fleet/self.

@@ -36,6 +36,7 @@ CheckView ViewOf(const CheckConfig& config, const std::string& target, const Che
   v.target = target;
   v.interval_ms = config.timing.interval_ms;
   v.timeout_ms = config.timing.timeout_ms;
+  v.jitter_percent = config.timing.jitter_percent;
   v.status = t.status();
   v.since = t.since();
   v.latency_ms = t.last_latency().count() / 1000.0;

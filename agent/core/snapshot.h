@@ -26,6 +26,7 @@ struct CheckView {
   std::string target;
   int interval_ms = 0;
   int timeout_ms = 0;
+  int jitter_percent = 0;
   Status status = Status::kUnknown;
   WallClock::time_point since;
   double latency_ms = 0;

@@ -103,6 +103,7 @@ struct FleetClient::Core {
   void Publish(const FleetConfig& cfg, std::optional<WallClock::time_point> in_flight);
   void ReportEpisodes();
   void TurnOff();
+  bool AnyPending() const;
   Clock::duration Jittered(int interval_ms);
 };
 
@@ -127,6 +128,13 @@ void FleetClient::Core::Loop() {
     if (now < next) continue;
     Round(cfg, tok);
     next = last_round_at + Jittered(cfg.interval_ms);
+    // A stay_ready check waiting for the fleet to see its failure: the next
+    // round as soon as this one's timeout allows, until it is decided.
+    if (AnyPending()) {
+      next = std::min(next,
+                      last_round_at + std::max<Clock::duration>(
+                                          kMinRoundGap, std::chrono::milliseconds(cfg.timeout_ms)));
+    }
   }
 }
 
@@ -382,6 +390,13 @@ void FleetClient::Core::ReportEpisodes() {
     reporter->Report(std::move(e));
   }
   widespread = std::move(now_widespread);
+}
+
+bool FleetClient::Core::AnyPending() const {
+  const auto snap = snapshots->Get();
+  const auto view = fleet->Get();
+  const Scopes scopes = ScopesOf(*snap, view.get(), WallClock::now());
+  return std::any_of(scopes.begin(), scopes.end(), [](const CheckScope& s) { return s.pending; });
 }
 
 // The fleet was turned off by a reload: every verdict is local again.

@@ -1,6 +1,8 @@
 #include "agent/fleet/peer_answer.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 
 #include <nlohmann/json.hpp>
 
@@ -49,6 +51,46 @@ bool ReadStatus(const json& j, Status* out) {
   return true;
 }
 
+// "2026-12-07T02:37:06.211Z", as FormatTime writes it; false otherwise.
+bool ReadTime(const json& j, WallClock::time_point* out) {
+  if (!j.is_string()) return false;
+  const std::string& s = j.get_ref<const std::string&>();
+  int y, mo, d, h, mi, sec, ms;
+  char tail = 0;
+  if (s.size() != 24 ||
+      std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &sec, &ms,
+                  &tail) != 8 ||
+      tail != 'Z') {
+    return false;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || ms < 0) return false;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  *out = WallClock::from_time_t(timegm(&tm)) + std::chrono::milliseconds(ms);
+  return true;
+}
+
+// A check's entry: its status, and its latest run when given.
+bool ReadCheck(const json& j, PeerCheck* c) {
+  if (!j.is_object()) return false;
+  auto st = j.find("status");
+  if (st == j.end() || !ReadStatus(*st, &c->status)) return false;
+  auto last = j.find("last");
+  if (last != j.end() && !ReadStatus(*last, &c->last)) return false;
+  auto checked = j.find("checked");
+  if (checked != j.end()) {
+    WallClock::time_point t;
+    if (!ReadTime(*checked, &t)) return false;
+    c->checked = t;
+  }
+  return true;
+}
+
 bool ReadPod(const json& pod, PeerAnswer* out) {
   if (!pod.is_object()) return false;
   for (auto [key, field] : {std::pair<const char*, std::string*>{"name", &out->name},
@@ -65,11 +107,9 @@ bool ReadPod(const json& pod, PeerAnswer* out) {
 bool ReadChecks(const json& checks, PeerAnswer* out) {
   if (!checks.is_object() || checks.size() > kMaxPeerChecks) return false;
   for (auto it = checks.begin(); it != checks.end(); ++it) {
-    if (!IsCheckName(it.key()) || !it->is_object()) return false;
     PeerCheck c;
     c.name = it.key();
-    auto st = it->find("status");
-    if (st == it->end() || !ReadStatus(*st, &c.status)) return false;
+    if (!IsCheckName(c.name) || !ReadCheck(*it, &c)) return false;
     out->checks.push_back(std::move(c));
   }
   // JSON objects come sorted by key here, but the order is not the

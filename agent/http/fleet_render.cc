@@ -64,7 +64,13 @@ json CheckRow(const CheckView& c, const CheckScope& sc, const PodInfo& pod) {
 std::string RenderFleetSelf(const HealthSnapshot& s, const PodInfo& pod) {
   json checks = json::object();
   for (const CheckView& c : s.checks) {
-    checks[c.name] = {{"status", StatusName(c.status)}, {"since", FormatTime(c.since)}};
+    json one = {{"status", StatusName(c.status)}, {"since", FormatTime(c.since)}};
+    if (!c.recent.empty()) {
+      // The latest run, which may fail before the status does.
+      one["last"] = StatusName(StatusOf(c.recent.back().outcome));
+      one["checked"] = FormatTime(c.recent.back().time);
+    }
+    checks[c.name] = std::move(one);
   }
   // The local verdicts: no scopes.
   const json j = {{"v", 1},

@@ -15,7 +15,7 @@ namespace vigil {
 struct PodInfo;
 
 // {"v":1,"instance":...,"pod":{...},"status":...,"ready":...,
-//  "checks":{"db":{"status":"fail","since":...}}}
+//  "checks":{"db":{"status":"fail","since":...,"last":"fail","checked":...}}}
 std::string RenderFleetSelf(const HealthSnapshot& s, const PodInfo& pod);
 
 // {"enabled":...,"pods":[this pod first, then each peer's fresh answer],

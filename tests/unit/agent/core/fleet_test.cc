@@ -14,6 +14,13 @@ using std::chrono::seconds;
 
 const WallClock::time_point kT0 = WallClock::time_point(seconds(1'800'000'000));
 
+PeerCheck PC(const std::string& name, Status s) {
+  PeerCheck c;
+  c.name = name;
+  c.status = s;
+  return c;
+}
+
 CheckView Check(const std::string& name, Status s, bool stay_ready = true, bool required = true) {
   CheckView c;
   c.name = name;
@@ -46,9 +53,9 @@ FleetView Fleet(int failing, int passing, int min_pods = 3) {
   f.last_round_started = kT0 - seconds(1);
   f.last_round_completed = kT0 - milliseconds(500);
   for (int i = 0; i < failing; ++i)
-    f.answers.push_back(Peer("f" + std::to_string(i), {{"db", Status::kFail}}));
+    f.answers.push_back(Peer("f" + std::to_string(i), {PC("db", Status::kFail)}));
   for (int i = 0; i < passing; ++i)
-    f.answers.push_back(Peer("p" + std::to_string(i), {{"db", Status::kPass}}));
+    f.answers.push_back(Peer("p" + std::to_string(i), {PC("db", Status::kPass)}));
   return f;
 }
 
@@ -100,8 +107,8 @@ TEST(FleetScope, ACheckCountsOnlyAmongThePodsThatHaveIt) {
   // A rolling update: three newer pods have no "db" check, one has it
   // without a result yet.
   for (int i = 0; i < 3; ++i)
-    f.answers.push_back(Peer("new" + std::to_string(i), {{"app", Status::kPass}}));
-  f.answers.push_back(Peer("starting", {{"db", Status::kUnknown}}));
+    f.answers.push_back(Peer("new" + std::to_string(i), {PC("app", Status::kPass)}));
+  f.answers.push_back(Peer("starting", {PC("db", Status::kUnknown)}));
   const CheckScope sc = ScopeOf(Check("db", Status::kFail), &f, kT0);
   EXPECT_EQ(sc.pods, 3);
   EXPECT_EQ(sc.failing, 3);
@@ -114,8 +121,8 @@ TEST(FleetScope, AnswersExpireAfterThreeRounds) {
   f.interval_ms = 1000;
   for (int i = 0; i < 4; ++i)
     f.answers.push_back(
-        Peer("old" + std::to_string(i), {{"db", Status::kFail}}, kT0 - milliseconds(3001)));
-  f.answers.push_back(Peer("fresh", {{"db", Status::kFail}}, kT0 - milliseconds(3000)));
+        Peer("old" + std::to_string(i), {PC("db", Status::kFail)}, kT0 - milliseconds(3001)));
+  f.answers.push_back(Peer("fresh", {PC("db", Status::kFail)}, kT0 - milliseconds(3000)));
   const CheckScope sc = ScopeOf(Check("db", Status::kFail), &f, kT0);
   EXPECT_EQ(sc.pods, 2);
   EXPECT_EQ(sc.scope, Scope::kNone);  // 2 < min_pods: the local verdict
@@ -182,42 +189,76 @@ TEST(FleetVerdict, OptionalChecksKeepTheirVerdictAndGainTheScope) {
   EXPECT_EQ(OverallStatus(s, &scopes), Overall::kDegraded);
 }
 
-// A stay_ready check that has just failed waits for the round started for
-// it; with no other answer, the local verdict stands once it is back.
-TEST(FleetVerdict, AJustFailedCheckWaitsForItsRound) {
-  FleetView f = Fleet(0, 0);
-  f.timeout_ms = 500;
-  CheckView c = Check("db", Status::kFail);
-  c.since = kT0;
-  const HealthSnapshot s = Snap({c});
-  auto ready_at = [&](WallClock::time_point now) {
-    const Scopes scopes = ScopesOf(s, &f, now);
+// A stay_ready check that has just failed waits until the peers have had
+// their chance to see it: a "pass" from before the failure says nothing.
+class PendingTest : public ::testing::Test {
+ protected:
+  PendingTest() {
+    f_.enabled = true;
+    f_.min_pods = 3;
+    f_.timeout_ms = 300;
+    f_.rounds = 1;
+    f_.last_round_started = kT0 - seconds(2);
+    c_.name = "db";
+    c_.required = true;
+    c_.stay_ready_when_widespread = true;
+    c_.status = Status::kFail;
+    c_.since = kT0;
+    c_.interval_ms = 1000;
+    c_.timeout_ms = 200;  // window: 1000 + 200 + 2 x 300, and 100 ms grace
+    Peers(Status::kPass, kT0 - milliseconds(500));
+  }
+  void Peers(Status s, WallClock::time_point checked) {
+    f_.answers.clear();
+    for (int i = 0; i < 2; ++i) {
+      PeerAnswer a = Peer("p" + std::to_string(i), {PC("db", s)}, checked);
+      a.checks[0].last = s;
+      a.checks[0].checked = checked;
+      f_.answers.push_back(a);
+    }
+  }
+  bool ReadyAt(WallClock::time_point now) {
+    const HealthSnapshot s = Snap({c_});
+    const Scopes scopes = ScopesOf(s, &f_, now);
     return IsReady(s, {}, &scopes);
-  };
-  EXPECT_TRUE(ready_at(kT0 + milliseconds(10)));  // no round yet since the failure
-  f.round_in_flight = kT0 + milliseconds(20);     // the round started for it
-  EXPECT_TRUE(ready_at(kT0 + milliseconds(400)));
-  EXPECT_FALSE(ready_at(kT0 + milliseconds(700)));  // past its deadline and grace
-  f.round_in_flight.reset();
-  f.last_round_started = kT0 + milliseconds(20);  // ... and it came back
-  EXPECT_FALSE(ready_at(kT0 + milliseconds(100)));
+  }
+  FleetView f_;
+  CheckView c_;
+};
+
+TEST_F(PendingTest, APassFromBeforeTheFailureDoesNotDecide) {
+  EXPECT_TRUE(ReadyAt(kT0 + milliseconds(10)));  // no round since the failure
+  f_.last_round_started = kT0 + milliseconds(20);
+  EXPECT_TRUE(ReadyAt(kT0 + milliseconds(400)));  // a round, but old passes only
 }
 
-TEST(FleetVerdict, APendingRoundWaitsAtMostTwoTimeoutsBeforeItStarts) {
-  FleetView f = Fleet(0, 0);
-  f.timeout_ms = 500;
-  CheckView c = Check("db", Status::kFail);
-  c.since = kT0;
-  const HealthSnapshot s = Snap({c});
-  const Scopes early = ScopesOf(s, &f, kT0 + milliseconds(900));
-  EXPECT_TRUE(early[0].pending);
-  const Scopes late = ScopesOf(s, &f, kT0 + milliseconds(1200));
-  EXPECT_FALSE(late[0].pending);
-  EXPECT_FALSE(IsReady(s, {}, &late));
+TEST_F(PendingTest, PassesAfterTheFailureMakeItLocal) {
+  f_.last_round_started = kT0 + milliseconds(600);
+  Peers(Status::kPass, kT0 + milliseconds(450));
+  EXPECT_FALSE(ReadyAt(kT0 + milliseconds(700)));
+}
+
+TEST_F(PendingTest, FailuresAfterItMakeItWidespread) {
+  f_.last_round_started = kT0 + milliseconds(600);
+  Peers(Status::kPass, kT0 + milliseconds(450));
+  for (PeerAnswer& a : f_.answers) a.checks[0].last = Status::kFail;  // on their way to fail
+  EXPECT_TRUE(ReadyAt(kT0 + milliseconds(700)));
+  EXPECT_TRUE(ReadyAt(kT0 + seconds(5)));  // widespread, no longer pending
+}
+
+TEST_F(PendingTest, TheWaitIsBounded) {
+  f_.last_round_started = kT0 + milliseconds(20);
+  EXPECT_TRUE(ReadyAt(kT0 + milliseconds(1850)));
+  EXPECT_FALSE(ReadyAt(kT0 + milliseconds(1950)));
+}
+
+TEST_F(PendingTest, OnlyStayReadyRequiredChecksWait) {
+  c_.stay_ready_when_widespread = false;
+  EXPECT_FALSE(ReadyAt(kT0 + milliseconds(10)));
 }
 
 TEST(FleetAnswer, FindsChecksByName) {
-  const PeerAnswer a = Peer("p", {{"zeta", Status::kPass}, {"alpha", Status::kFail}});
+  const PeerAnswer a = Peer("p", {PC("zeta", Status::kPass), PC("alpha", Status::kFail)});
   ASSERT_NE(a.Find("alpha"), nullptr);
   EXPECT_EQ(a.Find("alpha")->status, Status::kFail);
   EXPECT_EQ(a.Find("beta"), nullptr);

@@ -249,6 +249,13 @@ TEST(ConstantTime, Compares) {
 namespace vigil {
 namespace {
 
+PeerCheck PC(const std::string& name, Status s) {
+  PeerCheck c;
+  c.name = name;
+  c.status = s;
+  return c;
+}
+
 // The fleet's routes and the fleet-aware verdicts through the router.
 class FleetApiTest : public ::testing::Test {
  protected:
@@ -275,7 +282,7 @@ class FleetApiTest : public ::testing::Test {
       a.address = "10.0.0." + std::to_string(i + 2) + ":8086";
       a.received = WallClock::now();
       a.status = i < failing ? "error" : "ok";
-      a.checks = {{"app", Status::kPass}, {"db", i < failing ? Status::kFail : Status::kPass}};
+      a.checks = {PC("app", Status::kPass), PC("db", i < failing ? Status::kFail : Status::kPass)};
       v->answers.push_back(a);
     }
     fleet_.Set(v);
