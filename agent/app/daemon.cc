@@ -5,7 +5,9 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "agent/core/fleet.h"
 #include "agent/core/scheduler.h"
+#include "agent/fleet/fleet_client.h"
 #include "agent/http/api.h"
 #include "agent/http/server.h"
 #include "agent/log/reporter.h"
@@ -48,11 +50,16 @@ int Daemon::Start() {
   reporter_ = std::make_unique<Reporter>(FormatOf(config_));
   reporter_->SetSecrets(config_.secrets);
   store_ = std::make_unique<SnapshotStore>();
+  fleet_store_ = std::make_unique<FleetStore>();
   scheduler_ = std::make_unique<Scheduler>(store_.get(), reporter_.get());
+  fleet_ = std::make_unique<FleetClient>(fleet_store_.get(), store_.get(), reporter_.get(),
+                                         config_.listen);
+  store_->SetListener(fleet_->Notifier());
   secret_files_ = config_.secret_files;
   token_from_env_ = AdminTokenFromEnv();
   token_stamp_ = Stamp(config_.admin_token_file);
   if (const int rc = ReadFirstAdminToken(); rc != 0) return rc;
+  if (const int rc = ReadFirstFleetToken(); rc != 0) return rc;
   return StartServing();
 }
 
@@ -77,6 +84,39 @@ int Daemon::ReadFirstAdminToken() {
   return 0;
 }
 
+int Daemon::ReadFirstFleetToken() {
+  fleet_token_stamp_ = Stamp(config_.fleet.token_file);
+  try {
+    fleet_token_ = LoadFleetToken(config_.fleet);
+  } catch (const ConfigError& e) {
+    std::cerr << "vigil: config error: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}
+
+// The fleet token file changed: peers are asked for the new token at once,
+// and this pod presents it.
+void Daemon::RotateFleetToken() {
+  std::string token;
+  try {
+    token = LoadFleetToken(config_.fleet);
+  } catch (const ConfigError& e) {
+    reporter_->Report(
+        Event::Agent(Level::kWarn, "fleet_token_refused",
+                     std::string("fleet token refused, keeping the old one: ") + e.what())
+            .WithReason(e.what()));
+    return;
+  }
+  if (token != fleet_token_) {
+    reporter_->Info("fleet_token_rotated", "fleet token file " + config_.fleet.token_file +
+                                               " changed: the new token is in use");
+  }
+  fleet_token_ = token;
+  api_->SetFleetToken(token);
+  fleet_->SetToken(token);
+}
+
 int Daemon::StartServing() {
   Reporter* reporter = reporter_.get();
   Scheduler* scheduler = scheduler_.get();
@@ -94,6 +134,8 @@ int Daemon::StartServing() {
     return scheduler->ResetBreaker(name);
   };
   api_options.counters.log_events_dropped = [reporter] { return reporter->dropped(); };
+  api_options.fleet = fleet_store_.get();
+  api_options.fleet_token = fleet_token_;
   api_ = std::make_unique<Api>(store_.get(), api_options);
 
   std::string host;
@@ -110,6 +152,7 @@ int Daemon::StartServing() {
     return 1;
   }
   scheduler_->Start(config_);
+  fleet_->Start(config_.fleet, fleet_token_);
   server_->Start();
   const std::string address = host + ":" + std::to_string(server_->port());
   reporter_->Info("started",
@@ -159,13 +202,20 @@ void Daemon::ApplyReload(Config next, const char* why) {
   // Read before anything is applied: a weak token refuses the reload.
   const FileStamp next_token_stamp = Stamp(next.admin_token_file);
   std::string next_token = ReadAdminToken(next);
+  const FileStamp next_fleet_stamp = Stamp(next.fleet.token_file);
+  std::string next_fleet_token = LoadFleetToken(next.fleet);
   // The scheduler keeps the scrubber's secrets: the new checks' and those of
   // removed checks whose late results are still to come.
   scheduler_->Apply(next);
+  fleet_->Apply(next.fleet);
   reporter_->SetFormat(FormatOf(next));
   token_stamp_ = next_token_stamp;
   admin_token_ = std::move(next_token);
   api_->SetAdminToken(admin_token_);
+  fleet_token_stamp_ = next_fleet_stamp;
+  fleet_token_ = std::move(next_fleet_token);
+  api_->SetFleetToken(fleet_token_);
+  fleet_->SetToken(fleet_token_);
   api_->SetHealthDetails(next.health_details == "full");
   secret_files_ = next.secret_files;
   daemon_state_.CountReload(true, WallClock::now());
@@ -264,6 +314,13 @@ void Daemon::PollFiles(Clock::time_point now) {
       RotateAdminToken();
     }
   }
+  if (!config_.fleet.token_file.empty() && std::getenv("VIGIL_FLEET_TOKEN") == nullptr) {
+    const FileStamp current = Stamp(config_.fleet.token_file);
+    if (current != fleet_token_stamp_) {
+      fleet_token_stamp_ = current;
+      RotateFleetToken();
+    }
+  }
 }
 
 int Daemon::Run() {
@@ -291,6 +348,7 @@ int Daemon::Run() {
 void Daemon::Stop() {
   reporter_->Info("stopped", "vigil stopped");
   server_->Stop();
+  fleet_->Stop();
   scheduler_->Stop();
   reporter_->Flush(1000);
 }

@@ -16,6 +16,8 @@
 namespace vigil {
 
 class Api;
+class FleetClient;
+class FleetStore;
 class HttpServer;
 class Reporter;
 class Scheduler;
@@ -56,6 +58,8 @@ class Daemon {
   void ApplyReload(Config next, const char* why);
   void RefuseReload(const ConfigError& e, std::vector<SecretFile> seen, const char* why);
   void RotateAdminToken();
+  int ReadFirstFleetToken();
+  void RotateFleetToken();
   void PollFiles(Clock::time_point now);
   void Stop();
 
@@ -76,6 +80,9 @@ class Daemon {
   // the old token off at once.
   FileStamp token_stamp_;
   std::string admin_token_;
+  // The fleet token file as last read (VIGIL_FLEET_TOKEN wins, unwatched).
+  FileStamp fleet_token_stamp_;
+  std::string fleet_token_;
   Clock::time_point next_config_poll_{};
   Clock::time_point next_secret_poll_{};
   bool draining_ = false;
@@ -85,7 +92,9 @@ class Daemon {
 
   // The parts, in the order they are built; members are destroyed in reverse:
   // the server first (its event loops call the Api), then the Api (its
-  // callbacks use the scheduler and the reporter), then the scheduler (its
+  // callbacks use the scheduler and the reporter; it reads both stores),
+  // then the fleet client (its thread reads the snapshot store, writes the
+  // fleet store and reports), then the scheduler (its
   // check workers are detached and hold only weak pointers to its core, so
   // a worker still stuck in a dependency touches nothing freed; it publishes
   // into the store and reports into the reporter), then the store, and the
@@ -93,7 +102,9 @@ class Daemon {
   // out). Do not reorder.
   std::unique_ptr<Reporter> reporter_;
   std::unique_ptr<SnapshotStore> store_;
+  std::unique_ptr<FleetStore> fleet_store_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<FleetClient> fleet_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> server_;
 };

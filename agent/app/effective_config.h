@@ -1,5 +1,5 @@
 // The config the agent runs with: the file, then the command-line flags and
-// their VIGIL_* variables over it (README "Configuration", "HTTP limits").
+// their VIGIL_* variables over it (docs/configuration.md, docs/http.md).
 #pragma once
 
 #include <map>

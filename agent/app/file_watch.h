@@ -1,5 +1,5 @@
 // What the daemon's watcher compares: a file's identity and size as stat()
-// sees it (docs/secrets.md, README "Operations").
+// sees it (docs/secrets.md, docs/operations.md).
 #pragma once
 
 #include <sys/types.h>

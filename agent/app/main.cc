@@ -1,5 +1,5 @@
 // vigil: a health and readiness agent that runs beside an application.
-// Subcommands: run, check, validate, probe (README "Command line").
+// Subcommands: run, check, validate, probe (docs/configuration.md).
 #include <CLI/CLI.hpp>
 
 #include <sys/prctl.h>
@@ -25,7 +25,7 @@ void AddConfigOptions(CLI::App* cmd, std::string* config_path, vigil::Overrides*
   cmd->add_option("--admin-token-file", o->admin_token_file,
                   "File holding the admin bearer token (or set VIGIL_ADMIN_TOKEN)")
       ->envname("VIGIL_ADMIN_TOKEN_FILE");
-  // The "server" settings (README "HTTP limits"); range-checked with the config.
+  // The "server" settings (docs/http.md); range-checked with the config.
   for (const vigil::ServerSetting& setting : vigil::ServerSettings()) {
     const std::string key = setting.key;
     cmd->add_option_function<int>(

@@ -12,14 +12,15 @@
 
 namespace vigil {
 
-void ValidateAdminToken(const std::string& token, const std::string& field) {
+void ValidateAdminToken(const std::string& token, const std::string& field, const char* what) {
   if (token.size() < kMinAdminTokenBytes) {
-    throw ConfigError(
-        field, "admin token is shorter than " + std::to_string(kMinAdminTokenBytes) + " bytes");
+    throw ConfigError(field, std::string(what) + " is shorter than " +
+                                 std::to_string(kMinAdminTokenBytes) + " bytes");
   }
 }
 
-std::optional<std::string> ReadAdminTokenFile(const std::string& path, const std::string& field) {
+std::optional<std::string> ReadAdminTokenFile(const std::string& path, const std::string& field,
+                                              const char* what) {
   // O_NONBLOCK: a FIFO put in its place must not hang the agent.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return std::nullopt;
@@ -49,7 +50,7 @@ std::optional<std::string> ReadAdminTokenFile(const std::string& path, const std
   ::close(fd);
   if (!fault.empty()) throw ConfigError(field, fault);
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  ValidateAdminToken(token, field);
+  ValidateAdminToken(token, field, what);
   return token;
 }
 

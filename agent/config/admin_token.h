@@ -1,5 +1,5 @@
 // The admin bearer token: from VIGIL_ADMIN_TOKEN or the admin token file,
-// validated (docs/security.md).
+// validated (docs/security.md). The fleet token file is read the same way.
 #pragma once
 
 #include <cstddef>
@@ -19,13 +19,16 @@ constexpr size_t kMaxAdminTokenFileBytes = 4096;
 
 // Throws ConfigError on `field` ("VIGIL_ADMIN_TOKEN: ...") for a token
 // shorter than kMinAdminTokenBytes. Never puts the token in the message.
-void ValidateAdminToken(const std::string& token, const std::string& field);
+// `what` names the token in the message ("fleet token").
+void ValidateAdminToken(const std::string& token, const std::string& field,
+                        const char* what = "admin token");
 
 // Reads and validates the admin token file (trailing whitespace trimmed).
 // nullopt when the file cannot be opened (admin routes stay off); throws
 // ConfigError on `field` for a file over kMaxAdminTokenFileBytes, a token
 // that is too short, or a read error.
-std::optional<std::string> ReadAdminTokenFile(const std::string& path, const std::string& field);
+std::optional<std::string> ReadAdminTokenFile(const std::string& path, const std::string& field,
+                                              const char* what = "admin token");
 
 // The admin token the agent would use for `config`: VIGIL_ADMIN_TOKEN from
 // `env` when set and not empty, else the file's; "" when neither is there.

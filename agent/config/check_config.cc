@@ -14,7 +14,21 @@ using json = nlohmann::json;
 
 const std::vector<std::string> kBreakerKeys = {"failure_threshold", "recovery_timeout_ms",
                                                "success_threshold"};
-const std::vector<std::string> kCommonCheckKeys = {"name", "kind", "role", "required", "liveness"};
+const std::vector<std::string> kCommonCheckKeys = {
+    "name", "kind", "role", "required", "liveness", "when_widespread", "widespread_ratio"};
+
+// "when_widespread" and "widespread_ratio" (docs/fleet.md).
+void ReadFleetKeys(const json& j, const std::string& path, CheckConfig* c) {
+  const std::string when =
+      OptionalString(j, "when_widespread", "unready", Child(path, "when_widespread"));
+  if (when != "unready" && when != "stay_ready") {
+    throw ConfigError(Child(path, "when_widespread"),
+                      "want \"unready\" or \"stay_ready\", got" + Echo(when));
+  }
+  c->stay_ready_when_widespread = when == "stay_ready";
+  c->widespread_ratio =
+      OptionalNumber(j, "widespread_ratio", 0.5, 0.01, 1.0, Child(path, "widespread_ratio"));
+}
 
 // Characters, not bytes: a UTF-8 sequence counts once.
 size_t CharCount(const std::string& s) {
@@ -97,7 +111,7 @@ const std::vector<std::string>& KnownRoles() {
 }
 
 bool RoleRequiredByDefault(const std::string& role) {
-  // The app serves without these, slower or staler (README "Configuration").
+  // The app serves without these, slower or staler (the README's role table).
   return !(role == "cache" || role == "pubsub" || role == "flags" || role == "queue");
 }
 
@@ -160,6 +174,7 @@ CheckConfig ParseCheck(const json& j, const std::string& path, const CheckTiming
   }
   c.required = OptionalBool(j, "required", RoleRequiredByDefault(c.role), Child(path, "required"));
   c.liveness = OptionalBool(j, "liveness", false, Child(path, "liveness"));
+  ReadFleetKeys(j, path, &c);
   c.timing = defaults;
   ReadTiming(j, path, &c.timing);
   c.spec = std::make_shared<const json>(j);

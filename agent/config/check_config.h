@@ -1,5 +1,5 @@
 // One entry of "checks": its common keys, its timing and the kind's own JSON
-// (README "Configuration", "Check kinds").
+// (docs/configuration.md, docs/checks.md).
 #pragma once
 
 #include <cstddef>
@@ -50,6 +50,11 @@ struct CheckConfig {
   std::string role;
   bool required = false;
   bool liveness = false;
+  // A required check whose failure is widespread across the fleet (docs/fleet.md)
+  // keeps the pod ready when true ("when_widespread": "stay_ready").
+  bool stay_ready_when_widespread = false;
+  // Widespread: failing on at least this share of the answering pods.
+  double widespread_ratio = 0.5;
   CheckTiming timing;
   // The check's JSON object after ${VAR} expansion: what the kind's factory
   // builds from, and what reload compares to decide "unchanged". Shared and
@@ -61,7 +66,7 @@ struct CheckConfig {
   bool SameAs(const CheckConfig& o) const;
 };
 
-// The role table (README "Configuration"): is a check of this role required by default?
+// The role table (README, docs/configuration.md): is a check of this role required by default?
 bool RoleRequiredByDefault(const std::string& role);
 const std::vector<std::string>& KnownRoles();
 

@@ -10,6 +10,7 @@
 
 #include "agent/config/admin_token.h"
 #include "agent/config/check_config.h"
+#include "agent/config/fleet_config.h"
 #include "agent/config/secret_files.h"
 #include "agent/config/server_settings.h"
 #include "agent/config/variables.h"
@@ -26,6 +27,8 @@ struct Config {
   // "full": /health shows every detail of a check; "status": only its name,
   // status, required flag and since (no target, no error text).
   std::string health_details = "full";
+  // Peers to ask for their local verdicts (docs/fleet.md); off when absent.
+  FleetConfig fleet;
   std::vector<CheckConfig> checks;
   // Every credential found anywhere in the config: scrubbed from all output.
   std::vector<std::string> secrets;

@@ -1,4 +1,4 @@
-// The "server" settings (README "HTTP limits") in one table: the config
+// The "server" settings (docs/http.md, "Limits") in one table: the config
 // parser, the command-line flags, their VIGIL_* variables and the overrides
 // all iterate it, so a setting is added in one place.
 #pragma once
@@ -30,7 +30,7 @@ struct ServerSetting {
   int ServerConfig::*member;
 };
 
-// Every "server" setting, in the order of the README's table.
+// Every "server" setting, in the order of docs/configuration.md's table.
 const std::vector<ServerSetting>& ServerSettings();
 
 // The setting of a config key; nullptr for an unknown one.

@@ -1,5 +1,5 @@
 // ${VAR}, ${VAR:-fallback} and ${file:/path} in config values
-// (README "Configuration", docs/secrets.md).
+// (docs/configuration.md "Variables", docs/secrets.md).
 #pragma once
 
 #include <functional>

@@ -26,6 +26,8 @@ CheckView IdentityOf(const CheckConfig& config) {
   v.role = config.role;
   v.required = config.required;
   v.liveness = config.liveness;
+  v.stay_ready_when_widespread = config.stay_ready_when_widespread;
+  v.widespread_ratio = config.widespread_ratio;
   return v;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,9 @@ struct CheckView {
   std::string role;
   bool required = false;
   bool liveness = false;
+  // "when_widespread": "stay_ready", and its ratio (agent/core/fleet.h).
+  bool stay_ready_when_widespread = false;
+  double widespread_ratio = 0.5;
   std::string target;
   int interval_ms = 0;
   int timeout_ms = 0;
@@ -99,7 +103,15 @@ class SnapshotStore {
  public:
   SnapshotStore() : current_(std::make_shared<const HealthSnapshot>()) {}
   std::shared_ptr<const HealthSnapshot> Get() const { return std::atomic_load(&current_); }
-  void Set(std::shared_ptr<const HealthSnapshot> s) { std::atomic_store(&current_, std::move(s)); }
+  void Set(std::shared_ptr<const HealthSnapshot> s) {
+    std::atomic_store(&current_, std::move(s));
+    if (auto l = std::atomic_load(&listener_); l && *l) (*l)();
+  }
+  // Called after every Set, on the publisher's thread: must not block (the
+  // fleet client's wake-up when a check changes).
+  void SetListener(std::function<void()> f) {
+    std::atomic_store(&listener_, std::make_shared<const std::function<void()>>(std::move(f)));
+  }
 
   // The scheduler loop's heartbeat, for /livez: steady-clock nanoseconds.
   void Beat(Clock::time_point now) { heartbeat_.store(now.time_since_epoch().count()); }
@@ -109,6 +121,7 @@ class SnapshotStore {
 
  private:
   std::shared_ptr<const HealthSnapshot> current_;
+  std::shared_ptr<const std::function<void()>> listener_;
   std::atomic<Clock::rep> heartbeat_{Clock::now().time_since_epoch().count()};
 };
 

@@ -45,11 +45,17 @@ bool IsLive(const HealthSnapshot& s, bool loop_alive, const Exclusions& excluded
   return true;
 }
 
-bool IsReady(const HealthSnapshot& s, const Exclusions& excluded) {
+bool KeptReady(const HealthSnapshot& s, size_t i, const Scopes* scopes) {
+  if (scopes == nullptr || i >= scopes->size() || i >= s.checks.size()) return false;
+  return KeptReadyByFleet(s.checks[i], (*scopes)[i]);
+}
+
+bool IsReady(const HealthSnapshot& s, const Exclusions& excluded, const Scopes* scopes) {
   if (s.draining) return false;
-  for (const auto& c : s.checks) {
+  for (size_t i = 0; i < s.checks.size(); ++i) {
+    const CheckView& c = s.checks[i];
     if (!c.required || excluded.count(c.name)) continue;
-    if (!IsUp(c.status)) return false;
+    if (!IsUp(c.status) && !KeptReady(s, i, scopes)) return false;
   }
   return true;
 }
@@ -61,10 +67,17 @@ bool IsStarted(const HealthSnapshot& s) {
   return true;
 }
 
-Overall OverallStatus(const HealthSnapshot& s) {
+Overall OverallStatus(const HealthSnapshot& s, const Scopes* scopes) {
   bool starting = false, degraded = false;
-  for (const auto& c : s.checks) {
-    if (c.status == Status::kFail && (c.required || c.liveness)) return Overall::kError;
+  for (size_t i = 0; i < s.checks.size(); ++i) {
+    const CheckView& c = s.checks[i];
+    // Liveness never uses fleet data.
+    if (c.status == Status::kFail && c.liveness) return Overall::kError;
+    if (c.status == Status::kFail && c.required && KeptReady(s, i, scopes)) {
+      degraded = true;
+      continue;
+    }
+    if (c.status == Status::kFail && c.required) return Overall::kError;
     if (c.status == Status::kUnknown && c.required) starting = true;
     if (c.status == Status::kWarn || (c.status == Status::kFail && !c.required)) degraded = true;
   }

@@ -1,10 +1,12 @@
-// Verdicts are pure functions of a snapshot (README "Endpoints"): trivially testable, and
-// the only place the readiness policy is written down.
+// Verdicts are pure functions of a snapshot (README "Endpoints", docs/http.md):
+// trivially testable, and the only place the readiness policy is written down.
 #pragma once
 
 #include <set>
 #include <string>
+#include <vector>
 
+#include "agent/core/fleet.h"
 #include "agent/core/snapshot.h"
 
 namespace vigil {
@@ -13,6 +15,10 @@ enum class Overall { kOk, kDegraded, kError, kStarting };
 const char* OverallName(Overall o);  // "ok" | "degraded" | "error" | "starting"
 
 using Exclusions = std::set<std::string>;
+// Each check's place in the fleet, in the snapshot's order (ScopesOf); a null
+// pointer, or an empty vector, is the local verdict alone: /fleet/self and
+// `vigil check` use that.
+using Scopes = std::vector<CheckScope>;
 
 // The status one run's outcome stands for: pass, warn or fail. The tracker's
 // thresholds decide when it becomes the check's effective status; `vigil
@@ -33,15 +39,22 @@ inline bool IsUp(Status s) { return s == Status::kPass || s == Status::kWarn; }
 bool IsLive(const HealthSnapshot& s, bool loop_alive, const Exclusions& excluded = {});
 
 // 200 on /readyz: every required check passes or warns, and not draining.
-bool IsReady(const HealthSnapshot& s, const Exclusions& excluded = {});
+// With `scopes`, a failing `stay_ready` check whose failure is widespread
+// (or whose round is pending) does not count against it.
+bool IsReady(const HealthSnapshot& s, const Exclusions& excluded = {},
+             const Scopes* scopes = nullptr);
 
 // 200 on /startupz: every required check has passed at least once.
 bool IsStarted(const HealthSnapshot& s);
 
 // /health's status: error (a required or liveness check fails) before
 // starting (a required check has no result yet) before degraded (an optional
-// check fails, or any warns) before ok.
-Overall OverallStatus(const HealthSnapshot& s);
+// check fails, or any warns, or the fleet keeps a failing required check
+// ready) before ok.
+Overall OverallStatus(const HealthSnapshot& s, const Scopes* scopes = nullptr);
+
+// The check at index i is kept ready by the fleet (KeptReadyByFleet).
+bool KeptReady(const HealthSnapshot& s, size_t i, const Scopes* scopes);
 
 // 200 for ok and degraded, 503 for error and starting.
 int OverallHttpCode(Overall o);

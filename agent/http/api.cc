@@ -1,11 +1,13 @@
 #include "agent/http/api.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
 #include "agent/core/verdict.h"
+#include "agent/http/fleet_render.h"
 #include "agent/http/metrics.h"
 #include "agent/http/render.h"
 #include "agent/http/status_page.h"
@@ -50,8 +52,9 @@ Exclusions ExcludedFrom(const std::multimap<std::string, std::string>& q) {
 }
 
 bool IsKnownGetPath(const std::string& path) {
-  static const char* kPaths[] = {"/livez",  "/up",      "/readyz", "/ready", "/startupz",
-                                 "/health", "/metrics", "/events", "/"};
+  static const char* kPaths[] = {"/livez",    "/up",         "/readyz",  "/ready",
+                                 "/startupz", "/health",     "/metrics", "/events",
+                                 "/fleet",    "/fleet/self", "/"};
   for (const char* p : kPaths)
     if (path == p) return true;
   for (const char* prefix : {"/health/", "/readyz/", "/livez/"}) {
@@ -68,6 +71,22 @@ PodInfo PodInfo::FromEnv() {
     return v ? std::string(v) : std::string();
   };
   return {get("POD_NAME"), get("POD_NAMESPACE"), get("NODE_NAME")};
+}
+
+std::optional<std::string> BearerToken(const std::string& authorization) {
+  static const std::string kScheme = "bearer";
+  if (authorization.size() <= kScheme.size()) return std::nullopt;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i])
+      return std::nullopt;
+  }
+  size_t at = kScheme.size();
+  if (authorization[at] != ' ' && authorization[at] != '\t') return std::nullopt;
+  while (at < authorization.size() && (authorization[at] == ' ' || authorization[at] == '\t')) ++at;
+  size_t end = authorization.size();
+  while (end > at && (authorization[end - 1] == ' ' || authorization[end - 1] == '\t')) --end;
+  if (end == at) return std::nullopt;
+  return authorization.substr(at, end - at);
 }
 
 bool ConstantTimeEquals(const std::string& a, const std::string& b) {
@@ -120,12 +139,17 @@ Api::Api(const SnapshotStore* store, Options options)
     : store_(store),
       options_(std::move(options)),
       admin_token_(std::make_shared<const std::string>(options_.admin_token)),
+      fleet_token_(std::make_shared<const std::string>(options_.fleet_token)),
       details_full_(options_.health_details_full) {
   if (!options_.now) options_.now = [] { return Clock::now(); };
 }
 
 void Api::SetAdminToken(std::string token) {
   std::atomic_store(&admin_token_, std::make_shared<const std::string>(std::move(token)));
+}
+
+void Api::SetFleetToken(std::string token) {
+  std::atomic_store(&fleet_token_, std::make_shared<const std::string>(std::move(token)));
 }
 
 bool Api::LoopAlive() const { return Clock::now() - store_->LastBeat() < options_.stall_after; }
@@ -211,21 +235,30 @@ HttpResponse Api::HandleGet(const std::string& path,
   const std::shared_ptr<const HealthSnapshot> snap = store_->Get();
   const HealthSnapshot& s = *snap;
   const bool full = details_full_.load();
+  // The fleet's view beside the snapshot; each check's scope is computed
+  // against its current status (agent/core/fleet.h).
+  const std::shared_ptr<const FleetView> fleet =
+      options_.fleet != nullptr ? options_.fleet->Get() : nullptr;
+  const WallClock::time_point wall = WallClock::now();
+  const Scopes scopes = ScopesOf(s, fleet.get(), wall);
+  if (path == "/fleet" || path == "/fleet/self") return HandleFleet(path, req, s, scopes);
 
   if (path == "/livez" || path == "/up" || path == "/readyz" || path == "/ready") {
     const bool live_path = path == "/livez" || path == "/up";
     const Exclusions excluded = ExcludedFrom(q);
     const bool alive = LoopAlive();
-    const bool ok = live_path ? IsLive(s, alive, excluded) : IsReady(s, excluded);
+    const bool ok = live_path ? IsLive(s, alive, excluded) : IsReady(s, excluded, &scopes);
     const char* what = live_path ? "livez" : "readyz";
     if (ok && !HasParam(q, "verbose")) return NoStore(Text(200, "ok\n"));
     // kube-apiserver style: one line a check, then the verdict.
     std::string body;
     if (live_path) body += alive ? "[+]loop ok\n" : "[-]loop failed: scheduler stalled\n";
-    for (const auto& c : s.checks) {
+    for (size_t i = 0; i < s.checks.size(); ++i) {
+      const CheckView& c = s.checks[i];
       if (excluded.count(c.name)) continue;
       if (live_path && !c.liveness) continue;
-      body += RenderCheckLine(c, full) + "\n";
+      // Liveness never uses fleet data.
+      body += RenderCheckLine(c, full, live_path ? nullptr : &scopes[i]) + "\n";
     }
     if (!live_path && s.draining) body += "[-]shutdown failed: draining\n";
     body += std::string(what) + (ok ? " check passed\n" : " check failed\n");
@@ -236,16 +269,16 @@ HttpResponse Api::HandleGet(const std::string& path,
     return NoStore(Text(ok ? 200 : 503, ok ? "ok\n" : "startupz check failed\n"));
   }
   if (path == "/health") {
-    const Overall o = OverallStatus(s);
+    const Overall o = OverallStatus(s, &scopes);
     HttpResponse r;
     r.status = OverallHttpCode(o);
     if (req.accept.find("application/health+json") != std::string::npos) {
       r.content_type = "application/health+json";
-      r.body = RenderHealthIetf(s, options_.pod, WallClock::now(), full);
+      r.body = RenderHealthIetf(s, options_.pod, wall, full, &scopes);
     } else {
       r.content_type = kJson;
       r.body =
-          RenderHealthJson(s, options_.pod, WallClock::now(), nullptr, full, HasParam(q, "events"));
+          RenderHealthJson(s, options_.pod, wall, nullptr, full, HasParam(q, "events"), &scopes);
     }
     return NoStore(std::move(r));
   }
@@ -261,20 +294,23 @@ HttpResponse Api::HandleGet(const std::string& path,
     const std::string name = path.substr(p.size());
     const CheckView* c = s.Find(name);
     if (c == nullptr) return JsonError(404, "unknown check");
-    const bool up = IsUp(c->status);
+    const CheckScope* scope = &scopes[static_cast<size_t>(c - s.checks.data())];
+    const bool live_path = p == "/livez/";
+    const bool up = IsUp(c->status) || (!live_path && KeptReadyByFleet(*c, *scope));
     if (p == "/health/") {
       HttpResponse r;
       r.status = up ? 200 : 503;
       r.content_type = kJson;
-      r.body = RenderHealthJson(s, options_.pod, WallClock::now(), c, full);
+      r.body = RenderHealthJson(s, options_.pod, wall, c, full, false, &scopes);
       return NoStore(std::move(r));
     }
-    return NoStore(Text(up ? 200 : 503, RenderCheckLine(*c, full) + "\n"));
+    return NoStore(
+        Text(up ? 200 : 503, RenderCheckLine(*c, full, live_path ? nullptr : scope) + "\n"));
   }
   if (path == "/metrics") {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = RenderMetrics(s, IsLive(s, LoopAlive()), options_.counters);
+    r.body = RenderMetrics(s, IsLive(s, LoopAlive()), options_.counters, fleet.get(), scopes, wall);
     return NoStore(std::move(r));
   }
   if (path == "/") {
@@ -284,6 +320,29 @@ HttpResponse Api::HandleGet(const std::string& path,
     return r;
   }
   return JsonError(404, "not found");
+}
+
+HttpResponse Api::HandleFleet(const std::string& path, const HttpRequest& req,
+                              const HealthSnapshot& s, const Scopes& scopes) const {
+  HttpResponse r;
+  r.content_type = kJson;
+  if (path == "/fleet/self") {
+    auto token = std::atomic_load(&fleet_token_);
+    if (!token->empty()) {
+      const std::optional<std::string> presented = BearerToken(req.authorization);
+      if (!presented || !ConstantTimeEquals(*presented, *token)) {
+        HttpResponse denied = JsonError(401, "unauthorized");
+        denied.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vigil-fleet\"");
+        return NoStore(std::move(denied));
+      }
+    }
+    r.body = RenderFleetSelf(s, options_.pod);
+    return NoStore(std::move(r));
+  }
+  const std::shared_ptr<const FleetView> fleet =
+      options_.fleet != nullptr ? options_.fleet->Get() : nullptr;
+  r.body = RenderFleet(s, fleet.get(), scopes, options_.pod, WallClock::now());
+  return NoStore(std::move(r));
 }
 
 }  // namespace vigil

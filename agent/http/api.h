@@ -11,9 +11,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "agent/core/fleet.h"
 #include "agent/core/snapshot.h"
+#include "agent/core/verdict.h"
 #include "agent/http/http_message.h"
 #include "checks/common/thread_annotations.h"
 
@@ -54,6 +57,10 @@ class Api {
     std::function<void(int)> on_admin_lockout;
     // The clock of the failure window (tests set it).
     std::function<Clock::time_point()> now;
+    // The fleet's answers (docs/fleet.md); null: every verdict is local.
+    const FleetStore* fleet = nullptr;
+    // Peers must present it on GET /fleet/self; empty: no token asked.
+    std::string fleet_token;
   };
 
   Api(const SnapshotStore* store, Options options);
@@ -61,17 +68,21 @@ class Api {
   HttpResponse Handle(const HttpRequest& req) const;
 
   void SetAdminToken(std::string token);
+  void SetFleetToken(std::string token);
   void SetHealthDetails(bool full) { details_full_.store(full); }
 
  private:
   HttpResponse HandleGet(const std::string& path, const std::multimap<std::string, std::string>& q,
                          const HttpRequest& req) const;
   HttpResponse HandleAdmin(const std::string& path, const HttpRequest& req) const;
+  HttpResponse HandleFleet(const std::string& path, const HttpRequest& req, const HealthSnapshot& s,
+                           const Scopes& scopes) const;
   bool LoopAlive() const;
 
   const SnapshotStore* store_;
   Options options_;
   std::shared_ptr<const std::string> admin_token_;
+  std::shared_ptr<const std::string> fleet_token_;
   std::atomic<bool> details_full_;
 
   // Wrong admin tokens of the current window. Several event-loop threads
@@ -88,6 +99,10 @@ class Api {
 // bad escapes, NUL, "..").
 bool ParseTarget(const std::string& target, std::string* path,
                  std::multimap<std::string, std::string>* query);
+
+// The token of an `Authorization: Bearer TOKEN` header: the scheme in any
+// case, then spaces or tabs (RFC 9110 §11.1); nullopt for anything else.
+std::optional<std::string> BearerToken(const std::string& authorization);
 
 // Constant-time comparison for the admin token.
 bool ConstantTimeEquals(const std::string& a, const std::string& b);

@@ -157,10 +157,10 @@ void RenderSignals(const HealthSnapshot& s, Writer* w) {
 }
 
 // The agent's own verdicts.
-void RenderVerdicts(const HealthSnapshot& s, bool live, Writer* w) {
-  const Overall o = OverallStatus(s);
+void RenderVerdicts(const HealthSnapshot& s, bool live, const Scopes& scopes, Writer* w) {
+  const Overall o = OverallStatus(s, &scopes);
   w->Family("vigil_ready", "gauge", "1 when /readyz answers 200, else 0.");
-  w->Sample("vigil_ready", "", IsReady(s) ? 1 : 0);
+  w->Sample("vigil_ready", "", IsReady(s, {}, &scopes) ? 1 : 0);
   w->Family("vigil_live", "gauge", "1 when /livez answers 200, else 0.");
   w->Sample("vigil_live", "", live ? 1 : 0);
   w->Family("vigil_draining", "gauge", "1 while draining after SIGTERM.");
@@ -315,13 +315,47 @@ void RenderProcess(Writer* w) {
   }
 }
 
+// The fleet (docs/fleet.md): with the fleet off, this pod alone.
+void RenderFleet(const HealthSnapshot& s, const FleetView* fleet, const Scopes& scopes,
+                 WallClock::time_point now, Writer* w) {
+  w->Family("vigil_fleet_pods", "gauge", "Pods answering in the fleet, this one included.");
+  w->Sample("vigil_fleet_pods", "", AnsweringPods(fleet, now));
+  w->Family("vigil_fleet_peers_known", "gauge", "Peers found (DNS or list), this pod left out.");
+  w->Sample("vigil_fleet_peers_known", "", fleet != nullptr ? fleet->peers_known : 0);
+  w->Family("vigil_fleet_rounds_total", "counter", "Fleet rounds completed.");
+  w->Sample("vigil_fleet_rounds_total", "", fleet != nullptr ? fleet->rounds : 0);
+  w->Family("vigil_fleet_check_failing_pods", "gauge",
+            "Pods failing the check, this one included, among those answering.");
+  for (size_t i = 0; i < s.checks.size() && i < scopes.size(); ++i) {
+    w->Sample("vigil_fleet_check_failing_pods", L("check", s.checks[i].name), scopes[i].failing);
+  }
+  w->Family("vigil_check_scope", "gauge",
+            "Where the check fails: widespread, local or none; 1 for the current one.");
+  for (size_t i = 0; i < s.checks.size() && i < scopes.size(); ++i) {
+    for (Scope x : kScopes) {
+      w->Sample("vigil_check_scope", L("check", s.checks[i].name) + "," + L("scope", ScopeName(x)),
+                scopes[i].scope == x ? 1 : 0);
+    }
+  }
+  w->Family("vigil_fleet_answers_dropped_total", "counter",
+            "Peer answers thrown away, by reason (timeout, refused, status, oversized, "
+            "malformed, unauthorized).");
+  for (size_t r = 0; r < kDropReasonCount; ++r) {
+    w->Sample("vigil_fleet_answers_dropped_total",
+              L("reason", DropReasonName(static_cast<DropReason>(r))),
+              fleet != nullptr ? static_cast<double>(fleet->dropped[r]) : 0);
+  }
+}
+
 }  // namespace
 
-std::string RenderMetrics(const HealthSnapshot& s, bool live, const AgentCounters& counters) {
+std::string RenderMetrics(const HealthSnapshot& s, bool live, const AgentCounters& counters,
+                          const FleetView* fleet, const Scopes& scopes, WallClock::time_point now) {
   Writer w;
   w.Family("vigil_build_info", "gauge", "Build information; the value is always 1.");
   w.Sample("vigil_build_info", L("version", kVersion), 1);
-  RenderVerdicts(s, live, &w);
+  RenderVerdicts(s, live, scopes, &w);
+  RenderFleet(s, fleet, scopes, now, &w);
   RenderCheckStates(s, &w);
   RenderCheckCounts(s, &w);
   RenderBreakersAndCerts(s, &w);

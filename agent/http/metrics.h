@@ -4,12 +4,16 @@
 
 #include <string>
 
+#include "agent/core/verdict.h"
+
 namespace vigil {
 
 struct AgentCounters;
 struct HealthSnapshot;
 
 // `live`: the agent's own liveness verdict, exported as vigil_live.
-std::string RenderMetrics(const HealthSnapshot& s, bool live, const AgentCounters& counters);
+// `fleet` (may be null) and `scopes` (ScopesOf at `now`): the fleet's view.
+std::string RenderMetrics(const HealthSnapshot& s, bool live, const AgentCounters& counters,
+                          const FleetView* fleet, const Scopes& scopes, WallClock::time_point now);
 
 }  // namespace vigil

@@ -81,13 +81,27 @@ json CheckJson(const CheckView& c, bool full) {
   return j;
 }
 
+json FleetJson(const CheckScope& sc) {
+  return {{"failing", sc.failing}, {"pods", sc.pods}, {"scope", ScopeName(sc.scope)}};
+}
+
+const CheckScope* ScopeAt(const Scopes* scopes, size_t i) {
+  return scopes != nullptr && i < scopes->size() ? &(*scopes)[i] : nullptr;
+}
+
 std::string Dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace
 
-std::string RenderCheckLine(const CheckView& c, bool full) {
+std::string RenderCheckLine(const CheckView& c, bool full, const CheckScope* scope) {
+  if (scope != nullptr && KeptReadyByFleet(c, *scope)) {
+    if (scope->scope != Scope::kWidespread)
+      return "[~]" + c.name + " failed, asking the fleet, kept ready";
+    return "[~]" + c.name + " failed on " + std::to_string(scope->failing) + " of " +
+           std::to_string(scope->pods) + " pods (widespread), kept ready";
+  }
   switch (c.status) {
     case Status::kPass:
       return "[+]" + c.name + " ok";
@@ -98,7 +112,7 @@ std::string RenderCheckLine(const CheckView& c, bool full) {
       return (c.required ? "[-]" : "[~]") + c.name + " not checked yet" +
              (c.required ? "" : ", not required");
     case Status::kFail:
-      // The documented line (README "Endpoints"); the reason is in /health and the logs.
+      // The documented line (docs/http.md); the reason is in /health and the logs.
       if (!c.required) return "[~]" + c.name + " degraded, not required";
       if (!full) return "[-]" + c.name + " failed";
       return "[-]" + c.name + " failed: " + c.reason;
@@ -113,11 +127,13 @@ std::string RenderEventsJson(const HealthSnapshot& s, bool full) {
 }
 
 std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
-                             const CheckView* only, bool full, bool with_events) {
-  const Overall o = OverallStatus(s);
+                             const CheckView* only, bool full, bool with_events,
+                             const Scopes* scopes) {
+  const Overall o = OverallStatus(s, scopes);
+  const bool ready = IsReady(s, {}, scopes);
   json j;
   j["status"] = OverallName(o);
-  j["ready"] = IsReady(s);
+  j["ready"] = ready;
   j["draining"] = s.draining;
   j["version"] = kVersion;
   j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(now - s.started_at).count();
@@ -128,26 +144,32 @@ std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallCl
   if (!pod.node.empty()) p["node"] = pod.node;
   j["pod"] = p;
   json checks = json::object();
-  for (const auto& c : s.checks) {
+  json one;
+  for (size_t i = 0; i < s.checks.size(); ++i) {
+    const CheckView& c = s.checks[i];
     if (only != nullptr && &c != only) continue;
-    checks[c.name] = CheckJson(c, full);
+    json cj = CheckJson(c, full);
+    if (const CheckScope* sc = ScopeAt(scopes, i); sc != nullptr && sc->answered) {
+      cj["fleet"] = FleetJson(*sc);
+    }
+    if (only != nullptr) one = cj;
+    checks[c.name] = std::move(cj);
   }
   j["checks"] = checks;
   if (with_events) j["events"] = EventsJson(s, full);
   if (only != nullptr) {
     // /health/{check}: the check itself at the top, the pod's verdict beside it.
-    json one = CheckJson(*only, full);
     one["pod_status"] = OverallName(o);
-    one["ready"] = IsReady(s);
+    one["ready"] = ready;
     return Dump(one);
   }
   return Dump(j);
 }
 
 std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
-                             bool full) {
+                             bool full, const Scopes* scopes) {
   // draft-inadarei-api-health-check: pass / warn / fail.
-  const Overall o = OverallStatus(s);
+  const Overall o = OverallStatus(s, scopes);
   json j;
   j["status"] = IetfStatusName(o);
   j["version"] = "1";

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "agent/core/snapshot.h"
+#include "agent/core/verdict.h"
 
 namespace vigil {
 
@@ -14,14 +15,19 @@ struct PodInfo;
 // `full` false ("health_details": "status"): each check's name, status,
 // required and since only, and no reasons in events. with_events:
 // /health?events, the recent state changes as "events".
+// `scopes` (agent/core/verdict.h): the fleet's view of each check, which
+// the verdicts use and each check shows as "fleet" once a round answered.
 std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
                              const CheckView* only = nullptr, bool full = true,
-                             bool with_events = false);
+                             bool with_events = false, const Scopes* scopes = nullptr);
 // /events: {"events": [...]}, the recent state changes, newest first.
 std::string RenderEventsJson(const HealthSnapshot& s, bool full = true);
 std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod, WallClock::time_point now,
-                             bool full = true);
-// "[+]db ok"; `full` false leaves the reason out ("[-]db failed").
-std::string RenderCheckLine(const CheckView& c, bool full = true);
+                             bool full = true, const Scopes* scopes = nullptr);
+// "[+]db ok"; `full` false leaves the reason out ("[-]db failed"). With the
+// check's fleet scope, a failure the fleet keeps ready reads
+// "[~]db failed on 9 of 10 pods (widespread), kept ready".
+std::string RenderCheckLine(const CheckView& c, bool full = true,
+                            const CheckScope* scope = nullptr);
 
 }  // namespace vigil

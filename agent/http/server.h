@@ -8,8 +8,8 @@
 // ranges and compression are not offered, so no request costs more than its
 // answer.
 //
-// Limits keep a hostile or broken client from holding the agent (README
-// "HTTP limits"):
+// Limits keep a hostile or broken client from holding the agent
+// (docs/http.md, "Limits"):
 //   - a request's line and headers must arrive within read_timeout_ms of its
 //     first byte (a new connection's first request: of the accept), else 408
 //     and the connection is closed (slowloris);

@@ -1,4 +1,4 @@
-// A check's `tls` object (README "TLS", docs/tls.md), read and validated
+// A check's `tls` object (docs/tls.md), read and validated
 // when the config is read:
 //   ca_file               PEM bundle to verify the server with (default: the
 //                         system store)

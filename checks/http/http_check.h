@@ -1,4 +1,4 @@
-// `http` check kind: see README "Check kinds".
+// `http` check kind: see docs/checks.md.
 #pragma once
 
 #include "checks/http/http_url.h"  // HttpUrl, ParseHttpUrl: for the unit tests

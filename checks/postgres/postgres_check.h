@@ -1,4 +1,4 @@
-// `postgres` check kind: see README "Check kinds".
+// `postgres` check kind: see docs/checks.md.
 #pragma once
 
 #include "checks/registry.h"

@@ -1,4 +1,4 @@
-// `redis` check kind: see README "Check kinds".
+// `redis` check kind: see docs/checks.md.
 //
 // Config keys: `url` (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or
 // redis+sentinel://[[USER]:PASSWORD@]H1:26379[,H2:26379...]/MASTER[/DB]),

@@ -1,6 +1,6 @@
 // What a Redis server says of itself in INFO (and CLUSTER INFO), and what
 // the `redis` kind makes of it: the signals, and the fields that fail or
-// warn a run (README "Check kinds").
+// warn a run (docs/checks.md).
 #pragma once
 
 #include <map>

@@ -12,7 +12,7 @@
 //   check.js component RENDERED.yaml OUTDIR "WANT..." "UNTOUCHED..."
 //                                                the vigil-sidecar component's output
 //   check.js dashboard DASHBOARD.json            the Grafana dashboard's shape and queries
-//   check.js readme SCHEMA VALUES.yaml README    README's values table is the generated one
+//   check.js readme SCHEMA VALUES.yaml FILE.md   the values table in FILE.md (docs/chart-values.md) is the generated one
 //   check.js readme-table SCHEMA VALUES.yaml     print that table
 //
 // OUTDIR receives config.json (the ConfigMap's, for `vigil validate`),
@@ -86,10 +86,11 @@ function validateModels(objs, where) {
 
 // ---------------------------------------------------------------- vigil config (the config file)
 
-const TOP_KEYS = ['listen', 'drain_seconds', 'admin_token_file', 'log_format', 'defaults', 'checks'];
+const TOP_KEYS = ['listen', 'drain_seconds', 'admin_token_file', 'log_format', 'defaults', 'fleet', 'checks'];
+const FLEET_KEYS = ['peers', 'port', 'interval_ms', 'sample', 'timeout_ms', 'min_pods', 'token_file'];
 const TIMING_KEYS = ['interval_ms', 'timeout_ms', 'unhealthy_threshold', 'healthy_threshold', 'jitter_percent', 'breaker'];
 const BREAKER_KEYS = ['failure_threshold', 'recovery_timeout_ms', 'success_threshold'];
-const CHECK_KEYS = ['name', 'kind', 'role', 'required', 'liveness', ...TIMING_KEYS];
+const CHECK_KEYS = ['name', 'kind', 'role', 'required', 'liveness', 'when_widespread', 'widespread_ratio', ...TIMING_KEYS];
 const TLS_KEYS = ['tls', 'cert_expiry_warn_days'];
 const KIND_KEYS = {
   redis: ['url', 'expect_role', 'max_memory_ratio', 'slow_ms', ...TLS_KEYS],
@@ -111,6 +112,19 @@ function checkConfig(cfg, where) {
     expect(unknownKeys(cfg.defaults, TIMING_KEYS).length === 0, `${where}: unknown keys in defaults: ${unknownKeys(cfg.defaults, TIMING_KEYS)}`);
     expect(unknownKeys(cfg.defaults.breaker, BREAKER_KEYS).length === 0, `${where}: unknown keys in defaults.breaker`);
   }
+  if (cfg.fleet !== undefined) {
+    const f = cfg.fleet;
+    expect(unknownKeys(f, FLEET_KEYS).length === 0, `${where}: unknown keys in fleet: ${unknownKeys(f, FLEET_KEYS)}`);
+    expect((typeof f.peers === 'string' && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(f.peers))
+      || (Array.isArray(f.peers) && f.peers.length > 0 && f.peers.every((p) => /^[^\s:/]+:[0-9]{1,5}$/.test(p))),
+    `${where}: fleet.peers ${JSON.stringify(f.peers)} is neither a DNS name nor a list of "host:port"`);
+    const range = (k, lo, hi) => f[k] === undefined || (Number.isInteger(f[k]) && f[k] >= lo && f[k] <= hi);
+    for (const [k, lo, hi] of [['port', 1, 65535], ['interval_ms', 500, 3600000], ['sample', 1, 1000], ['timeout_ms', 50, 60000], ['min_pods', 1, 100000]]) {
+      expect(range(k, lo, hi), `${where}: fleet.${k} ${f[k]} is not a whole number in ${lo}..${hi}`);
+    }
+    expect((f.timeout_ms === undefined ? 500 : f.timeout_ms) < (f.interval_ms === undefined ? 5000 : f.interval_ms), `${where}: fleet.timeout_ms is not below fleet.interval_ms`);
+    if (f.token_file) vars.files.push({ at: `${where}: fleet.token_file`, path: f.token_file });
+  }
   expect(Array.isArray(cfg.checks) && cfg.checks.length > 0, `${where}: no checks`);
   const names = new Set();
   (cfg.checks || []).forEach((c, i) => {
@@ -123,6 +137,8 @@ function checkConfig(cfg, where) {
     const bad = unknownKeys(c, [...CHECK_KEYS, ...KIND_KEYS[c.kind]]);
     expect(bad.length === 0, `${at}: keys vigil does not know for a ${c.kind} check: ${bad}`);
     expect(unknownKeys(c.breaker, BREAKER_KEYS).length === 0, `${at}.breaker: unknown keys`);
+    expect(c.when_widespread === undefined || ['unready', 'stay_ready'].includes(c.when_widespread), `${at}.when_widespread ${JSON.stringify(c.when_widespread)} is not unready or stay_ready`);
+    expect(c.widespread_ratio === undefined || (typeof c.widespread_ratio === 'number' && c.widespread_ratio > 0 && c.widespread_ratio <= 1), `${at}.widespread_ratio is not in (0, 1]`);
     if (c.url) {
       const m = /^[a-z+]+:\/\/([^/@]*)@/.exec(c.url);
       if (m && m[1].includes(':')) {
@@ -263,6 +279,12 @@ function writeConfigOut(outDir, configText, vars) {
   fs.writeFileSync(path.join(outDir, 'config.env'), [...vars].map((v) => `${v}=dummy-${v.toLowerCase()}\n`).join(''));
 }
 
+// Two label maps with the same keys and values, in any order.
+function sameMap(a, b) {
+  const sorted = (m) => JSON.stringify(Object.entries(m || {}).sort());
+  return sorted(a) === sorted(b);
+}
+
 function selectorMatches(selector, labels) {
   return Object.entries(selector || {}).every(([k, v]) => (labels || {})[k] === v);
 }
@@ -283,7 +305,9 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir, monitoringApi) 
   const dashLabel = values.dashboards && values.dashboards.label;
   const isDashboard = (o) => dashLabel && ((o.metadata.labels || {})[dashLabel] !== undefined);
   const cms = byKind('ConfigMap').filter((o) => !isDashboard(o));
-  const services = byKind('Service');
+  // The fleet's headless peers Service is checked apart (checkFleet).
+  const isPeers = (o) => (o.metadata.labels || {})['app.kubernetes.io/component'] === 'fleet-peers';
+  const services = byKind('Service').filter((o) => !isPeers(o));
   if (!expect(deployments.length === 1 && cms.length === 1 && services.length === 1,
     `${where}: want one Deployment, ConfigMap and Service, got ${deployments.length}/${cms.length}/${services.length}`)) return finish(where);
   const dep = deployments[0];
@@ -440,20 +464,31 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir, monitoringApi) 
   }
   for (const pr of prs) {
     const rules = pr.spec.groups.flatMap((g) => g.rules);
+    // cond is matched against the expression's first line; `held` alerts
+    // are held back while their check (or, per pod, a check) is widespread,
+    // when VigilDependencyDownEverywhere is on.
+    const everywhereOn = values.prometheusRule.alerts.dependencyDownEverywhere.enabled !== false;
     const want = {
-      VigilCircuitBreakerOpen: { metric: 'vigil_circuit_breaker_state', cond: /== 2$/, sev: 'critical', for: '1m' },
-      VigilCheckFailuresHigh: { metric: 'vigil_check_failures_total', cond: /rate\(.*\[1m\]\)\) \* 60 > 10$/, sev: 'warning' },
-      VigilPodNotReady: { metric: 'vigil_ready', cond: /== 0$/, for: '5m' },
-      VigilDegraded: { metric: 'vigil_health_status', cond: /status="degraded"\}\) == 1$/, for: '15m' },
+      VigilCircuitBreakerOpen: { metric: 'vigil_circuit_breaker_state', cond: /== 2$/, sev: 'critical', for: '1m', held: 'namespace, pod, check' },
+      VigilCheckFailuresHigh: { metric: 'vigil_check_failures_total', cond: /rate\(.*\[1m\]\)\) \* 60 > 10$/, sev: 'warning', held: 'namespace, pod, check' },
+      VigilPodNotReady: { metric: 'vigil_ready', cond: /== 0$/, for: '5m', held: 'namespace, pod' },
+      VigilDegraded: { metric: 'vigil_health_status', cond: /status="degraded"\}\) == 1$/, for: '15m', held: 'namespace, pod' },
       VigilAbsent: { metric: 'vigil_build_info', cond: /^absent\(vigil_build_info\{[^}]*\}\)$/, for: '5m' },
       VigilConfigReloadFailed: { metric: 'vigil_config_reload_failures_total', cond: /increase\(vigil_config_reload_failures_total\{.*\[10m\]\)\) > 0\)/ },
+      VigilDependencyDownEverywhere: { metric: 'vigil_check_scope', cond: /^\($/, full: /scope="widespread"\}\) == 1\n\)\n\* on \(namespace, check\) group_left \(kind, role\)/, sev: 'critical', for: '1m' },
+      VigilDependencyDownOnSomePods: { metric: 'vigil_check_scope', cond: /^max by \(namespace, check, pod, node\) \(vigil_check_scope\{[^}]*scope="local"\}\) == 1$/, sev: 'warning', for: '5m' },
     };
     for (const [name, w] of Object.entries(want)) {
-      const key = { VigilCircuitBreakerOpen: 'circuitBreakerOpen', VigilCheckFailuresHigh: 'checkFailures', VigilPodNotReady: 'notReady', VigilDegraded: 'degraded', VigilAbsent: 'absent', VigilConfigReloadFailed: 'configReloadFailed' }[name];
+      const key = { VigilCircuitBreakerOpen: 'circuitBreakerOpen', VigilCheckFailuresHigh: 'checkFailures', VigilPodNotReady: 'notReady', VigilDegraded: 'degraded', VigilAbsent: 'absent', VigilConfigReloadFailed: 'configReloadFailed', VigilDependencyDownEverywhere: 'dependencyDownEverywhere', VigilDependencyDownOnSomePods: 'dependencyDownOnSomePods' }[name];
       const rule = rules.find((x) => x.alert === name);
       if (values.prometheusRule.alerts[key].enabled === false) { expect(!rule, `${where}: ${name} rendered although disabled`); continue; }
       if (!expect(rule, `${where}: PrometheusRule lacks ${name}`)) continue;
-      expect(rule.expr.includes(w.metric) && w.cond.test(rule.expr), `${where}: ${name} expr is ${rule.expr}`);
+      const first = rule.expr.split('\n')[0];
+      expect(rule.expr.includes(w.metric) && w.cond.test(first) && (!w.full || w.full.test(rule.expr)), `${where}: ${name} expr is ${rule.expr}`);
+      if (w.held) {
+        const held = rule.expr.includes(`\nunless on (${w.held}) `) && rule.expr.includes('scope="widespread"');
+        expect(held === everywhereOn, `${where}: ${name} ${held ? 'is held back although VigilDependencyDownEverywhere is off' : 'is not held back while a check is widespread'}: ${rule.expr}`);
+      }
       if (w.sev) expect(rule.labels.severity === w.sev, `${where}: ${name} severity ${rule.labels.severity} is not ${w.sev}`);
       if (w.for) expect(rule.for === w.for, `${where}: ${name} for ${rule.for} is not ${w.for}`);
       expect(rule.expr.includes(`job="${wantJob}"`) || values.prometheusRule.selector,
@@ -464,6 +499,7 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir, monitoringApi) 
   }
 
   checkChartExtras(objs, values, { where, dep, pod, svc, V });
+  checkFleet(objs, values, cfg, { where, dep, pod, V, vigilC: r && r.vigil, sms });
 
   // No unrendered template or Helm leftovers.
   expect(!rendered.includes('<no value>'), `${where}: "<no value>" in the output`);
@@ -525,6 +561,16 @@ function checkChartExtras(objs, values, { where, dep, pod, svc, V }) {
         && JSON.stringify(from[0].podSelector) === JSON.stringify(N.ingress.vigilFrom.podSelector),
       `${where}: vigil's port is open to ${JSON.stringify(from)}, not networkPolicy.ingress.vigilFrom`);
     }
+    // Fleet: the release's own pods reach each other's vigil port (ingress,
+    // and egress when egress is restricted); without fleet, no such rule.
+    const ownPods = (peers) => (peers || []).some((f) => !f.namespaceSelector && !f.ipBlock && f.podSelector
+      && sameMap(f.podSelector.matchLabels, dep.spec.selector.matchLabels));
+    const fleetIn = (sp.ingress || []).some((r) => hasPort(r, V.port, 'TCP') && ownPods(r.from));
+    expect(fleetIn === !!(values.fleet && values.fleet.enabled), `${where}: NetworkPolicy ingress from the release's pods to vigil's port ${fleetIn ? 'present without' : 'missing with'} fleet.enabled`);
+    if (N.egress.enabled) {
+      const fleetOut = (sp.egress || []).some((r) => hasPort(r, V.port, 'TCP') && ownPods(r.to));
+      expect(fleetOut === !!(values.fleet && values.fleet.enabled), `${where}: NetworkPolicy egress to the release's pods on vigil's port ${fleetOut ? 'present without' : 'missing with'} fleet.enabled`);
+    }
     const appRule = (sp.ingress || []).find((r) => hasPort(r, values.app.port, 'TCP'));
     expect(appRule, `${where}: NetworkPolicy shuts the app's own port ${values.app.port}`);
     const types = sp.policyTypes || [];
@@ -559,6 +605,53 @@ function checkChartExtras(objs, values, { where, dep, pod, svc, V }) {
   }
 }
 
+// fleet.enabled: the headless peers Service (every pod of the release, ready
+// or not, vigil's port only, under a port name no monitor scrapes), the
+// config's fleet key naming it, the token Secret mounted where token_file
+// points. Without it: neither.
+function checkFleet(objs, values, cfg, { where, dep, pod, V, vigilC, sms }) {
+  const F = values.fleet || {};
+  const peers = objs.filter((o) => o.kind === 'Service' && (o.metadata.labels || {})['app.kubernetes.io/component'] === 'fleet-peers');
+  if (!F.enabled) {
+    expect(peers.length === 0, `${where}: a peers Service without fleet.enabled`);
+    expect(cfg.fleet === undefined, `${where}: config has fleet without fleet.enabled`);
+    return;
+  }
+  if (!expect(peers.length === 1, `${where}: want one peers Service with fleet.enabled, got ${peers.length}`)) return;
+  const ps = peers[0];
+  const ns = dep.metadata.namespace;
+  expect(ps.metadata.name === `${dep.metadata.name.slice(0, 57).replace(/-+$/, '')}-peers`, `${where}: peers Service ${ps.metadata.name} is not <fullname>-peers`);
+  expect(ps.metadata.namespace === ns, `${where}: peers Service not in the release namespace`);
+  expect(ps.spec.clusterIP === 'None', `${where}: peers Service is not headless (clusterIP ${ps.spec.clusterIP})`);
+  expect(ps.spec.publishNotReadyAddresses === true, `${where}: peers Service does not publish unready pods (publishNotReadyAddresses)`);
+  expect(sameMap(ps.spec.selector, dep.spec.selector.matchLabels), `${where}: peers Service does not select the release's pods (the Deployment's selector)`);
+  const ports = ps.spec.ports || [];
+  expect(ports.length === 1 && ports[0].port === V.port && ports[0].targetPort === V.port && (ports[0].protocol || 'TCP') === 'TCP',
+    `${where}: peers Service ports ${JSON.stringify(ports)}, want vigil's port ${V.port} only`);
+  for (const sm of sms) {
+    const scraped = sm.spec.endpoints.map((e) => e.port);
+    expect(!ports.some((p) => scraped.includes(p.name)) || !selectorMatches(sm.spec.selector.matchLabels, ps.metadata.labels),
+      `${where}: the ServiceMonitor would scrape every pod again through the peers Service`);
+  }
+  const f = cfg.fleet;
+  if (!expect(f, `${where}: fleet.enabled but the config has no fleet key`)) return;
+  expect(f.peers === `${ps.metadata.name}.${ns}.svc.${values.clusterDomain}`, `${where}: config fleet.peers ${f.peers}, want ${ps.metadata.name}.${ns}.svc.${values.clusterDomain}`);
+  for (const k of ['interval_ms', 'sample', 'timeout_ms', 'min_pods']) expect(f[k] === F[k], `${where}: config fleet.${k} ${f[k]} is not fleet.${k} ${F[k]}`);
+  expect(f.port === undefined || f.port === V.port, `${where}: config fleet.port ${f.port} is not vigil's port`);
+  const secret = F.token && F.token.existingSecret;
+  if (secret) {
+    const vol = (pod.spec.volumes || []).find((v) => v.secret && v.secret.secretName === secret && (v.secret.items || []).some((i) => i.key === 'token'));
+    const m = vol && vigilC && (vigilC.volumeMounts || []).find((x) => x.name === vol.name);
+    const item = vol && vol.secret.items.find((i) => i.key === 'token');
+    expect(m && m.readOnly && f.token_file === `${m.mountPath}/${item.path}`, `${where}: fleet token_file ${f.token_file} is not the mounted Secret ${secret}/token`);
+    for (const c of pod.spec.containers) {
+      if (c.name !== 'vigil') expect(!(c.volumeMounts || []).some((x) => vol && x.name === vol.name), `${where}: the fleet token is mounted into ${c.name}`);
+    }
+  } else {
+    expect(f.token_file === undefined, `${where}: fleet token_file without fleet.token.existingSecret`);
+  }
+}
+
 // ---------------------------------------------------------------- kustomize output
 
 function checkManifests(renderedFile, outDir) {
@@ -567,7 +660,8 @@ function checkManifests(renderedFile, outDir) {
   validateModels(objs, where);
   const dep = objs.find((o) => o.kind === 'Deployment');
   const cm = objs.find((o) => o.kind === 'ConfigMap');
-  const svc = objs.find((o) => o.kind === 'Service');
+  const isPeers = (o) => (o.metadata.labels || {})['app.kubernetes.io/component'] === 'fleet-peers';
+  const svc = objs.find((o) => o.kind === 'Service' && !isPeers(o));
   if (!expect(dep && cm && svc, `${where}: want a Deployment, a ConfigMap and a Service`)) return finish(where);
   const configText = cm.data['config.json'];
   let cfg = {};
@@ -586,6 +680,18 @@ function checkManifests(renderedFile, outDir) {
   expect(selectorMatches(sel, dep.spec.template.metadata.labels), `${where}: Deployment selector does not match its pod labels`);
   expect(JSON.stringify(svc.spec.selector) === JSON.stringify(sel), `${where}: Service selector differs from the Deployment's`);
   expect((svc.spec.ports || []).some((p) => p.targetPort === port || p.targetPort === 'vigil'), `${where}: Service does not expose vigil's port`);
+  // Fleet (a chart on vigil-lib): the peers Service selects the pods, the config names it.
+  const peers = objs.filter((o) => o.kind === 'Service' && isPeers(o));
+  if (cfg.fleet !== undefined || peers.length) {
+    if (expect(peers.length === 1, `${where}: config fleet wants one peers Service, got ${peers.length}`)) {
+      const ps = peers[0];
+      expect(ps.spec.clusterIP === 'None' && ps.spec.publishNotReadyAddresses === true, `${where}: peers Service is not headless with publishNotReadyAddresses`);
+      expect(sameMap(ps.spec.selector, sel), `${where}: peers Service does not select the Deployment's pods`);
+      const ports = ps.spec.ports || [];
+      expect(ports.length === 1 && ports[0].port === port && ports[0].targetPort === port, `${where}: peers Service ports ${JSON.stringify(ports)}, want ${port} only`);
+      expect(cfg.fleet && cfg.fleet.peers === `${ps.metadata.name}.${ps.metadata.namespace}.svc.cluster.local`, `${where}: config fleet.peers ${cfg.fleet && cfg.fleet.peers} does not name the peers Service`);
+    }
+  }
   writeConfigOut(outDir, configText, vars);
   finish(where);
 }
@@ -594,7 +700,9 @@ function checkManifests(renderedFile, outDir) {
 
 // The vigil-sidecar component's output: WANT (space-separated workload
 // names) got vigil, UNTOUCHED did not.
-function checkComponent(renderedFile, outDir, wantNames, untouchedNames) {
+// KINDS (default "Deployment StatefulSet") are the kinds WANT must cover.
+// A config with "fleet" needs the vigil-fleet component's peers Service.
+function checkComponent(renderedFile, outDir, wantNames, untouchedNames, wantKinds) {
   const where = path.basename(renderedFile);
   const objs = loadDocs(renderedFile);
   validateModels(objs, where);
@@ -659,7 +767,29 @@ function checkComponent(renderedFile, outDir, wantNames, untouchedNames) {
     const grace = spec.terminationGracePeriodSeconds === undefined ? 30 : spec.terminationGracePeriodSeconds;
     expect(grace > (cfg.drain_seconds === undefined ? 5 : cfg.drain_seconds), `${id}: terminationGracePeriodSeconds ${grace} does not cover vigil's drain`);
   }
-  expect(kinds.has('Deployment') && kinds.has('StatefulSet'), `${where}: the injected workloads are not a Deployment and a StatefulSet (${[...kinds]})`);
+  const kindsWanted = (wantKinds || 'Deployment StatefulSet').split(/\s+/).filter(Boolean);
+  expect(kindsWanted.every((k) => kinds.has(k)), `${where}: the injected workloads are not ${kindsWanted.join(' and ')} (${[...kinds]})`);
+  // Fleet: the peers Service lists every injected pod and no other, and the
+  // config names it (in its namespace).
+  const peers = objs.filter((o) => o.kind === 'Service' && (o.metadata.labels || {})['app.kubernetes.io/component'] === 'fleet-peers');
+  if (cfg.fleet !== undefined || peers.length) {
+    if (expect(peers.length === 1, `${where}: the config has fleet, want one peers Service (components/vigil-fleet), got ${peers.length}`)) {
+      const ps = peers[0];
+      expect(ps.spec.clusterIP === 'None' && ps.spec.publishNotReadyAddresses === true, `${where}: peers Service is not headless with publishNotReadyAddresses`);
+      const ports = ps.spec.ports || [];
+      expect(ports.length === 1 && ports[0].port === port && ports[0].targetPort === port && ports[0].name !== 'vigil', `${where}: peers Service ports ${JSON.stringify(ports)}, want only ${port}, not named vigil`);
+      for (const name of want) {
+        const w = workloads.find((o) => o.metadata.name === name);
+        expect(w && selectorMatches(ps.spec.selector, w.spec.template.metadata.labels), `${where}: peers Service does not select the pods of ${name}`);
+      }
+      for (const name of untouched) {
+        const w = workloads.find((o) => o.metadata.name === name);
+        expect(!w || !selectorMatches(ps.spec.selector, w.spec.template.metadata.labels), `${where}: peers Service selects the pods of ${name}, which has no vigil`);
+      }
+      const ns = ps.metadata.namespace || 'default';
+      expect(cfg.fleet && cfg.fleet.peers === `${ps.metadata.name}.${ns}.svc.cluster.local`, `${where}: config fleet.peers ${cfg.fleet && cfg.fleet.peers}, want ${ps.metadata.name}.${ns}.svc.cluster.local`);
+    }
+  }
   for (const name of untouched) {
     const w = workloads.find((o) => o.metadata.name === name);
     if (!expect(w, `${where}: no workload ${name}`)) continue;
@@ -715,7 +845,12 @@ function checkDashboard(file) {
     ['failures by check and reason', /sum by \(check, reason\) \(rate\(vigil_check_failures_total\{/],
     ['vigil_config_reloads_total', /vigil_config_reloads_total\{/],
     ['vigil_config_reload_failures_total', /vigil_config_reload_failures_total\{/],
+    ['the fleet pods', /vigil_fleet_pods\{/],
+    ['failing pods by check', /max by \(check\) \(vigil_fleet_check_failing_pods\{/],
+    ['scope by check', /by \(check, scope\) \(vigil_check_scope\{/],
   ]) expect(re.test(all), `${where}: no panel query with ${what}`);
+  const fleetRow = panels.find((p) => p.type === 'row' && p.title === 'Fleet');
+  expect(fleetRow, `${where}: no "Fleet" row`);
   for (const e of exprs) {
     if (/vigil_|process_/.test(e)) expect(/namespace=~"\$namespace", pod=~"\$pod"/.test(e), `${where}: a query ignores $namespace/$pod: ${e}`);
   }
@@ -794,7 +929,7 @@ switch (cmd) {
   case 'schema': checkSchema(args[0], args[1]); break;
   case 'chart': checkChart(args[0], args[1], args[2], args[3], args[4]); break;
   case 'manifests': checkManifests(args[0], args[1]); break;
-  case 'component': checkComponent(args[0], args[1], args[2] || '', args[3] || ''); break;
+  case 'component': checkComponent(args[0], args[1], args[2] || '', args[3] || '', args[4] || ''); break;
   case 'dashboard': checkDashboard(args[0]); break;
   case 'readme': checkReadme(args[0], args[1], args[2]); break;
   case 'readme-table': process.stdout.write(readmeTable(args[0], args[1])); break;

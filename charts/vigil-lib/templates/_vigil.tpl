@@ -36,6 +36,14 @@ drainSeconds: 5
 logFormat: json
 # The ConfigMap with config.json; "" means <release>-vigil.
 configMapName: ""
+# Fleet awareness (docs/fleet.md): vigil-lib.config adds the config's
+# "fleet" key, vigil-lib.peersService renders the headless peers Service.
+# Keys: enabled, serviceName ("": <release>-vigil-peers), clusterDomain
+# (cluster.local), peers (instead of the Service's DNS name: a name, or a
+# list of "host:port"), port, interval_ms, sample, timeout_ms, min_pods,
+# tokenFile; a key left out is vigil's default.
+fleet:
+  enabled: false
 defaults: {}
 checks: []
 extraEnv: []
@@ -106,6 +114,95 @@ stays so), and a key present with null turns a probe off.
 {{- $ctx := required "vigil-lib: pass \"context\" $ (or set values.configMapName)" .context -}}
 {{- printf "%s-vigil" $ctx.Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+The fleet's headless Service name: values.fleet.serviceName, or
+<release>-vigil-peers (a DNS label: 63 characters at most).
+*/}}
+{{- define "vigil-lib.peersName" -}}
+{{- $v := include "vigil-lib.values" . | fromJson -}}
+{{- $f := $v.fleet | default dict -}}
+{{- if $f.serviceName -}}
+{{- $f.serviceName -}}
+{{- else -}}
+{{- $ctx := required "vigil-lib: pass \"context\" $ (or set values.fleet.serviceName)" .context -}}
+{{- printf "%s-vigil" $ctx.Release.Name | trunc 57 | trimSuffix "-" | printf "%s-peers" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The config's "fleet" object as JSON, "" when values.fleet.enabled is not
+true. peers: values.fleet.peers, or the peers Service's DNS name
+<peersName>.<namespace>.svc.<clusterDomain>, which resolves to every pod,
+ready or not (publishNotReadyAddresses); vigil asks each on its own listen
+port unless fleet.port says otherwise. Keys left out are vigil's defaults
+(interval_ms 5000, sample 16, timeout_ms 500, min_pods 3).
+Keys of the dict: values, context; optionally namespace, valuesPath,
+fleetPath (how errors name the fleet block: "<valuesPath>.fleet").
+*/}}
+{{- define "vigil-lib.fleetConfig" -}}
+{{- $v := include "vigil-lib.values" . | fromJson -}}
+{{- $f := $v.fleet | default dict -}}
+{{- $at := .fleetPath | default (printf "%s.fleet" (.valuesPath | default "vigil")) -}}
+{{- if $f.enabled -}}
+{{- $ns := .namespace | default (.context | default dict).Release.Namespace -}}
+{{- $peers := $f.peers -}}
+{{- if not $peers -}}
+{{- $peers = printf "%s.%s.svc.%s" (include "vigil-lib.peersName" .) (required (printf "%s: pass \"context\" $ or \"namespace\"" $at) $ns) ($f.clusterDomain | default "cluster.local") -}}
+{{- end -}}
+{{- $out := dict "peers" $peers -}}
+{{- range $k := list "port" "interval_ms" "sample" "timeout_ms" "min_pods" -}}
+{{- if hasKey $f $k -}}
+{{- $_ := set $out $k (int (get $f $k)) -}}
+{{- end -}}
+{{- end -}}
+{{- if ge (int ($out.timeout_ms | default 500)) (int ($out.interval_ms | default 5000)) -}}
+{{- fail (printf "%s.timeout_ms (%d) must be below %s.interval_ms (%d): a round ends before the next starts" $at (int ($out.timeout_ms | default 500)) $at (int ($out.interval_ms | default 5000))) -}}
+{{- end -}}
+{{- with $f.tokenFile -}}
+{{- $_ := set $out "token_file" . -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The fleet's headless Service: clusterIP None, publishNotReadyAddresses
+(unready pods stay listed, so the pods of a widespread outage still find
+each other), vigil's port only, named "fleet"; labelled
+app.kubernetes.io/component: fleet-peers. It selects the pods of your workload:
+pass its selector labels. Keys of the dict: values, context, selector (a
+map, required); optionally labels (a map, or YAML text), namespace.
+  {{- include "vigil-lib.peersService" (dict "values" .Values.vigil "context" $ "selector" (include "my-app.selectorLabels" . | fromYaml)) }}
+*/}}
+{{- define "vigil-lib.peersService" -}}
+{{- $v := include "vigil-lib.values" . | fromJson -}}
+{{- $selector := required "vigil-lib.peersService: pass \"selector\", the labels of your workload's pods" .selector -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "vigil-lib.peersName" . }}
+  namespace: {{ .namespace | default (.context | default dict).Release.Namespace }}
+  {{- $labels := .labels | default dict -}}
+  {{- if kindIs "string" $labels -}}
+  {{- $labels = fromYaml $labels -}}
+  {{- end }}
+  labels:
+    {{- /* How tools (and tests/k8s) tell it from the app's own Services. */}}
+    {{- toYaml (merge (dict "app.kubernetes.io/component" "fleet-peers") $labels) | nindent 4 }}
+spec:
+  clusterIP: None
+  publishNotReadyAddresses: true
+  selector:
+    {{- toYaml $selector | nindent 4 }}
+  ports:
+    {{- /* Not named "vigil": a ServiceMonitor scraping the port "vigil" of
+    the app's Services would scrape every pod a second time through this one. */}}
+    - name: fleet
+      port: {{ int $v.port }}
+      targetPort: {{ int $v.port }}
+      protocol: TCP
 {{- end -}}
 
 {{/*
@@ -288,8 +385,9 @@ The pod volumes vigil needs, as items of a volumes list: the ConfigMap
 {{/*
 vigil's config.json from the values block: listen on 0.0.0.0:port,
 drain_seconds, log_format, defaults (when set), admin_token_file (when
-values.adminTokenFile is set) and the checks, without the keys only the
-charts read (existingSecret, existingSecretKey, secretEnv).
+values.adminTokenFile is set), fleet (when values.fleet.enabled:
+vigil-lib.fleetConfig) and the checks, without the keys only the charts
+read (existingSecret, existingSecretKey, secretEnv).
 */}}
 {{- define "vigil-lib.config" -}}
 {{- $v := include "vigil-lib.values" . | fromJson -}}
@@ -299,6 +397,9 @@ charts read (existingSecret, existingSecretKey, secretEnv).
 {{- end -}}
 {{- with $v.adminTokenFile -}}
 {{- $_ := set $cfg "admin_token_file" . -}}
+{{- end -}}
+{{- with include "vigil-lib.fleetConfig" . -}}
+{{- $_ := set $cfg "fleet" (fromJson .) -}}
 {{- end -}}
 {{- $checks := list -}}
 {{- range $i, $c := $v.checks -}}

@@ -78,8 +78,9 @@ Call with (dict "ctx" $ "native" bool).
 
 {{/*
 .Values.vigil as the library's values block: the ConfigMap's name, and the
-admin token's Secret added to the extra volumes and mounts (defaultMode
-288 is 0440), vigil.extraVolumeMounts checked against the volumes.
+admin token's and the fleet token's Secrets added to the extra volumes and
+mounts (defaultMode 288 is 0440), vigil.extraVolumeMounts checked against
+the volumes.
 */}}
 {{- define "vigil.libValues" -}}
 {{- $v := deepCopy .Values.vigil -}}
@@ -88,6 +89,10 @@ admin token's Secret added to the extra volumes and mounts (defaultMode
 {{- if $v.admin.existingSecret -}}
 {{- $mounts = append $mounts (dict "name" "vigil-admin-token" "mountPath" (include "vigil.adminTokenDir" .) "readOnly" true) -}}
 {{- $volumes = append $volumes (dict "name" "vigil-admin-token" "secret" (dict "secretName" $v.admin.existingSecret "defaultMode" 288 "items" (list (dict "key" $v.admin.existingSecretKey "path" "admin-token")))) -}}
+{{- end -}}
+{{- if and .Values.fleet.enabled (.Values.fleet.token | default dict).existingSecret -}}
+{{- $mounts = append $mounts (dict "name" "vigil-fleet-token" "mountPath" (include "vigil.fleetTokenDir" .) "readOnly" true) -}}
+{{- $volumes = append $volumes (dict "name" "vigil-fleet-token" "secret" (dict "secretName" .Values.fleet.token.existingSecret "defaultMode" 288 "items" (list (dict "key" "token" "path" "token")))) -}}
 {{- end -}}
 {{- $volumeNames := list -}}
 {{- range (concat ($v.extraVolumes | default list) (.Values.extraVolumes | default list)) -}}

@@ -73,6 +73,30 @@ over the tag. Call with (dict "image" .Values.x.image "default" "tag").
 {{- define "vigil.adminTokenDir" -}}/var/run/vigil{{- end -}}
 {{- define "vigil.adminTokenPath" -}}{{ include "vigil.adminTokenDir" . }}/admin-token{{- end -}}
 
+{{/* Where the fleet token Secret is mounted (a directory of its own: two
+Secret volumes cannot share one), and the file vigil reads. */}}
+{{- define "vigil.fleetTokenDir" -}}/var/run/vigil-fleet{{- end -}}
+{{- define "vigil.fleetTokenPath" -}}{{ include "vigil.fleetTokenDir" . }}/token{{- end -}}
+
+{{/*
+The fleet block as vigil-lib's values take it: the peers Service of this
+release (<fullname>-peers, in vigil.peersName), the cluster domain, the
+round's figures and the token file when fleet.token.existingSecret is set.
+*/}}
+{{- define "vigil.libFleet" -}}
+{{- $f := .Values.fleet -}}
+{{- $out := dict "enabled" (and $f.enabled true) "serviceName" (include "vigil.peersName" .) "clusterDomain" .Values.clusterDomain "interval_ms" $f.interval_ms "sample" $f.sample "timeout_ms" $f.timeout_ms "min_pods" $f.min_pods -}}
+{{- if ($f.token | default dict).existingSecret -}}
+{{- $_ := set $out "tokenFile" (include "vigil.fleetTokenPath" .) -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/* The headless Service of the fleet: <fullname>-peers, 63 characters at most. */}}
+{{- define "vigil.peersName" -}}
+{{- include "vigil.fullname" . | trunc 57 | trimSuffix "-" | printf "%s-peers" -}}
+{{- end -}}
+
 {{/*
 The environment variable that carries a check's password from its Secret:
 `secretEnv`, or the check's name upper-cased with "_PASSWORD"
@@ -113,12 +137,22 @@ Call with (dict "check" $c "index" $i "envNames" $names).
 {{- else -}}
 {{- $_ := required (printf "%s.url is required for a %s check" $at $kind) $c.url -}}
 {{- end -}}
-{{- $common := list "name" "kind" "role" "required" "liveness" "interval_ms" "timeout_ms" "unhealthy_threshold" "healthy_threshold" "jitter_percent" "breaker" "existingSecret" "existingSecretKey" "secretEnv" -}}
+{{- $common := list "name" "kind" "role" "required" "liveness" "interval_ms" "timeout_ms" "unhealthy_threshold" "healthy_threshold" "jitter_percent" "breaker" "when_widespread" "widespread_ratio" "existingSecret" "existingSecretKey" "secretEnv" -}}
 {{- $tlsKeys := list "tls" "cert_expiry_warn_days" -}}
 {{- $byKind := dict "redis" (concat (list "url" "expect_role" "max_memory_ratio" "slow_ms") $tlsKeys) "postgres" (concat (list "url" "require_primary" "max_replication_lag_s" "keep_open" "statement_timeout_ms") $tlsKeys) "http" (concat (list "url" "expect_body_contains" "expect_status") $tlsKeys) "tcp" (list "address") -}}
 {{- range $key, $_ := $c -}}
 {{- if not (or (has $key $common) (has $key (get $byKind $kind))) -}}
 {{- fail (printf "%s.%s: not a key of a %s check" $at $key $kind) -}}
+{{- end -}}
+{{- end -}}
+{{- if hasKey $c "when_widespread" -}}
+{{- if not (has (toString $c.when_widespread) (list "unready" "stay_ready")) -}}
+{{- fail (printf "%s.when_widespread: want \"unready\" or \"stay_ready\", got %q" $at (toString $c.when_widespread)) -}}
+{{- end -}}
+{{- end -}}
+{{- if hasKey $c "widespread_ratio" -}}
+{{- if or (not (kindIs "float64" $c.widespread_ratio)) (le (float64 $c.widespread_ratio) 0.0) (gt (float64 $c.widespread_ratio) 1.0) -}}
+{{- fail (printf "%s.widespread_ratio: must be a number in (0, 1]" $at) -}}
 {{- end -}}
 {{- end -}}
 {{- if eq $kind "tcp" -}}
@@ -225,6 +259,9 @@ password reaches vigil only through ${VAR} in the url.
 {{- $checks = append $checks (omit $c "existingSecret" "existingSecretKey" "secretEnv") -}}
 {{- end -}}
 {{- $_ := set $cfg "checks" $checks -}}
+{{- with include "vigil-lib.fleetConfig" (dict "values" (dict "fleet" (include "vigil.libFleet" . | fromJson)) "context" . "fleetPath" "fleet") -}}
+{{- $_ := set $cfg "fleet" (fromJson .) -}}
+{{- end -}}
 {{- toPrettyJson $cfg -}}
 {{- end -}}
 

@@ -51,7 +51,10 @@ std::shared_ptr<HealthSnapshot> Snapshot(std::vector<CheckView> checks) {
   return s;
 }
 
-std::string Render(const HealthSnapshot& s) { return RenderMetrics(s, true, AgentCounters{}); }
+std::string Render(const HealthSnapshot& s) {
+  return RenderMetrics(s, true, AgentCounters{}, nullptr, ScopesOf(s, nullptr, WallClock::now()),
+                       WallClock::now());
+}
 
 bool Has(const std::string& text, const std::string& line) {
   return text.find(line + "\n") != std::string::npos;
