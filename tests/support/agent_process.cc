@@ -152,7 +152,19 @@ AgentProcess::AgentProcess(const std::string& config_path, const AgentOptions& o
   std::vector<std::string> args = {"run", "--config", config_path, "--listen", address()};
   args.insert(args.end(), options.extra.begin(), options.extra.end());
   pid_ = Spawn(args, options.env, dir_ + "/out", dir_ + "/err", options.resolv_conf);
-  if (!WaitForPort(host_, port_, options.start_timeout_ms)) {
+  // Until it listens, or exits (a config error), or the time is up.
+  bool listening = false;
+  const auto end =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options.start_timeout_ms);
+  while (!listening && std::chrono::steady_clock::now() < end) {
+    listening = WaitForPort(host_, port_, 100);
+    int status = 0;
+    if (!listening && waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      break;
+    }
+  }
+  if (!listening) {
     std::string err = Stderr();
     Stop(0);
     RemoveTree(dir_);

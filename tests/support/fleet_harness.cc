@@ -62,8 +62,8 @@ FleetHarness::FleetHarness(const RedisServer& redis, FleetOptions options)
     p.host = hosts[static_cast<size_t>(i)];
     p.redis_proxy = std::make_unique<TcpProxy>("127.0.0.1", redis_port_);
     p.config = std::make_unique<ConfigFile>("vigil-fleet-pod");
-    WriteConfig(i);
   }
+  for (int i = 0; i < size(); ++i) WriteConfig(i);  // every pod's address known
   if (dns_) {
     std::vector<int> all;
     for (int i = 0; i < size(); ++i) all.push_back(i);
