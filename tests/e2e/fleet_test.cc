@@ -174,7 +174,7 @@ TEST_F(FleetE2E, WidespreadOutageKeepsEveryPodReadyAndDegraded) {
   FleetOptions o;
   o.pods = kPods;
   FleetHarness& f = Make(o);
-  StartAndSettle(f, kPods);
+  ASSERT_NO_FATAL_FAILURE(StartAndSettle(f, kPods));
 
   ReadyzSampler sampler(f);
   const auto t0 = Clock::now();
@@ -255,7 +255,7 @@ TEST_F(FleetE2E, WidespreadOutageWithoutStayReadyMakesEveryPodUnready) {
   o.pods = kPods;
   o.when_widespread = "";
   FleetHarness& f = Make(o);
-  StartAndSettle(f, kPods);
+  ASSERT_NO_FATAL_FAILURE(StartAndSettle(f, kPods));
 
   const auto t0 = Clock::now();
   redis_->Stop();
@@ -276,7 +276,7 @@ TEST_F(FleetE2E, OnePodsPathBrokenIsLocal) {
   FleetOptions o;
   o.pods = kPods;
   FleetHarness& f = Make(o);
-  StartAndSettle(f, kPods);
+  ASSERT_NO_FATAL_FAILURE(StartAndSettle(f, kPods));
   constexpr int kBroken = 1;
 
   for (auto mode : {TcpProxy::Mode::kRefuse, TcpProxy::Mode::kBlackHole}) {
@@ -344,7 +344,7 @@ TEST_F(FleetE2E, OthersStoppedAnswersExpireAfterThreeRounds) {
   FleetOptions o;
   o.pods = kPods;
   FleetHarness& f = Make(o);
-  StartAndSettle(f, kPods);
+  ASSERT_NO_FATAL_FAILURE(StartAndSettle(f, kPods));
   redis_->Stop();
   ASSERT_TRUE(f.WaitAll([&](int i) { return ScopeOf(f, i) == "widespread"; }, kVerdictWait))
       << f.Describe();
@@ -554,7 +554,7 @@ TEST_F(FleetE2E, HostilePeersAreDroppedAndCounted) {
   o.pods = 3;
   o.extra_peers = {garbage.address(), huge.address(), slow.address(), status.address()};
   FleetHarness& f = Make(o);
-  StartAndSettle(f, 3);
+  ASSERT_NO_FATAL_FAILURE(StartAndSettle(f, 3));
 
   EXPECT_TRUE(f.WaitAll(
       [&](int i) {
@@ -598,7 +598,7 @@ TEST_F(FleetE2E, TokenGuardsFleetSelf) {
   o.pods = kPods;
   o.token = "fleet-token-0123456789abcdef";
   FleetHarness& f = Make(o);
-  StartAndSettle(f, kPods);
+  ASSERT_NO_FATAL_FAILURE(StartAndSettle(f, kPods));
   for (int i = 0; i < f.size(); ++i) {
     EXPECT_EQ(f.Get(i, "/fleet/self", false).status, 401);
     EXPECT_EQ(HttpCall(f.pod(i).host, f.port(), "GET", "/fleet/self",
