@@ -7,7 +7,7 @@ VIGIL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VIGIL_BUILD_PACKAGES=(cmake g++ make pkg-config libcpp-httplib-dev libhiredis-dev nlohmann-json3-dev
   libc-ares-dev libcli11-dev libpq-dev libssl-dev googletest libgtest-dev libgmock-dev)
 VIGIL_SERVER_PACKAGES=(redis-server redis-tools redis-sentinel postgresql postgresql-client
-  curl procps iproute2 iptables util-linux openssl python3)
+  curl procps iproute2 iptables util-linux openssl python3 dnsmasq-base)
 # The status page's browser test (tests/browser/run) needs a real browser.
 VIGIL_BROWSER_PACKAGES=(chromium)
 

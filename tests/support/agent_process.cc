@@ -24,8 +24,37 @@ std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
+const char* VigilBinary() {
+  // VIGIL_TEST_BINARY runs the suites against another build (an older
+  // one, to show that a new test fails there).
+  const char* binary = std::getenv("VIGIL_TEST_BINARY");
+  if (binary == nullptr || *binary == '\0') binary = VIGIL_BINARY;
+  return binary;
+}
+
+// Spawns the vigil binary with `args`; with a `resolv_conf`, behind
+// `unshare --mount` and a bind mount of it over /etc/resolv.conf (the same
+// pid: unshare and sh exec).
 pid_t Spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-            const std::string& out, const std::string& err) {
+            const std::string& out, const std::string& err, const std::string& resolv_conf = "") {
+  std::vector<std::string> full;
+  if (!resolv_conf.empty()) {
+    full = {"/usr/bin/unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "/bin/sh",
+            "-c",
+            "mount --bind \"$1\" /etc/resolv.conf || exit 126; shift; exec \"$@\"",
+            "vigil-ns",
+            resolv_conf};
+  }
+  full.push_back(VigilBinary());
+  full.insert(full.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : full) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
@@ -36,20 +65,12 @@ pid_t Spawn(const std::vector<std::string>& args, const std::map<std::string, st
     int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    // VIGIL_TEST_BINARY runs the suites against another build (an older
-    // one, to show that a new test fails there).
-    const char* binary = std::getenv("VIGIL_TEST_BINARY");
-    if (binary == nullptr || *binary == '\0') binary = VIGIL_BINARY;
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(binary));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
     // The test binary may have signals blocked or ignored: reset them.
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGPIPE, SIG_DFL);
-    execv(binary, argv.data());
+    execv(argv[0], argv.data());
     _exit(127);
   }
   return pid;
@@ -73,8 +94,13 @@ std::optional<int> Wait(pid_t pid, int timeout_ms) {
 
 HttpReply HttpCall(int port, const std::string& method, const std::string& path,
                    const std::map<std::string, std::string>& headers) {
+  return HttpCall("127.0.0.1", port, method, path, headers);
+}
+
+HttpReply HttpCall(const std::string& host, int port, const std::string& method,
+                   const std::string& path, const std::map<std::string, std::string>& headers) {
   HttpReply reply;
-  httplib::Client cli("127.0.0.1", port);
+  httplib::Client cli(host, port);
   cli.set_connection_timeout(std::chrono::seconds(2));
   cli.set_read_timeout(std::chrono::seconds(2));
   cli.set_keep_alive(false);
@@ -111,15 +137,38 @@ CommandResult RunVigil(const std::vector<std::string>& args,
 }
 
 AgentProcess::AgentProcess(const std::string& config_path, std::vector<std::string> extra,
-                           std::map<std::string, std::string> env) {
+                           std::map<std::string, std::string> env)
+    : AgentProcess(config_path, [&] {
+        AgentOptions o;
+        o.extra = std::move(extra);
+        o.env = std::move(env);
+        return o;
+      }()) {}
+
+AgentProcess::AgentProcess(const std::string& config_path, const AgentOptions& options)
+    : host_(options.host) {
   dir_ = MakeTempDir("vigil-agent");
-  port_ = FreePort();
-  std::vector<std::string> args = {"run", "--config", config_path, "--listen",
-                                   "127.0.0.1:" + std::to_string(port_)};
-  args.insert(args.end(), extra.begin(), extra.end());
-  pid_ = Spawn(args, env, dir_ + "/out", dir_ + "/err");
-  if (!WaitForPort(port_, 10000)) {
-    throw std::runtime_error("vigil did not listen; stderr: " + Stderr());
+  port_ = options.port != 0 ? options.port : FreePort(host_);
+  std::vector<std::string> args = {"run", "--config", config_path, "--listen", address()};
+  args.insert(args.end(), options.extra.begin(), options.extra.end());
+  pid_ = Spawn(args, options.env, dir_ + "/out", dir_ + "/err", options.resolv_conf);
+  // Until it listens, or exits (a config error), or the time is up.
+  bool listening = false;
+  const auto end =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options.start_timeout_ms);
+  while (!listening && std::chrono::steady_clock::now() < end) {
+    listening = WaitForPort(host_, port_, 100);
+    int status = 0;
+    if (!listening && waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      break;
+    }
+  }
+  if (!listening) {
+    std::string err = Stderr();
+    Stop(0);
+    RemoveTree(dir_);
+    throw std::runtime_error("vigil did not listen on " + address() + "; stderr: " + err);
   }
 }
 
@@ -131,7 +180,19 @@ AgentProcess::~AgentProcess() {
   RemoveTree(dir_);
 }
 
-void AgentProcess::Signal(int sig) { kill(pid_, sig); }
+void AgentProcess::Signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+void AgentProcess::Stop(int grace_ms) {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  if (!Wait(pid_, grace_ms)) {
+    kill(pid_, SIGKILL);
+    Wait(pid_, 5000);
+  }
+  pid_ = -1;
+}
 
 std::optional<int> AgentProcess::WaitExit(int timeout_ms) {
   auto code = Wait(pid_, timeout_ms);

@@ -13,12 +13,25 @@
 
 namespace vigil::testing {
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+
+sockaddr_in Loopback(const std::string& host, int port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
+  if (inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) {
+    throw std::runtime_error("not an IPv4 address: " + host);
+  }
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  return a;
+}
+
+}  // namespace
+
+int FreePort() { return FreePort("127.0.0.1"); }
+
+int FreePort(const std::string& host) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a = Loopback(host, 0);
   if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     close(fd);
     throw std::runtime_error("bind port 0 failed");
@@ -29,14 +42,13 @@ int FreePort() {
   return ntohs(a.sin_port);
 }
 
-bool PortFree(int port) {
+bool PortFree(int port) { return PortFree("127.0.0.1", port); }
+
+bool PortFree(const std::string& host, int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
+  sockaddr_in a = Loopback(host, port);
   bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   close(fd);
   return ok;
@@ -68,15 +80,14 @@ int Shell(const std::string& command) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-bool WaitForPort(int port, int ms) {
+bool WaitForPort(int port, int ms) { return WaitForPort("127.0.0.1", port, ms); }
+
+bool WaitForPort(const std::string& host, int port, int ms) {
+  const sockaddr_in a = Loopback(host, port);
   auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   while (std::chrono::steady_clock::now() < end) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    int rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    int rc = connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
     close(fd);
     if (rc == 0) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
