@@ -10,6 +10,7 @@
 #include "agent/fleet/fleet_client.h"
 #include "agent/http/api.h"
 #include "agent/http/server.h"
+#include "agent/k8s/event_recorder.h"
 #include "agent/log/reporter.h"
 #include "checks/common/net.h"
 #include "checks/common/version.h"
@@ -24,6 +25,24 @@ Reporter::Format FormatOf(const Config& c) {
 bool AdminTokenFromEnv() {
   const char* env = std::getenv("VIGIL_ADMIN_TOKEN");
   return env != nullptr && *env != '\0';
+}
+
+// The recorder's counts for /metrics, read at scrape time.
+std::function<KubernetesEventCounts()> KubernetesEventCounters(const EventRecorder* events) {
+  return [events] {
+    const EventRecorder::Counts c = events->counts();
+    KubernetesEventCounts out;
+    out.enabled = c.enabled;
+    for (size_t i = 0; i < c.sent.size(); ++i) {
+      out.sent.emplace_back(EventRecorder::SentName(static_cast<EventRecorder::Sent>(i)),
+                            c.sent[i]);
+    }
+    for (size_t i = 0; i < c.dropped.size(); ++i) {
+      out.dropped.emplace_back(EventRecorder::DropName(static_cast<EventRecorder::Drop>(i)),
+                               c.dropped[i]);
+    }
+    return out;
+  };
 }
 
 }  // namespace
@@ -55,6 +74,8 @@ int Daemon::Start() {
   fleet_ = std::make_unique<FleetClient>(fleet_store_.get(), store_.get(), reporter_.get(),
                                          config_.listen);
   store_->AddListener(fleet_->Notifier());
+  events_ = std::make_unique<EventRecorder>(store_.get(), reporter_.get());
+  store_->AddListener(events_->Notifier());
   secret_files_ = config_.secret_files;
   token_from_env_ = AdminTokenFromEnv();
   token_stamp_ = Stamp(config_.admin_token_file);
@@ -140,6 +161,7 @@ int Daemon::StartServing() {
     return scheduler->ResetBreaker(name);
   };
   api_options.counters.log_events_dropped = [reporter] { return reporter->dropped(); };
+  api_options.counters.kubernetes_events = KubernetesEventCounters(events_.get());
   api_options.fleet = fleet_store_.get();
   api_options.fleet_token = fleet_token_;
   api_ = std::make_unique<Api>(store_.get(), api_options);
@@ -159,6 +181,7 @@ int Daemon::StartServing() {
   }
   scheduler_->Start(config_);
   fleet_->Start(config_.fleet, fleet_token_);
+  events_->Start(config_.kubernetes);
   server_->Start();
   const std::string address = host + ":" + std::to_string(server_->port());
   reporter_->Info("started",
@@ -214,6 +237,7 @@ void Daemon::ApplyReload(Config next, const char* why) {
   // removed checks whose late results are still to come.
   scheduler_->Apply(next);
   fleet_->Apply(next.fleet);
+  events_->Apply(next.kubernetes);
   reporter_->SetFormat(FormatOf(next));
   token_stamp_ = next_token_stamp;
   admin_token_ = std::move(next_token);
@@ -354,6 +378,7 @@ int Daemon::Run() {
 void Daemon::Stop() {
   reporter_->Info("stopped", "vigil stopped");
   server_->Stop();
+  events_->Stop();
   fleet_->Stop();
   scheduler_->Stop();
   reporter_->Flush(1000);

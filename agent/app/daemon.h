@@ -16,6 +16,7 @@
 namespace vigil {
 
 class Api;
+class EventRecorder;
 class FleetClient;
 class FleetStore;
 class HttpServer;
@@ -93,7 +94,8 @@ class Daemon {
   // The parts, in the order they are built; members are destroyed in reverse:
   // the server first (its event loops call the Api), then the Api (its
   // callbacks use the scheduler and the reporter; it reads both stores),
-  // then the fleet client (its thread reads the snapshot store, writes the
+  // then the Kubernetes event recorder (its thread reads the snapshot store
+  // and reports), then the fleet client (its thread reads the snapshot store, writes the
   // fleet store and reports), then the scheduler (its
   // check workers are detached and hold only weak pointers to its core, so
   // a worker still stuck in a dependency touches nothing freed; it publishes
@@ -105,6 +107,8 @@ class Daemon {
   std::unique_ptr<FleetStore> fleet_store_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<FleetClient> fleet_;
+  // Kubernetes Events (its thread reads the snapshot store and reports).
+  std::unique_ptr<EventRecorder> events_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> server_;
 };

@@ -19,9 +19,10 @@ using json = nlohmann::json;
 constexpr size_t kMaxConfigBytes = 1 << 20;
 constexpr size_t kMaxChecks = 256;
 
-const std::vector<std::string> kTopKeys = {"listen",     "drain_seconds",  "admin_token_file",
-                                           "log_format", "defaults",       "checks",
-                                           "server",     "health_details", "fleet"};
+const std::vector<std::string> kTopKeys = {
+    "listen",        "drain_seconds", "admin_token_file", "log_format", "defaults",
+    "checks",        "server",        "health_details",   "fleet",      "kubernetes_events",
+    "kubernetes_api"};
 
 // "line 3, column 7" from a byte offset in the text.
 std::string Position(const std::string& text, size_t byte) {
@@ -170,6 +171,7 @@ Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckReg
   ReadTopLevel(doc, &cfg);
   ReadServer(doc, &cfg.server);
   cfg.fleet = ReadFleet(doc);
+  cfg.kubernetes = ReadKubernetes(doc, env);
   ReadChecks(doc, files, registry, &cfg);
   return cfg;
 }

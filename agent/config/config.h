@@ -11,6 +11,7 @@
 #include "agent/config/admin_token.h"
 #include "agent/config/check_config.h"
 #include "agent/config/fleet_config.h"
+#include "agent/config/kubernetes_config.h"
 #include "agent/config/secret_files.h"
 #include "agent/config/server_settings.h"
 #include "agent/config/variables.h"
@@ -29,6 +30,8 @@ struct Config {
   std::string health_details = "full";
   // Peers to ask for their local verdicts (docs/fleet.md); off when absent.
   FleetConfig fleet;
+  // Kubernetes Events on the pod (docs/kubernetes.md#events); off by default.
+  KubernetesConfig kubernetes;
   std::vector<CheckConfig> checks;
   // Every credential found anywhere in the config: scrubbed from all output.
   std::vector<std::string> secrets;

@@ -13,6 +13,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "agent/core/fleet.h"
 #include "agent/core/snapshot.h"
@@ -28,8 +30,17 @@ struct PodInfo {
 };
 
 // Figures of the process and the agent for /metrics, read at scrape time.
+// The Kubernetes event recorder's counts (agent/k8s/event_recorder.h), by
+// label value.
+struct KubernetesEventCounts {
+  bool enabled = false;
+  std::vector<std::pair<std::string, uint64_t>> sent;     // result -> count
+  std::vector<std::pair<std::string, uint64_t>> dropped;  // reason -> count
+};
+
 struct AgentCounters {
   std::function<uint64_t()> log_events_dropped;
+  std::function<KubernetesEventCounts()> kubernetes_events;
 };
 
 class Api {

@@ -270,6 +270,27 @@ void RenderBreakersAndCerts(const HealthSnapshot& s, Writer* w) {
   }
 }
 
+// The Kubernetes Events the recorder sent and dropped (docs/kubernetes.md#events).
+void RenderKubernetesEvents(const AgentCounters& counters, Writer* w) {
+  const KubernetesEventCounts k =
+      counters.kubernetes_events ? counters.kubernetes_events() : KubernetesEventCounts();
+  w->Family("vigil_kubernetes_events_enabled", "gauge",
+            "1 when kubernetes_events is on: check state changes are recorded as Events.");
+  w->Sample("vigil_kubernetes_events_enabled", "", k.enabled ? 1 : 0);
+  w->Family("vigil_kubernetes_events_sent_total", "counter",
+            "Kubernetes Events the API accepted, by result (created, updated: a series count, "
+            "exists: 409 on create).");
+  for (const auto& [result, n] : k.sent) {
+    w->Sample("vigil_kubernetes_events_sent_total", L("result", result), static_cast<double>(n));
+  }
+  w->Family("vigil_kubernetes_events_dropped_total", "counter",
+            "Kubernetes Events not recorded, by reason (queue_full, rate_limited, rejected, "
+            "unavailable, timeout, error).");
+  for (const auto& [reason, n] : k.dropped) {
+    w->Sample("vigil_kubernetes_events_dropped_total", L("reason", reason), static_cast<double>(n));
+  }
+}
+
 // Config reloads and the log.
 void RenderAgentCounters(const HealthSnapshot& s, const AgentCounters& counters, Writer* w) {
   w->Family("vigil_config_reloads_total", "counter", "Configuration reloads applied.");
@@ -290,6 +311,7 @@ void RenderAgentCounters(const HealthSnapshot& s, const AgentCounters& counters,
             "Log events dropped because stdout was full or closed.");
   w->Sample("vigil_log_events_dropped_total", "",
             counters.log_events_dropped ? static_cast<double>(counters.log_events_dropped()) : 0);
+  RenderKubernetesEvents(counters, w);
 }
 
 // The standard process_* figures, read from /proc.

@@ -42,6 +42,7 @@ const modelModules = {
   'apps/v1': 'kubernetes-models/apps/v1',
   'policy/v1': 'kubernetes-models/policy/v1',
   'networking.k8s.io/v1': 'kubernetes-models/networking.k8s.io/v1',
+  'rbac.authorization.k8s.io/v1': 'kubernetes-models/rbac.authorization.k8s.io/v1',
   'monitoring.coreos.com/v1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
 };
 
@@ -86,7 +87,7 @@ function validateModels(objs, where) {
 
 // ---------------------------------------------------------------- vigil config (the config file)
 
-const TOP_KEYS = ['listen', 'drain_seconds', 'admin_token_file', 'log_format', 'defaults', 'fleet', 'checks'];
+const TOP_KEYS = ['listen', 'drain_seconds', 'admin_token_file', 'log_format', 'defaults', 'fleet', 'kubernetes_events', 'kubernetes_api', 'checks'];
 const FLEET_KEYS = ['peers', 'port', 'interval_ms', 'sample', 'timeout_ms', 'min_pods', 'token_file'];
 const TIMING_KEYS = ['interval_ms', 'timeout_ms', 'unhealthy_threshold', 'healthy_threshold', 'jitter_percent', 'breaker'];
 const BREAKER_KEYS = ['failure_threshold', 'recovery_timeout_ms', 'success_threshold'];
@@ -166,9 +167,10 @@ function containersOf(spec) {
   return [...(spec.initContainers || []), ...(spec.containers || [])];
 }
 
-function checkHardened(podSpec, where) {
+function checkHardened(podSpec, where, tokenMounted = false) {
   const psc = podSpec.securityContext || {};
-  expect(podSpec.automountServiceAccountToken === false, `${where}: automountServiceAccountToken is not false`);
+  // vigil.kubernetesEvents mounts the token (checkEvents); nothing else does.
+  expect(podSpec.automountServiceAccountToken === tokenMounted, `${where}: automountServiceAccountToken is not ${tokenMounted}`);
   expect(psc.seccompProfile && psc.seccompProfile.type === 'RuntimeDefault', `${where}: pod seccompProfile is not RuntimeDefault`);
   for (const c of containersOf(podSpec)) {
     const sc = c.securityContext || {};
@@ -332,7 +334,7 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir, monitoringApi) 
   expect(byKind('Secret').length === 0, `${where}: the chart renders a Secret (passwords must come from existing Secrets)`);
 
   // Pod.
-  checkHardened(pod.spec, `${where}: Deployment`);
+  checkHardened(pod.spec, `${where}: Deployment`, !!(values.vigil.kubernetesEvents && values.vigil.kubernetesEvents.enabled));
   const probes = {};
   for (const k of ['livenessProbe', 'readinessProbe', 'startupProbe']) if (!values[k]) probes[k] = false;
   const r = checkVigilPod(pod.spec, { vigilPort: V.port, native: !!V.nativeSidecar, drainSeconds: cfg.drain_seconds || 0, probes }, `${where}: Deployment`);
@@ -500,6 +502,7 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir, monitoringApi) 
 
   checkChartExtras(objs, values, { where, dep, pod, svc, V });
   checkFleet(objs, values, cfg, { where, dep, pod, V, vigilC: r && r.vigil, sms });
+  checkEvents(objs, values, cfg, { where, pod, V });
 
   // No unrendered template or Helm leftovers.
   expect(!rendered.includes('<no value>'), `${where}: "<no value>" in the output`);
@@ -603,6 +606,29 @@ function checkChartExtras(objs, values, { where, dep, pod, svc, V }) {
         `${where}: vigil's volume ${m.name} is mounted into the app container ${a.name}`);
     }
   }
+}
+
+// vigil.kubernetesEvents.enabled: kubernetes_events in the config, a Role
+// allowing exactly create and patch on events.k8s.io events, its RoleBinding
+// to the pod's ServiceAccount, and the token mounted. Without it: none.
+function checkEvents(objs, values, cfg, { where, pod, V }) {
+  const on = !!(V.kubernetesEvents && V.kubernetesEvents.enabled);
+  const roles = objs.filter((o) => o.kind === 'Role');
+  const bindings = objs.filter((o) => o.kind === 'RoleBinding');
+  expect(cfg.kubernetes_events === (on ? true : undefined), `${where}: config kubernetes_events is ${cfg.kubernetes_events} with vigil.kubernetesEvents.enabled ${on}`);
+  expect(pod.spec.automountServiceAccountToken === (on || !!values.automountServiceAccountToken),
+    `${where}: automountServiceAccountToken ${pod.spec.automountServiceAccountToken} with vigil.kubernetesEvents.enabled ${on}`);
+  if (!on) {
+    expect(roles.length === 0 && bindings.length === 0, `${where}: a Role or RoleBinding without vigil.kubernetesEvents.enabled`);
+    return;
+  }
+  if (!expect(roles.length === 1 && bindings.length === 1, `${where}: want one Role and one RoleBinding, got ${roles.length} and ${bindings.length}`)) return;
+  expect(JSON.stringify(roles[0].rules) === JSON.stringify([{ apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] }]),
+    `${where}: the Role's rules are ${JSON.stringify(roles[0].rules)}, want create and patch on events.k8s.io events only`);
+  const b = bindings[0];
+  expect(b.roleRef.kind === 'Role' && b.roleRef.name === roles[0].metadata.name, `${where}: the RoleBinding does not refer to the Role`);
+  expect(b.subjects.length === 1 && b.subjects[0].kind === 'ServiceAccount' && b.subjects[0].name === pod.spec.serviceAccountName,
+    `${where}: the RoleBinding's subject is not the pod's ServiceAccount ${pod.spec.serviceAccountName}`);
 }
 
 // fleet.enabled: the headless peers Service (every pod of the release, ready

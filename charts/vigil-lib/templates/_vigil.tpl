@@ -332,6 +332,11 @@ vigil-lib.version), valuesPath (how errors name the values: "vigil").
       valueFrom:
         fieldRef:
           fieldPath: spec.nodeName
+    {{- /* kubernetes_events: regarding.uid of the pod's Events. */}}
+    - name: POD_UID
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.uid
     {{- /* Passwords: a Secret's key into the variable the check's url uses as ${VAR}. */}}
     {{- range $v.checks }}
     {{- if .existingSecret }}

@@ -208,7 +208,7 @@ Call with (dict "path" P "at" "where" "mounts" (list of mountPaths)).
 
 {{/* Environment variable names the vigil container will have. */}}
 {{- define "vigil.envNames" -}}
-{{- $names := list "POD_NAME" "POD_NAMESPACE" "NODE_NAME" -}}
+{{- $names := list "POD_NAME" "POD_NAMESPACE" "NODE_NAME" "POD_UID" -}}
 {{- range .Values.vigil.checks -}}
 {{- if and (kindIs "map" .) .existingSecret -}}
 {{- $names = append $names (include "vigil.secretEnv" .) -}}
@@ -237,6 +237,9 @@ password reaches vigil only through ${VAR} in the url.
 {{- end -}}
 {{- if $v.admin.existingSecret -}}
 {{- $_ := set $cfg "admin_token_file" (include "vigil.adminTokenPath" .) -}}
+{{- end -}}
+{{- if ($v.kubernetesEvents | default dict).enabled -}}
+{{- $_ := set $cfg "kubernetes_events" true -}}
 {{- end -}}
 {{- $envNames := include "vigil.envNames" . | fromJsonArray -}}
 {{- $mounts := list -}}
