@@ -87,6 +87,7 @@ int Daemon::Start() {
 int Daemon::LoadConfig() {
   try {
     config_ = LoadEffectiveConfig(config_path_, overrides_);
+    ResolveKubernetes(ProcessEnv(), &config_.kubernetes);
   } catch (const ConfigError& e) {
     std::cerr << "vigil: config error: " << e.what() << "\n";
     return 2;
@@ -206,6 +207,7 @@ void Daemon::Reload(const char* why) {
   std::vector<SecretFile> seen;
   try {
     Config next = LoadEffectiveConfig(config_path_, overrides_, &seen);
+    ResolveKubernetes(ProcessEnv(), &next.kubernetes);
     KeepRestartOnlySettings(&next);
     ApplyReload(std::move(next), why);
   } catch (const ConfigError& e) {

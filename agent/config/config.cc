@@ -171,7 +171,7 @@ Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckReg
   ReadTopLevel(doc, &cfg);
   ReadServer(doc, &cfg.server);
   cfg.fleet = ReadFleet(doc);
-  cfg.kubernetes = ReadKubernetes(doc, env);
+  cfg.kubernetes = ReadKubernetes(doc);
   ReadChecks(doc, files, registry, &cfg);
   return cfg;
 }

@@ -123,7 +123,7 @@ bool KubernetesConfig::operator==(const KubernetesConfig& o) const {
          pod_name == o.pod_name && pod_namespace == o.pod_namespace && pod_uid == o.pod_uid;
 }
 
-KubernetesConfig ReadKubernetes(const json& doc, const EnvLookup& env) {
+KubernetesConfig ReadKubernetes(const json& doc) {
   KubernetesConfig out;
   out.events = OptionalBool(doc, "kubernetes_events", false, "kubernetes_events");
   json api = json::object();
@@ -139,8 +139,13 @@ KubernetesConfig ReadKubernetes(const json& doc, const EnvLookup& env) {
   if (out.token_file.empty()) throw ConfigError("kubernetes_api.token_file", "must not be empty");
   if (out.ca_file.empty()) throw ConfigError("kubernetes_api.ca_file", "must not be empty");
   if (!url.empty()) ParseUrl(url, &out);
-  if (!out.events) return out;
-  if (url.empty()) ParseUrl(InClusterUrl(env), &out);
+  return out;
+}
+
+void ResolveKubernetes(const EnvLookup& env, KubernetesConfig* k) {
+  KubernetesConfig& out = *k;
+  if (!out.events) return;
+  if (out.url.empty()) ParseUrl(InClusterUrl(env), &out);
   if (ReadSmallFile(out.token_file, "kubernetes_api.token_file").empty()) {
     throw ConfigError("kubernetes_api.token_file", out.token_file + " is empty");
   }
@@ -149,7 +154,6 @@ KubernetesConfig ReadKubernetes(const json& doc, const EnvLookup& env) {
     throw ConfigError("kubernetes_api.ca_file", out.ca_file + " holds no PEM certificate");
   }
   ReadPod(env, &out);
-  return out;
 }
 
 }  // namespace vigil

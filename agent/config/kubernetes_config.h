@@ -34,9 +34,14 @@ struct KubernetesConfig {
   bool operator!=(const KubernetesConfig& o) const { return !(*this == o); }
 };
 
-// Reads doc["kubernetes_events"] and doc["kubernetes_api"]; with events on,
-// resolves the defaults from `env` and the service account's files and checks
-// that the token and CA files can be read. Throws ConfigError naming the field.
-KubernetesConfig ReadKubernetes(const nlohmann::json& doc, const EnvLookup& env);
+// Reads doc["kubernetes_events"] and doc["kubernetes_api"] (the keys only:
+// `vigil validate` checks a config outside the pod it is meant for).
+// Throws ConfigError naming the field.
+KubernetesConfig ReadKubernetes(const nlohmann::json& doc);
+
+// With events on, what only the pod has: the API's in-cluster URL from
+// `env`, the token and CA files readable, the pod's name and namespace.
+// `vigil run` calls it at start and at each reload. Throws ConfigError.
+void ResolveKubernetes(const EnvLookup& env, KubernetesConfig* k);
 
 }  // namespace vigil

@@ -37,8 +37,11 @@ class KubernetesConfigTest : public ::testing::Test {
     };
   }
   std::string Files() { return R"("token_file":")" + token_ + R"(","ca_file":")" + ca_ + R"(")"; }
+  // As `vigil run` reads it: the keys, then what only the pod has.
   Config Parse(const std::string& top) {
-    return ParseConfig("{" + top + R"(,"checks":[]})", Env());
+    Config c = ParseConfig("{" + top + R"(,"checks":[]})", Env());
+    ResolveKubernetes(Env(), &c.kubernetes);
+    return c;
   }
   std::string ErrorOf(const std::string& top) {
     try {
