@@ -50,20 +50,23 @@ json ParseJson(const std::string& text) {
   }
 }
 
-// Refuses ${VAR}s that would inject into a postgres connection string, then
-// expands every value. `files_seen` gets the files met, also on failure.
-FileExpansions ExpandDocument(json* doc, const EnvLookup& env,
+// Runs each kind's rule on its checks as written (the postgres kind refuses
+// ${VAR}s that would inject into its connection string), then expands every
+// value. `files_seen` gets the files met, also on failure.
+FileExpansions ExpandDocument(json* doc, const EnvLookup& env, const CheckRegistry& registry,
                               std::vector<SecretFile>* files_seen) {
   FileExpansions files;
   try {
     if (auto it = doc->find("checks"); it != doc->end() && it->is_array()) {
+      const ExpandReference expand = [&env](const std::string& ref, const std::string& field) {
+        return ExpandVariables(ref, env, field);
+      };
       for (size_t i = 0; i < it->size() && i < kMaxChecks; ++i) {
         const json& c = (*it)[i];
-        if (!c.is_object() || c.value("kind", json()) != "postgres") continue;
-        auto url = c.find("url");
-        if (url != c.end() && url->is_string()) {
-          RefuseDsnInjection(url->get<std::string>(), env, "checks[" + std::to_string(i) + "].url");
-        }
+        if (!c.is_object() || !c.contains("kind") || !c["kind"].is_string()) continue;
+        const CheckKind* kind = registry.Find(c["kind"].get<std::string>());
+        if (kind == nullptr || !kind->before_expansion) continue;
+        kind->before_expansion(c, "checks[" + std::to_string(i) + "]", expand);
       }
     }
     ExpandAll(doc, env, "", &files);
@@ -162,7 +165,7 @@ Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckReg
   json doc = ParseJson(text);
   RequireObject(doc, "(root)");
   RejectUnknownKeys(doc, kTopKeys, "");
-  const FileExpansions files = ExpandDocument(&doc, env, files_seen);
+  const FileExpansions files = ExpandDocument(&doc, env, registry, files_seen);
 
   Config cfg;
   cfg.secret_files = files.files;

@@ -5,6 +5,8 @@
 
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "agent/app/daemon.h"
 
 namespace vigil {
@@ -243,6 +245,38 @@ TEST(Config, DnsStaleSDefaultsOverridesAndRange) {
     "checks":[{"name":"a","kind":"tcp","address":"h:1"}]})",
                          FakeEnv({}));
   EXPECT_FALSE(d.checks[0].SameAs(e.checks[0]));
+}
+
+// Issue 20: the DSN guard is the postgres kind's (CheckKind::before_expansion),
+// run on the check as written: the config parser names no kind.
+TEST(Config, KindsCheckTheirValuesBeforeExpansion) {
+  CheckRegistry registry;
+  for (const std::string& name : CheckRegistry::Builtin().Names()) {
+    CheckKind kind = *CheckRegistry::Builtin().Find(name);
+    if (name == "tcp") {
+      kind.name = "picky";
+      kind.before_expansion = [](const nlohmann::json& raw, const std::string& path,
+                                 const ExpandReference& expand) {
+        const std::string address = raw.at("address").get<std::string>();
+        if (address.find("${") != std::string::npos && expand("${HOST}", path) == "evil") {
+          throw ConfigError(path + ".address", "refused before expansion");
+        }
+      };
+    }
+    registry.Register(kind);
+  }
+  const std::string text = R"({"checks":[{"name":"a","kind":"picky","address":"${HOST}:1"}]})";
+  try {
+    ParseConfig(text, FakeEnv({{"HOST", "evil"}}), registry);
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "checks[0].address: refused before expansion");
+  }
+  // The postgres kind's own rule, through the hook.
+  EXPECT_NE(ErrorOf(R"({"checks":[{"name":"db","kind":"postgres","url":"host=db password=${P}"}]})",
+                    FakeEnv({{"P", "x host=evil"}}))
+                .find("would add a keyword"),
+            std::string::npos);
 }
 
 }  // namespace
