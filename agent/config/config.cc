@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/config/config_fields.h"
+#include "agent/config/refusal.h"
 #include "checks/common/json_read.h"
 #include "checks/common/net.h"
 
@@ -162,18 +163,25 @@ void ValidateListen(const std::string& listen, const std::string& field) {
 
 Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckRegistry& registry,
                    std::vector<SecretFile>* files_seen) {
-  json doc = ParseJson(text);
-  RequireObject(doc, "(root)");
-  RejectUnknownKeys(doc, kTopKeys, "");
-  const FileExpansions files = ExpandDocument(&doc, env, registry, files_seen);
+  json doc = ParseJson(text);  // its errors quote nothing of the text
+  const json raw = doc;
+  try {
+    RequireObject(doc, "(root)");
+    RejectUnknownKeys(doc, kTopKeys, "");
+    const FileExpansions files = ExpandDocument(&doc, env, registry, files_seen);
 
-  Config cfg;
-  cfg.secret_files = files.files;
-  for (const auto& read : files.contents) cfg.secrets.push_back(read.second);
-  ReadTopLevel(doc, &cfg);
-  ReadServer(doc, &cfg.server);
-  ReadChecks(doc, files, registry, &cfg);
-  return cfg;
+    Config cfg;
+    cfg.secret_files = files.files;
+    for (const auto& read : files.contents) cfg.secrets.push_back(read.second);
+    ReadTopLevel(doc, &cfg);
+    ReadServer(doc, &cfg.server);
+    ReadChecks(doc, files, registry, &cfg);
+    return cfg;
+  } catch (const ConfigError& e) {
+    // Whatever the fault, nothing of the refused config that may be a
+    // credential is shown: its secrets are in no scrubber yet.
+    throw ScrubRefusal(e, RefusalSecrets(raw, doc));
+  }
 }
 
 Config LoadConfigFile(const std::string& path, const EnvLookup& env, const CheckRegistry& registry,

@@ -281,11 +281,9 @@ PgDsn ParsePgDsn(const std::string& url, const std::string& field) {
   if (port_text.empty()) {
     dsn.port = kDefaultPort;
   } else if (!ParsePort(port_text, &dsn.port)) {
-    // Quoted only when plainly not a password: "port=5432password=pw" (a
-    // missing space) gives libpq a port of "5432password=pw".
-    const bool show = SafeToShow(port_text, PasswordCandidates(url, is_uri));
-    throw ConfigError(field, "port must be a number in 1..65535" +
-                                 (show ? ", got \"" + port_text + "\"" : std::string()));
+    // Never quoted: "postgres://app:secret/db" (its '@host' left out) gives
+    // libpq the password as the port.
+    throw ConfigError(field, "port must be a number in 1..65535");
   }
   if (dsn.host.empty() && dsn.hostaddr.empty()) dsn.host = "localhost";
 

@@ -247,6 +247,39 @@ TEST(Config, DnsStaleSDefaultsOverridesAndRange) {
   EXPECT_FALSE(d.checks[0].SameAs(e.checks[0]));
 }
 
+// Issue 20: whatever the fault, a refusal quotes nothing of a URL's authority
+// but a host it read as a host, and nothing that came from a ${...}.
+TEST(Config, RefusalsQuoteNoPieceOfAnyUrlsAuthority) {
+  const std::string secret = "Pw9zQx7Lk3";
+  const std::vector<std::pair<std::string, std::string>> checks = {
+      {"http", R"("url":"http://app:Pw9zQx7Lk3")"},
+      {"http", R"("url":"https://app:Pw9zQx7Lk3/healthz")"},
+      {"http", R"("url":"app:Pw9zQx7Lk3")"},
+      {"http", R"("url":"http://app:Pw9zQx7Lk3@app:x/")"},
+      {"postgres", R"("url":"postgres://app:Pw9zQx7Lk3/db")"},
+      {"postgres", R"("url":"postgresql://app:Pw9zQx7Lk3@db:x/app")"},
+      {"postgres", R"("url":"host=db port=Pw9zQx7Lk3")"},
+      {"postgres", R"("url":"host=db password=Pw9zQx7Lk3 port=x")"},
+      {"redis", R"("url":"redis://app:Pw9zQx7Lk3")"},
+      {"redis", R"("url":"rediss://app:Pw9zQx7Lk3@cache:x")"},
+      {"redis", R"("url":"redis+sentinel://app:Pw9zQx7Lk3")"},
+      {"tcp", R"("address":"app:Pw9zQx7Lk3")"},
+  };
+  for (const auto& [kind, field] : checks) {
+    const std::string text = R"({"checks":[{"name":"a","kind":")" + kind + "\"," + field + "}]}";
+    const std::string e = ErrorOf(text);
+    EXPECT_NE(e, "") << text;
+    EXPECT_EQ(e.find(secret), std::string::npos) << e;
+    EXPECT_EQ(e.find("Pw9z"), std::string::npos) << e;
+  }
+  // A value from a variable is not echoed back, even where a plain value is.
+  const std::string e = ErrorOf(R"({"checks":[],"log_format":"${PW}"})", FakeEnv({{"PW", secret}}));
+  EXPECT_NE(e.find("log_format"), std::string::npos) << e;
+  EXPECT_EQ(e.find(secret), std::string::npos) << e;
+  // A host read as a host may be named.
+  EXPECT_EQ(ErrorOf(R"({"checks":[],"listen":"8086"})"), "listen: want HOST:PORT, got \"8086\"");
+}
+
 // Issue 20: the DSN guard is the postgres kind's (CheckKind::before_expansion),
 // run on the check as written: the config parser names no kind.
 TEST(Config, KindsCheckTheirValuesBeforeExpansion) {
