@@ -70,6 +70,18 @@ PodInfo PodInfo::FromEnv() {
   return {get("POD_NAME"), get("POD_NAMESPACE"), get("NODE_NAME")};
 }
 
+std::string BearerToken(const std::string& authorization) {
+  // credentials = auth-scheme [ 1*SP token68 ]; the value's own leading and
+  // trailing whitespace is gone already (RFC 9110 5.5).
+  constexpr size_t kScheme = 6;  // "Bearer"
+  if (authorization.size() <= kScheme || AsciiLower(authorization.substr(0, kScheme)) != "bearer" ||
+      authorization[kScheme] != ' ')
+    return "";
+  const size_t start = authorization.find_first_not_of(' ', kScheme);
+  if (start == std::string::npos) return "";
+  return authorization.substr(start);
+}
+
 bool ConstantTimeEquals(const std::string& a, const std::string& b) {
   // Length is not secret enough to hide; the content is compared in full.
   volatile unsigned char diff = static_cast<unsigned char>(a.size() != b.size());
@@ -162,35 +174,18 @@ HttpResponse Api::HandleAdmin(const std::string& path, const HttpRequest& req) c
   }
   const std::string name =
       path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
-  static const std::string kBearer = "Bearer ";
-  const bool has_bearer = req.authorization.rfind(kBearer, 0) == 0;
-  const std::string presented = has_bearer ? req.authorization.substr(kBearer.size()) : "";
-  const bool authorized = has_bearer && ConstantTimeEquals(presented, *token);
-  const Clock::time_point now = options_.now();
-  const auto window = options_.admin_failure_window;
-  const size_t max_failures = static_cast<size_t>(std::max(0, options_.admin_max_failures));
+  // No credentials: 401, not counted (a client that never tries a token
+  // cannot lock anyone out, not even itself).
+  const std::string presented = BearerToken(req.authorization);
+  const bool authorized = !presented.empty() && ConstantTimeEquals(presented, *token);
   int lockout_began = 0;
-  {
-    // No sleep here (this is an event-loop thread): a locked-out window is
-    // answered 429 at once, whatever the token, so guessing gains nothing.
-    AdminFailures& f = *admin_failures_;
-    MutexLock lock(f.mu);
-    while (!f.times.empty() && now - f.times.front() >= window) f.times.pop_front();
-    if (f.times.size() > max_failures) {
-      auto left = std::chrono::ceil<std::chrono::seconds>(f.times.front() + window - now);
-      HttpResponse r = JsonError(429, "too many failed admin requests");
-      r.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, left.count())));
-      return r;
-    }
-    if (!authorized) {
-      f.times.push_back(now);
-      if (f.times.size() > max_failures) {  // this failure starts a lockout
-        lockout_began = static_cast<int>(
-            std::chrono::ceil<std::chrono::seconds>(f.times.front() + window - now).count());
-      }
-    }
+  if (std::optional<HttpResponse> locked =
+          AdminBudget(req.peer, !authorized && !presented.empty(), &lockout_began)) {
+    return *locked;
   }
-  if (lockout_began > 0 && options_.on_admin_lockout) options_.on_admin_lockout(lockout_began);
+  if (lockout_began > 0 && options_.on_admin_lockout) {
+    options_.on_admin_lockout(lockout_began, req.peer);
+  }
   if (!authorized) {
     HttpResponse r = JsonError(401, "unauthorized");
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vigil\"");
@@ -203,6 +198,48 @@ HttpResponse Api::HandleAdmin(const std::string& path, const HttpRequest& req) c
   r.content_type = kJson;
   r.body = nlohmann::json{{"check", name}, {"circuit", "closed"}, {"rerun", true}}.dump() + "\n";
   return r;
+}
+
+std::optional<HttpResponse> Api::AdminBudget(const std::string& peer, bool failed,
+                                             int* lockout_began) const {
+  // No sleep here (this is an event-loop thread): a locked-out client is
+  // answered 429 at once, whatever the token, so guessing gains nothing.
+  const Clock::time_point now = options_.now();
+  const auto window = options_.admin_failure_window;
+  const size_t max_failures = static_cast<size_t>(std::max(0, options_.admin_max_failures));
+  AdminFailures& f = *admin_failures_;
+  MutexLock lock(f.mu);
+  auto it = f.clients.find(peer);
+  if (it != f.clients.end()) {
+    std::deque<Clock::time_point>& times = it->second.times;
+    while (!times.empty() && now - times.front() >= window) times.pop_front();
+    if (times.size() > max_failures) {
+      auto left = std::chrono::ceil<std::chrono::seconds>(times.front() + window - now);
+      HttpResponse r = JsonError(429, "too many failed admin requests");
+      r.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, left.count())));
+      return r;
+    }
+    if (times.empty() && !failed) f.clients.erase(it);
+  }
+  if (!failed) return std::nullopt;
+  if (it == f.clients.end() &&
+      f.clients.size() >= std::max<size_t>(1, options_.admin_max_clients)) {
+    // The table is bounded: the client that failed least recently goes.
+    auto oldest = f.clients.begin();
+    for (auto c = f.clients.begin(); c != f.clients.end(); ++c) {
+      if (c->second.times.empty() ||
+          (!oldest->second.times.empty() && c->second.times.back() < oldest->second.times.back()))
+        oldest = c;
+    }
+    f.clients.erase(oldest);
+  }
+  std::deque<Clock::time_point>& times = f.clients[peer].times;
+  times.push_back(now);
+  if (times.size() > max_failures) {  // this failure starts a lockout
+    *lockout_began = static_cast<int>(
+        std::chrono::ceil<std::chrono::seconds>(times.front() + window - now).count());
+  }
+  return std::nullopt;
 }
 
 HttpResponse Api::HandleGet(const std::string& path,

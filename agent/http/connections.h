@@ -22,6 +22,7 @@ enum class ConnState { kReading, kWriting, kLingering };
 struct Conn {
   using TimePoint = std::chrono::steady_clock::time_point;
   int fd = -1;
+  std::string peer;  // the client's address, for the admin route's budget
   ConnState state = ConnState::kReading;
   std::string in;   // received, not yet answered
   std::string out;  // the response being sent

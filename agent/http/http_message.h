@@ -13,6 +13,9 @@ struct HttpRequest {
   std::string target;  // raw request target: "/readyz?verbose&exclude=db"
   std::string accept;
   std::string authorization;
+  // The client's address ("10.1.2.3", "::1"; "" when unknown): the admin
+  // route's failure budget is kept per address.
+  std::string peer = "";
 };
 
 struct HttpResponse {

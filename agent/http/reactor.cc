@@ -1,5 +1,6 @@
 #include "agent/http/reactor.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -35,6 +36,27 @@ constexpr size_t kReadChunk = 4 * 1024;
 // How long a turn of the loop serves connections with requests left before
 // it looks at new connections and events again.
 constexpr auto kQueueBudget = std::chrono::milliseconds(2);
+
+// "10.1.2.3" or "::1" ("1.2.3.4" for an IPv4-mapped IPv6 address); "" when
+// the socket cannot say.
+std::string PeerAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+      inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], buf, sizeof buf);
+    } else {
+      inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    }
+  }
+  return buf;
+}
 
 void Release(std::string* s) {
   if (s->capacity() > kKeepCapacity) {
@@ -167,6 +189,7 @@ void Reactor::TakeInbox(TimePoint now) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     Conn* c = conns_->Add(fd);
     if (c == nullptr) continue;
+    c->peer = PeerAddress(fd);
     // The first request must be complete within the read timeout of the
     // accept: a connection that sends nothing is no cheaper to keep.
     conns_->SetDeadline(*c, now + milliseconds(limits_.read_timeout_ms));
@@ -248,6 +271,7 @@ void Reactor::Drive(Conn& c, TimePoint now, int quota) {
     req.target.assign(f.target);
     req.accept.assign(f.accept);
     req.authorization.assign(f.authorization);
+    req.peer = c.peer;
     WriteOptions o;
     o.head = req.method == "HEAD";
     o.close = c.served >= limits_.max_requests_per_connection ||
