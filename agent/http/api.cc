@@ -15,7 +15,6 @@ namespace vigil {
 namespace {
 
 constexpr const char* kJson = "application/json";
-constexpr size_t kMaxTarget = 4096;
 
 // A request target's path, or (`plus_is_space`) a key or value of its
 // query; a NUL byte, raw or escaped, is refused.
@@ -94,13 +93,37 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-bool ParseTarget(const std::string& target, std::string* path,
+// RFC 9112 3.2.2: "http://host:port/path?q" is served as "/path?q" (the
+// authority is not ours to check: a proxy may send any). Other targets as
+// they are; "" for a URI that is not http(s) or has user information.
+std::string OriginForm(const std::string& target) {
+  if (target.empty() || target[0] == '/') return target;
+  const size_t sep = target.find("://");
+  if (sep == std::string::npos) return "";
+  const std::string scheme = AsciiLower(target.substr(0, sep));
+  if (scheme != "http" && scheme != "https") return "";
+  const size_t end = target.find_first_of("/?", sep + 3);
+  const std::string authority =
+      target.substr(sep + 3, end == std::string::npos ? end : end - sep - 3);
+  if (authority.empty() || authority.find_first_of("@#") != std::string::npos) return "";
+  if (end == std::string::npos) return "/";
+  return target[end] == '?' ? "/" + target.substr(end) : target.substr(end);
+}
+
+bool ParseTarget(const std::string& raw_target, std::string* path,
                  std::multimap<std::string, std::string>* query) {
   path->clear();
   query->clear();
-  if (target.empty() || target.size() > kMaxTarget || target[0] != '/') return false;
+  const std::string target = OriginForm(raw_target);
+  if (target.empty() || target.size() > kMaxTargetBytes || target[0] != '/') return false;
   const size_t qmark = target.find('?');
   const std::string raw_path = target.substr(0, qmark);
+  // Routing is on the path's segments as sent: an escaped '/' (or '\\') would
+  // make a new separator once decoded ("/admin%2Fcircuit-breaker%2F..."
+  // past a proxy's rule on "/admin/"). No check name holds one.
+  const std::string lower_path = AsciiLower(raw_path);
+  if (lower_path.find("%2f") != std::string::npos || lower_path.find("%5c") != std::string::npos)
+    return false;
   if (!DecodeTargetPart(raw_path, false, path)) return false;
   // Refuse dot segments outright: nothing here is a file, and a path that
   // needs normalising is a probe for a bug.

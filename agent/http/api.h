@@ -100,9 +100,10 @@ class Api {
   std::unique_ptr<AdminFailures> admin_failures_ = std::make_unique<AdminFailures>();
 };
 
-// Splits a request target into a percent-decoded path and query parameters.
-// False for a target that is not an origin-form path (absolute URI, "*",
-// bad escapes, NUL, "..").
+// Splits a request target (origin-form, or absolute-form http(s)://...,
+// RFC 9112 3.2.2) into a percent-decoded path and query parameters. False
+// for "*", another scheme, bad escapes, NUL, "..", an escaped '/' or '\\'
+// in the path, or a target over kMaxTargetBytes.
 bool ParseTarget(const std::string& target, std::string* path,
                  std::multimap<std::string, std::string>* query);
 

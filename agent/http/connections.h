@@ -29,7 +29,8 @@ struct Conn {
   size_t out_sent = 0;
   bool in_request = false;  // `in` holds the start of a request
   bool close_after_write = false;
-  bool queued = false;  // has requests left after its share of a wake-up
+  bool continue_sent = false;  // "100 Continue" sent for the current request
+  bool queued = false;         // has requests left after its share of a wake-up
   bool dead = false;
   int served = 0;
   TimePoint deadline;

@@ -2,11 +2,16 @@
 // JSON error body every refusal carries (the Api's and the server's alike).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace vigil {
+
+// The longest request target served: a longer one is answered 414 from
+// its first byte past this.
+constexpr size_t kMaxTargetBytes = 4096;
 
 struct HttpRequest {
   std::string method;  // GET, HEAD, POST, ...
@@ -25,7 +30,8 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-// The JSON error every refusal answers with: {"error":"...","status":N}.
+// The JSON error every refusal answers with: {"error":"...","status":N},
+// with Cache-Control: no-store (a 404 or 405 is otherwise cacheable).
 HttpResponse JsonError(int status, const std::string& error);
 
 }  // namespace vigil

@@ -258,40 +258,63 @@ void Reactor::Drive(Conn& c, TimePoint now, int quota) {
       return;
     }
     const Framed f = FrameRequest(c.in, limits_);
-    if (f.frame == Frame::kNeedMore) return;
     if (f.frame == Frame::kRefuse) {
       Refuse(c, f.status, f.why, now);
       return;
     }
-    if (c.in.size() < f.head_len + f.body_len) return;  // the body is still coming
-    ++answered;
-    ++c.served;
-    HttpRequest req;
-    req.method.assign(f.method);
-    req.target.assign(f.target);
-    req.accept.assign(f.accept);
-    req.authorization.assign(f.authorization);
-    req.peer = c.peer;
-    WriteOptions o;
-    o.head = req.method == "HEAD";
-    o.close = c.served >= limits_.max_requests_per_connection ||
-              limits_.keep_alive_timeout_s <= 0 || stop_.load() || f.connection_close ||
-              (f.http10 && !f.connection_keep_alive);
-    o.keep_alive = f.http10 && !o.close;
-    o.keep_alive_timeout_s = limits_.keep_alive_timeout_s;
-    // No endpoint reads a body: it is skipped with the head.
-    c.in.erase(0, f.head_len + f.body_len);
-    c.in_request = false;
-    c.close_after_write = o.close;
-    HttpResponse res;
-    try {
-      res = api_->Handle(req);
-    } catch (...) {
-      res = JsonError(500, "internal error");
+    if (f.frame == Frame::kNeedMore || c.in.size() < f.head_len + f.body_len) {
+      if (f.expect_continue) Continue(c);  // the body is still coming
+      return;
     }
-    WriteResponse(res, o, &c.out);
+    ++answered;
+    Answer(c, f);
     if (!Flush(c, now)) return;
   }
+}
+
+// "Expect: 100-continue" with the body still to come: the interim answer,
+// once, at once (no route reads a body: it is taken and skipped).
+void Reactor::Continue(Conn& c) {
+  if (c.continue_sent || !c.out.empty()) return;
+  c.continue_sent = true;
+  static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+  const ssize_t n = send(c.fd, kContinue, sizeof kContinue - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  // A client that leaves no room for 25 bytes is not reading its answers:
+  // half an interim answer cannot be finished later, so it is closed.
+  if (n >= 0 && n != static_cast<ssize_t>(sizeof kContinue - 1)) conns_->Close(c);
+  if (n > 0) conns_->Touch(c);
+}
+
+// Answers the complete request at the start of `in` into c.out and takes it
+// (head and body) out of `in`.
+void Reactor::Answer(Conn& c, const Framed& f) {
+  ++c.served;
+  HttpRequest req;
+  req.method.assign(f.method);
+  req.target.assign(f.target);
+  req.accept.assign(f.accept);
+  req.authorization.assign(f.authorization);
+  req.peer = c.peer;
+  // No endpoint reads a body: it is skipped with the head.
+  c.in.erase(0, f.head_len + f.body_len);
+  c.in_request = false;
+  c.continue_sent = false;
+  HttpResponse res;
+  try {
+    res = api_->Handle(req);
+  } catch (...) {
+    res = JsonError(500, "internal error");
+  }
+  WriteOptions o;
+  o.head = req.method == "HEAD";
+  // A refusal (any 4xx) closes the connection, as the framing's do.
+  o.close = c.served >= limits_.max_requests_per_connection || limits_.keep_alive_timeout_s <= 0 ||
+            stop_.load() || f.connection_close || (f.http10 && !f.connection_keep_alive) ||
+            (res.status >= 400 && res.status < 500);
+  o.keep_alive = f.http10 && !o.close;
+  o.keep_alive_timeout_s = limits_.keep_alive_timeout_s;
+  c.close_after_write = o.close;
+  WriteResponse(res, o, &c.out);
 }
 
 void Reactor::ServeQueued(TimePoint now) {
@@ -363,9 +386,7 @@ void Reactor::Refuse(Conn& c, int status, const char* why, TimePoint now) {
   Release(&c.out);
   WriteOptions o;
   o.close = true;
-  HttpResponse r = JsonError(status, why);
-  r.headers.emplace_back("Cache-Control", "no-store");
-  WriteResponse(r, o, &c.out);
+  WriteResponse(JsonError(status, why), o, &c.out);  // Cache-Control: no-store
   c.out_sent = 0;
   c.close_after_write = true;
   Flush(c, now);

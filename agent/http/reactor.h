@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "agent/http/connections.h"
+#include "agent/http/http_framing.h"
 #include "agent/http/server.h"
 #include "checks/common/thread_annotations.h"
 
@@ -59,6 +60,8 @@ class Reactor {
   bool Flush(Conn& c, TimePoint now);
   void ServeQueued(TimePoint now);
   void Refuse(Conn& c, int status, const char* why, TimePoint now);
+  void Continue(Conn& c);
+  void Answer(Conn& c, const Framed& f);
   void Linger(Conn& c, TimePoint now);
   void Sweep(TimePoint now);
   size_t InputLimit() const { return limits_.max_header_bytes + limits_.max_body_bytes + 4; }
