@@ -37,6 +37,12 @@ constexpr size_t kReadChunk = 4 * 1024;
 // it looks at new connections and events again.
 constexpr auto kQueueBudget = std::chrono::milliseconds(2);
 
+// A new connection is kept from being closed to make room for this long,
+// with at most kFreshOverflow of them past the limit (each holds a
+// descriptor and no buffer).
+constexpr auto kFreshConnection = std::chrono::milliseconds(100);
+constexpr size_t kFreshOverflow = 64;
+
 // "10.1.2.3" or "::1" ("1.2.3.4" for an IPv4-mapped IPv6 address); "" when
 // the socket cannot say.
 std::string PeerAddress(int fd) {
@@ -164,7 +170,25 @@ void Reactor::Loop() {
     Sweep(now);
     conns_->Reap();
     conns_->TrimAfterBurst(queue_.empty());
+    UpdateSaturation(now);
   }
+}
+
+bool Reactor::Saturated() const {
+  const int64_t until = saturated_until_.load(std::memory_order_relaxed);
+  return until != 0 && SteadyClock::now().time_since_epoch().count() < until;
+}
+
+// Saturated: full, the overflow for new connections too, and no
+// connection but new ones to close; until the oldest of those stops being
+// new.
+void Reactor::UpdateSaturation(TimePoint now) {
+  int64_t until = 0;
+  if (conns_->live() >= max_connections_ + kFreshOverflow) {
+    const TimePoint oldest = conns_->OldestProtected(now - kFreshConnection);
+    if (oldest != TimePoint::max()) until = (oldest + kFreshConnection).time_since_epoch().count();
+  }
+  saturated_until_.store(until, std::memory_order_relaxed);
 }
 
 void Reactor::TakeInbox(TimePoint now) {
@@ -181,7 +205,7 @@ void Reactor::TakeInbox(TimePoint now) {
     if (conns_->live() >= max_connections_ - std::min(reserved_, max_connections_ - 1)) {
       conns_->EvictOne(false);
     }
-    if (conns_->live() >= max_connections_ && !conns_->EvictOne(true)) {
+    if (conns_->live() >= max_connections_ && !MakeRoom(now)) {
       close(fd);
       continue;
     }
@@ -189,6 +213,7 @@ void Reactor::TakeInbox(TimePoint now) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     Conn* c = conns_->Add(fd);
     if (c == nullptr) continue;
+    c->accepted = now;
     c->peer = PeerAddress(fd);
     // The first request must be complete within the read timeout of the
     // accept: a connection that sends nothing is no cheaper to keep.
@@ -198,6 +223,26 @@ void Reactor::TakeInbox(TimePoint now) {
     // answer: a new connection's pipelined rest waits for its turn.
     OnEvent(*c, EPOLLIN, now, /*quota=*/1);
   }
+}
+
+// Full: closes one connection for a new one. One whose request is unfinished
+// or not begun is read first: a probe whose request has arrived (its event
+// not yet taken) is answered, never closed unread.
+// Full: makes room for a new connection. A connection whose request is
+// unfinished or not begun is read first: a probe whose request has arrived
+// (its event not yet taken) is answered, never closed unread. One accepted
+// less than kFreshConnection ago is closed only when kFreshOverflow of them
+// are open past the limit: a flood of new connections would otherwise cycle
+// a probe's out between its connect and its request.
+bool Reactor::MakeRoom(TimePoint now) {
+  const auto spare = [this, now](Conn& c) {
+    const uint64_t before = c.last_active;
+    OnEvent(c, EPOLLIN, now, /*quota=*/1);
+    return c.dead || c.last_active != before;
+  };
+  if (conns_->EvictOne(true, spare, now - kFreshConnection)) return true;
+  if (conns_->live() < max_connections_ + kFreshOverflow) return true;
+  return conns_->EvictOne(true, spare);
 }
 
 void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now, int quota) {

@@ -6,10 +6,13 @@
 // budget per client address (loopback has 127.0.0.0/8 to tell clients
 // apart). A prober on fresh connections sees /livez 200 throughout.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -187,6 +190,73 @@ TEST_F(HttpEdges, AFloodOfWrongTokensFromOneAddressNeverLocksOutAnother) {
   EXPECT_EQ(StatusOf(RequestFrom("127.0.0.1", port(), AdminPost(std::string("Bearer  ") + kToken))),
             200);
   EXPECT_NE(agent_->Stdout().find("admin_locked_out"), std::string::npos);
+}
+
+// `count` connections that send nothing, each opened again as soon as the
+// server closes it, until Stop() (or `seconds`): the flood of issue 20.
+class IdleFlood {
+ public:
+  IdleFlood(int port, int count, int seconds) : port_(port) {
+    thread_ = std::thread([this, count, seconds] { Run(count, seconds); });
+  }
+  ~IdleFlood() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int reopened() const { return reopened_.load(); }
+
+ private:
+  int Open() const {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);  // in progress
+    return fd;
+  }
+  void Run(int count, int seconds) {
+    std::vector<pollfd> fds(static_cast<size_t>(count));
+    for (pollfd& p : fds) p = {Open(), POLLIN, 0};
+    const auto end = SteadyClock::now() + std::chrono::seconds(seconds);
+    while (!stop_ && SteadyClock::now() < end) {
+      if (poll(fds.data(), fds.size(), 50) <= 0) continue;
+      for (pollfd& p : fds) {
+        if (p.revents == 0) continue;
+        char buf[512];
+        const ssize_t n = recv(p.fd, buf, sizeof buf, 0);
+        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) continue;
+        close(p.fd);  // closed by the server (or refused): at once again
+        p.fd = Open();
+        ++reopened_;
+      }
+    }
+    for (pollfd& p : fds) close(p.fd);
+  }
+
+  const int port_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> reopened_{0};
+  std::thread thread_;
+};
+
+// Issue 20: at max_connections 32, 300 idle connections reopened as they
+// close never cost a probe its fresh connection.
+TEST_F(HttpEdges, AProbesNewConnectionIsNeverTheOneEvicted) {
+  IdleFlood flood(port(), 300, 30);
+  int probes = 0;
+  std::vector<int> failed;
+  const auto end = SteadyClock::now() + 10s;
+  while (SteadyClock::now() < end && probes < 400) {
+    const HttpReply r = agent_->Get("/livez");  // a new connection, as the kubelet's
+    ++probes;
+    if (r.status != 200) failed.push_back(r.status);
+    std::this_thread::sleep_for(20ms);
+  }
+  flood.Stop();
+  EXPECT_GT(flood.reopened(), 300) << "the flood did not churn";
+  EXPECT_TRUE(failed.empty()) << failed.size() << " of " << probes << " probes failed";
 }
 
 }  // namespace
