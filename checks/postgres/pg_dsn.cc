@@ -6,6 +6,7 @@
 #include <cctype>
 #include <memory>
 
+#include "checks/common/untrusted_text.h"
 #include "checks/common/url.h"
 #include "checks/registry.h"
 
@@ -328,7 +329,8 @@ std::string PgErrorLine(const std::string& message, const std::string& password)
     for (size_t p = out.find(password); p != std::string::npos; p = out.find(password, p + 3))
       out.replace(p, password.size(), "***");
   }
-  return out;
+  // What the server says is untrusted text: one line of printable UTF-8.
+  return UntrustedText(out);
 }
 
 }  // namespace vigil
