@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,7 +37,9 @@ const std::string kEvilError =
     "-ERR evil\n[+]forged ok\r\x1b[2J\x1b[31m\xff\xfe\xe2\x80\xa8 tail " + std::string(10000, 'A') +
     "\r\n";
 // SENTINEL get-master-addr-by-name: a "host" that is no host.
-const std::string kEvilMaster = "*2\r\n$12\r\nevil\xff\n[+]x ok\r\n$4\r\n6379\r\n";
+const std::string kEvilHost = "evil\xff\n[+]x ok";
+const std::string kEvilMaster =
+    "*2\r\n$" + std::to_string(kEvilHost.size()) + "\r\n" + kEvilHost + "\r\n$4\r\n6379\r\n";
 
 // Answers each RESP command (AUTH, SELECT, HELLO, CLIENT: +OK; SENTINEL:
 // kEvilMaster; anything else: kEvilError). Connections are served one at a
@@ -167,6 +170,42 @@ void ExpectWellFormedLines(const std::string& what, const std::string& body) {
   }
 }
 
+// Runs Prometheus scraping 127.0.0.1:port every second and waits (at most
+// 30 s) for a scrape: `up` must be 1 and the failures by reason ingested.
+void ExpectPrometheusScrapes(int port) {
+  ASSERT_EQ(Shell("command -v prometheus >/dev/null"), 0)
+      << "prometheus missing: scripts/test installs the prometheus package";
+  const std::string dir = MakeTempDir("vigil-untrusted-scrape");
+  std::ofstream(dir + "/prometheus.yml") << "global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
+                                            "scrape_configs:\n"
+                                            "  - job_name: vigil\n"
+                                            "    static_configs: [{targets: ['127.0.0.1:"
+                                         << port << "']}]\n";
+  const int web = FreePort();
+  ASSERT_EQ(Shell("prometheus --config.file=" + dir + "/prometheus.yml --storage.tsdb.path=" + dir +
+                  "/data --web.listen-address=127.0.0.1:" + std::to_string(web) + " >" + dir +
+                  "/log 2>&1 & echo $! >" + dir + "/pid"),
+            0);
+  std::string up, failures;
+  for (int i = 0; i < 150 && (up.empty() || failures.empty()); ++i) {  // 30 s at most
+    std::this_thread::sleep_for(200ms);
+    const HttpReply u = HttpCall(web, "GET", "/api/v1/query?query=up");
+    if (u.status == 200 && u.body.find("\"vigil\"") != std::string::npos) up = u.body;
+    const HttpReply f =
+        HttpCall(web, "GET",
+                 "/api/v1/query?query=vigil_check_failures_total%7Breason%3D%22protocol%22%7D%3E0");
+    if (f.status == 200 && f.body.find("evil-sentinel") != std::string::npos) failures = f.body;
+  }
+  std::ifstream pid_file(dir + "/pid");
+  pid_t pid = 0;
+  pid_file >> pid;
+  if (pid > 0) kill(pid, SIGTERM);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_NE(up.find("\"1\"]"), std::string::npos) << "up: " << up;
+  EXPECT_FALSE(failures.empty()) << "the failures by reason were not ingested";
+  RemoveTree(dir);
+}
+
 TEST(UntrustedText, FakeRedisAndSentinelCannotBreakAnyBody) {
   EvilResp evil;
   ConfigFile config("vigil-untrusted");
@@ -205,9 +244,11 @@ TEST(UntrustedText, FakeRedisAndSentinelCannotBreakAnyBody) {
 
   const std::string metrics = agent.Get("/metrics").body;
   EXPECT_TRUE(CleanText(metrics, &why)) << why;
-  EXPECT_NE(metrics.find("vigil_check_failures_total{check=\"evil-sentinel\",reason=\"protocol\"}"),
-            std::string::npos)
-      << metrics;
+  const std::string protocol =
+      "vigil_check_failures_total{check=\"evil-sentinel\",reason=\"protocol\"} ";
+  const size_t at_protocol = metrics.find(protocol);
+  ASSERT_NE(at_protocol, std::string::npos) << metrics;
+  EXPECT_GT(std::atof(metrics.c_str() + at_protocol + protocol.size()), 0) << metrics;
   const std::string dir = MakeTempDir("vigil-untrusted-prom");
   std::ofstream(dir + "/metrics.txt") << metrics;
   ASSERT_EQ(Shell("command -v promtool >/dev/null"), 0)
@@ -220,6 +261,9 @@ TEST(UntrustedText, FakeRedisAndSentinelCannotBreakAnyBody) {
   EXPECT_EQ(rc, 0) << complaints;
   EXPECT_EQ(complaints.find("error"), std::string::npos) << complaints;
   RemoveTree(dir);
+
+  // A real Prometheus scrapes it: the scrape is taken whole (up 1).
+  ExpectPrometheusScrapes(agent.port());
 
   // The log is not forged either (text lines escape; no raw ESC, no 0xFF).
   const std::string log = agent.Stdout();
