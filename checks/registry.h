@@ -50,6 +50,12 @@ struct CheckSpec {
   std::string Field(const char* key) const { return path + "." + key; }
 };
 
+// Expands one ${...} reference as the config parser would ("${DB_PASSWORD}",
+// "${file:/path}"), for a kind's before_expansion rule; throws ConfigError
+// naming `field`.
+using ExpandReference =
+    std::function<std::string(const std::string& reference, const std::string& field)>;
+
 // Everything the agent knows of a kind comes from here: a new kind is a
 // folder under checks/ and one Register line in registry.cc
 // (docs/adding-a-check.md).
@@ -71,6 +77,13 @@ struct CheckKind {
   // The health+json componentType of /health?full: "datastore" for a
   // server that holds data (Redis, PostgreSQL), "component" otherwise.
   std::string component_type{};
+  // Optional: checks the check's JSON object as written, before ${VAR}
+  // expansion (`path` is "checks[2]"); throws ConfigError. The postgres kind
+  // refuses a variable whose value would add a keyword to its connection
+  // string (checks/postgres/pg_dsn_guard.h).
+  std::function<void(const nlohmann::json& raw_check, const std::string& path,
+                     const ExpandReference& expand)>
+      before_expansion{};
 };
 
 class CheckRegistry {

@@ -152,11 +152,11 @@ int Daemon::StartServing() {
   api_options.pod = PodInfo::FromEnv();
   api_options.admin_token = admin_token_;
   api_options.health_details_full = config_.health_details == "full";
-  api_options.on_admin_lockout = [reporter](int seconds) {
+  api_options.on_admin_lockout = [reporter](int seconds, const std::string& client) {
     reporter->Warn("admin_locked_out",
-                   "too many wrong admin tokens: admin requests answered 429 for " +
-                       std::to_string(seconds) + " s",
-                   {{"retry_after_s", std::to_string(seconds)}});
+                   "too many wrong admin tokens from " + (client.empty() ? "?" : client) +
+                       ": its admin requests answered 429 for " + std::to_string(seconds) + " s",
+                   {{"retry_after_s", std::to_string(seconds)}, {"client", client}});
   };
   api_options.reset_breaker = [scheduler](const std::string& name) {
     return scheduler->ResetBreaker(name);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/config/config_fields.h"
+#include "agent/config/refusal.h"
 #include "checks/common/json_read.h"
 #include "checks/common/net.h"
 
@@ -51,20 +52,23 @@ json ParseJson(const std::string& text) {
   }
 }
 
-// Refuses ${VAR}s that would inject into a postgres connection string, then
-// expands every value. `files_seen` gets the files met, also on failure.
-FileExpansions ExpandDocument(json* doc, const EnvLookup& env,
+// Runs each kind's rule on its checks as written (the postgres kind refuses
+// ${VAR}s that would inject into its connection string), then expands every
+// value. `files_seen` gets the files met, also on failure.
+FileExpansions ExpandDocument(json* doc, const EnvLookup& env, const CheckRegistry& registry,
                               std::vector<SecretFile>* files_seen) {
   FileExpansions files;
   try {
     if (auto it = doc->find("checks"); it != doc->end() && it->is_array()) {
+      const ExpandReference expand = [&env](const std::string& ref, const std::string& field) {
+        return ExpandVariables(ref, env, field);
+      };
       for (size_t i = 0; i < it->size() && i < kMaxChecks; ++i) {
         const json& c = (*it)[i];
-        if (!c.is_object() || c.value("kind", json()) != "postgres") continue;
-        auto url = c.find("url");
-        if (url != c.end() && url->is_string()) {
-          RefuseDsnInjection(url->get<std::string>(), env, "checks[" + std::to_string(i) + "].url");
-        }
+        if (!c.is_object() || !c.contains("kind") || !c["kind"].is_string()) continue;
+        const CheckKind* kind = registry.Find(c["kind"].get<std::string>());
+        if (kind == nullptr || !kind->before_expansion) continue;
+        kind->before_expansion(c, "checks[" + std::to_string(i) + "]", expand);
       }
     }
     ExpandAll(doc, env, "", &files);
@@ -160,20 +164,27 @@ void ValidateListen(const std::string& listen, const std::string& field) {
 
 Config ParseConfig(const std::string& text, const EnvLookup& env, const CheckRegistry& registry,
                    std::vector<SecretFile>* files_seen) {
-  json doc = ParseJson(text);
-  RequireObject(doc, "(root)");
-  RejectUnknownKeys(doc, kTopKeys, "");
-  const FileExpansions files = ExpandDocument(&doc, env, files_seen);
+  json doc = ParseJson(text);  // its errors quote nothing of the text
+  const json raw = doc;
+  try {
+    RequireObject(doc, "(root)");
+    RejectUnknownKeys(doc, kTopKeys, "");
+    const FileExpansions files = ExpandDocument(&doc, env, registry, files_seen);
 
-  Config cfg;
-  cfg.secret_files = files.files;
-  for (const auto& read : files.contents) cfg.secrets.push_back(read.second);
-  ReadTopLevel(doc, &cfg);
-  ReadServer(doc, &cfg.server);
-  cfg.fleet = ReadFleet(doc);
-  cfg.kubernetes = ReadKubernetes(doc);
-  ReadChecks(doc, files, registry, &cfg);
-  return cfg;
+    Config cfg;
+    cfg.secret_files = files.files;
+    for (const auto& read : files.contents) cfg.secrets.push_back(read.second);
+    ReadTopLevel(doc, &cfg);
+    ReadServer(doc, &cfg.server);
+    cfg.fleet = ReadFleet(doc);
+    cfg.kubernetes = ReadKubernetes(doc);
+    ReadChecks(doc, files, registry, &cfg);
+    return cfg;
+  } catch (const ConfigError& e) {
+    // Whatever the fault, nothing of the refused config that may be a
+    // credential is shown: its secrets are in no scrubber yet.
+    throw ScrubRefusal(e, RefusalSecrets(raw, doc));
+  }
 }
 
 Config LoadConfigFile(const std::string& path, const EnvLookup& env, const CheckRegistry& registry,

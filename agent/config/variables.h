@@ -40,11 +40,4 @@ std::string ExpandVariables(const std::string& in, const EnvLookup& env, const s
 void ExpandAll(nlohmann::json* j, const EnvLookup& env, const std::string& path,
                FileExpansions* files, int depth = 0);
 
-// A ${VAR} in a postgres connection string may only fill in a value, never
-// add a keyword (or, in a postgres:// URL, a host, a path or a parameter):
-// each reference of the raw `url` is expanded on its own and its value
-// checked against where it stands. `${VAR}` as the whole url is the whole
-// connection string and is taken as it is.
-void RefuseDsnInjection(const std::string& raw, const EnvLookup& env, const std::string& field);
-
 }  // namespace vigil

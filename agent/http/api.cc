@@ -17,7 +17,6 @@ namespace vigil {
 namespace {
 
 constexpr const char* kJson = "application/json";
-constexpr size_t kMaxTarget = 4096;
 
 // A request target's path, or (`plus_is_space`) a key or value of its
 // query; a NUL byte, raw or escaped, is refused.
@@ -73,20 +72,16 @@ PodInfo PodInfo::FromEnv() {
   return {get("POD_NAME"), get("POD_NAMESPACE"), get("NODE_NAME")};
 }
 
-std::optional<std::string> BearerToken(const std::string& authorization) {
-  static const std::string kScheme = "bearer";
-  if (authorization.size() <= kScheme.size()) return std::nullopt;
-  for (size_t i = 0; i < kScheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i])
-      return std::nullopt;
-  }
-  size_t at = kScheme.size();
-  if (authorization[at] != ' ' && authorization[at] != '\t') return std::nullopt;
-  while (at < authorization.size() && (authorization[at] == ' ' || authorization[at] == '\t')) ++at;
-  size_t end = authorization.size();
-  while (end > at && (authorization[end - 1] == ' ' || authorization[end - 1] == '\t')) --end;
-  if (end == at) return std::nullopt;
-  return authorization.substr(at, end - at);
+std::string BearerToken(const std::string& authorization) {
+  // credentials = auth-scheme [ 1*SP token68 ]; the value's own leading and
+  // trailing whitespace is gone already (RFC 9110 5.5).
+  constexpr size_t kScheme = 6;  // "Bearer"
+  if (authorization.size() <= kScheme || AsciiLower(authorization.substr(0, kScheme)) != "bearer" ||
+      authorization[kScheme] != ' ')
+    return "";
+  const size_t start = authorization.find_first_not_of(' ', kScheme);
+  if (start == std::string::npos) return "";
+  return authorization.substr(start);
 }
 
 bool ConstantTimeEquals(const std::string& a, const std::string& b) {
@@ -101,13 +96,37 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-bool ParseTarget(const std::string& target, std::string* path,
+// RFC 9112 3.2.2: "http://host:port/path?q" is served as "/path?q" (the
+// authority is not ours to check: a proxy may send any). Other targets as
+// they are; "" for a URI that is not http(s) or has user information.
+std::string OriginForm(const std::string& target) {
+  if (target.empty() || target[0] == '/') return target;
+  const size_t sep = target.find("://");
+  if (sep == std::string::npos) return "";
+  const std::string scheme = AsciiLower(target.substr(0, sep));
+  if (scheme != "http" && scheme != "https") return "";
+  const size_t end = target.find_first_of("/?", sep + 3);
+  const std::string authority =
+      target.substr(sep + 3, end == std::string::npos ? end : end - sep - 3);
+  if (authority.empty() || authority.find_first_of("@#") != std::string::npos) return "";
+  if (end == std::string::npos) return "/";
+  return target[end] == '?' ? "/" + target.substr(end) : target.substr(end);
+}
+
+bool ParseTarget(const std::string& raw_target, std::string* path,
                  std::multimap<std::string, std::string>* query) {
   path->clear();
   query->clear();
-  if (target.empty() || target.size() > kMaxTarget || target[0] != '/') return false;
+  const std::string target = OriginForm(raw_target);
+  if (target.empty() || target.size() > kMaxTargetBytes || target[0] != '/') return false;
   const size_t qmark = target.find('?');
   const std::string raw_path = target.substr(0, qmark);
+  // Routing is on the path's segments as sent: an escaped '/' (or '\\') would
+  // make a new separator once decoded ("/admin%2Fcircuit-breaker%2F..."
+  // past a proxy's rule on "/admin/"). No check name holds one.
+  const std::string lower_path = AsciiLower(raw_path);
+  if (lower_path.find("%2f") != std::string::npos || lower_path.find("%5c") != std::string::npos)
+    return false;
   if (!DecodeTargetPart(raw_path, false, path)) return false;
   // Refuse dot segments outright: nothing here is a file, and a path that
   // needs normalising is a probe for a bug.
@@ -186,35 +205,18 @@ HttpResponse Api::HandleAdmin(const std::string& path, const HttpRequest& req) c
   }
   const std::string name =
       path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
-  static const std::string kBearer = "Bearer ";
-  const bool has_bearer = req.authorization.rfind(kBearer, 0) == 0;
-  const std::string presented = has_bearer ? req.authorization.substr(kBearer.size()) : "";
-  const bool authorized = has_bearer && ConstantTimeEquals(presented, *token);
-  const Clock::time_point now = options_.now();
-  const auto window = options_.admin_failure_window;
-  const size_t max_failures = static_cast<size_t>(std::max(0, options_.admin_max_failures));
+  // No credentials: 401, not counted (a client that never tries a token
+  // cannot lock anyone out, not even itself).
+  const std::string presented = BearerToken(req.authorization);
+  const bool authorized = !presented.empty() && ConstantTimeEquals(presented, *token);
   int lockout_began = 0;
-  {
-    // No sleep here (this is an event-loop thread): a locked-out window is
-    // answered 429 at once, whatever the token, so guessing gains nothing.
-    AdminFailures& f = *admin_failures_;
-    MutexLock lock(f.mu);
-    while (!f.times.empty() && now - f.times.front() >= window) f.times.pop_front();
-    if (f.times.size() > max_failures) {
-      auto left = std::chrono::ceil<std::chrono::seconds>(f.times.front() + window - now);
-      HttpResponse r = JsonError(429, "too many failed admin requests");
-      r.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, left.count())));
-      return r;
-    }
-    if (!authorized) {
-      f.times.push_back(now);
-      if (f.times.size() > max_failures) {  // this failure starts a lockout
-        lockout_began = static_cast<int>(
-            std::chrono::ceil<std::chrono::seconds>(f.times.front() + window - now).count());
-      }
-    }
+  if (std::optional<HttpResponse> locked =
+          AdminBudget(req.peer, !authorized && !presented.empty(), &lockout_began)) {
+    return *locked;
   }
-  if (lockout_began > 0 && options_.on_admin_lockout) options_.on_admin_lockout(lockout_began);
+  if (lockout_began > 0 && options_.on_admin_lockout) {
+    options_.on_admin_lockout(lockout_began, req.peer);
+  }
   if (!authorized) {
     HttpResponse r = JsonError(401, "unauthorized");
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vigil\"");
@@ -227,6 +229,48 @@ HttpResponse Api::HandleAdmin(const std::string& path, const HttpRequest& req) c
   r.content_type = kJson;
   r.body = nlohmann::json{{"check", name}, {"circuit", "closed"}, {"rerun", true}}.dump() + "\n";
   return r;
+}
+
+std::optional<HttpResponse> Api::AdminBudget(const std::string& peer, bool failed,
+                                             int* lockout_began) const {
+  // No sleep here (this is an event-loop thread): a locked-out client is
+  // answered 429 at once, whatever the token, so guessing gains nothing.
+  const Clock::time_point now = options_.now();
+  const auto window = options_.admin_failure_window;
+  const size_t max_failures = static_cast<size_t>(std::max(0, options_.admin_max_failures));
+  AdminFailures& f = *admin_failures_;
+  MutexLock lock(f.mu);
+  auto it = f.clients.find(peer);
+  if (it != f.clients.end()) {
+    std::deque<Clock::time_point>& times = it->second.times;
+    while (!times.empty() && now - times.front() >= window) times.pop_front();
+    if (times.size() > max_failures) {
+      auto left = std::chrono::ceil<std::chrono::seconds>(times.front() + window - now);
+      HttpResponse r = JsonError(429, "too many failed admin requests");
+      r.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, left.count())));
+      return r;
+    }
+    if (times.empty() && !failed) f.clients.erase(it);
+  }
+  if (!failed) return std::nullopt;
+  if (it == f.clients.end() &&
+      f.clients.size() >= std::max<size_t>(1, options_.admin_max_clients)) {
+    // The table is bounded: the client that failed least recently goes.
+    auto oldest = f.clients.begin();
+    for (auto c = f.clients.begin(); c != f.clients.end(); ++c) {
+      if (c->second.times.empty() ||
+          (!oldest->second.times.empty() && c->second.times.back() < oldest->second.times.back()))
+        oldest = c;
+    }
+    f.clients.erase(oldest);
+  }
+  std::deque<Clock::time_point>& times = f.clients[peer].times;
+  times.push_back(now);
+  if (times.size() > max_failures) {  // this failure starts a lockout
+    *lockout_began = static_cast<int>(
+        std::chrono::ceil<std::chrono::seconds>(times.front() + window - now).count());
+  }
+  return std::nullopt;
 }
 
 HttpResponse Api::HandleGet(const std::string& path,
@@ -329,8 +373,8 @@ HttpResponse Api::HandleFleet(const std::string& path, const HttpRequest& req,
   if (path == "/fleet/self") {
     auto token = std::atomic_load(&fleet_token_);
     if (!token->empty()) {
-      const std::optional<std::string> presented = BearerToken(req.authorization);
-      if (!presented || !ConstantTimeEquals(*presented, *token)) {
+      const std::string presented = BearerToken(req.authorization);
+      if (presented.empty() || !ConstantTimeEquals(presented, *token)) {
         HttpResponse denied = JsonError(401, "unauthorized");
         denied.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vigil-fleet\"");
         return NoStore(std::move(denied));

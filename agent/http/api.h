@@ -15,6 +15,7 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include <unordered_map>
 
 #include "agent/core/fleet.h"
 #include "agent/core/snapshot.h"
@@ -57,15 +58,21 @@ class Api {
     // ?verbose lines show each check's name, status, required flag and
     // since, no target and no error text.
     bool health_details_full = true;
-    // Brute force on the admin token: more than `admin_max_failures` wrong
-    // tokens within `admin_failure_window` and every admin request (a right
-    // token too) gets 429 with Retry-After until the oldest of them leaves
-    // the window.
+    // Wrong admin tokens, counted per client address: more than
+    // `admin_max_failures` of them from one address within
+    // `admin_failure_window` and every admin request from that address (a
+    // right token too) gets 429 with Retry-After until the oldest of them
+    // leaves the window. Other addresses are not affected; a request
+    // without credentials gets 401 and is not counted.
     int admin_max_failures = 5;
     std::chrono::seconds admin_failure_window{10};
+    // Addresses whose failures are remembered; past it the one that failed
+    // least recently is forgotten.
+    size_t admin_max_clients = 1024;
     // Called once when such a lockout begins (the daemon logs it), with the
-    // seconds it lasts. Called on an event-loop thread: must not block.
-    std::function<void(int)> on_admin_lockout;
+    // seconds it lasts and the client's address. Called on an event-loop
+    // thread: must not block.
+    std::function<void(int, const std::string&)> on_admin_lockout;
     // The clock of the failure window (tests set it).
     std::function<Clock::time_point()> now;
     // The fleet's answers (docs/fleet.md); null: every verdict is local.
@@ -96,24 +103,34 @@ class Api {
   std::shared_ptr<const std::string> fleet_token_;
   std::atomic<bool> details_full_;
 
-  // Wrong admin tokens of the current window. Several event-loop threads
-  // call Handle at once; nothing here waits on anything but this lock.
+  // The 429 for a client that is locked out; else counts a failure when
+  // `failed` and sets *lockout_began to the seconds of a lockout it starts.
+  std::optional<HttpResponse> AdminBudget(const std::string& peer, bool failed,
+                                          int* lockout_began) const;
+
+  // Wrong admin tokens of the current window, per client address. Several
+  // event-loop threads call Handle at once; nothing here waits on anything
+  // but this lock.
   struct AdminFailures {
+    struct Client {
+      std::deque<Clock::time_point> times;  // oldest first
+    };
     Mutex mu;
-    std::deque<Clock::time_point> times VIGIL_GUARDED_BY(mu);  // oldest first
+    std::unordered_map<std::string, Client> clients VIGIL_GUARDED_BY(mu);
   };
   std::unique_ptr<AdminFailures> admin_failures_ = std::make_unique<AdminFailures>();
 };
 
-// Splits a request target into a percent-decoded path and query parameters.
-// False for a target that is not an origin-form path (absolute URI, "*",
-// bad escapes, NUL, "..").
+// Splits a request target (origin-form, or absolute-form http(s)://...,
+// RFC 9112 3.2.2) into a percent-decoded path and query parameters. False
+// for "*", another scheme, bad escapes, NUL, "..", an escaped '/' or '\\'
+// in the path, or a target over kMaxTargetBytes.
 bool ParseTarget(const std::string& target, std::string* path,
                  std::multimap<std::string, std::string>* query);
 
-// The token of an `Authorization: Bearer TOKEN` header: the scheme in any
-// case, then spaces or tabs (RFC 9110 §11.1); nullopt for anything else.
-std::optional<std::string> BearerToken(const std::string& authorization);
+// The token of an "Authorization: Bearer TOKEN" value (RFC 9110 11.4: the
+// scheme in any case, one or more spaces before the token); "" for none.
+std::string BearerToken(const std::string& authorization);
 
 // Constant-time comparison for the admin token.
 bool ConstantTimeEquals(const std::string& a, const std::string& b);

@@ -63,32 +63,67 @@ void Connections::CloseAll() {
   open_.store(0);
 }
 
-// Closes the least useful connection: lingering ones first, then those that
-// do not take their answers or wait with pipelined requests (the oldest
-// first), then idle keep-alive ones; with `any`, also one whose request is
-// unfinished (a slow or brand-new client), the least recently active.
-bool Connections::EvictOne(bool any) {
-  auto rank = [](const Conn& c) {
-    if (c.state == ConnState::kLingering) return 0;
-    if (c.state == ConnState::kWriting || c.queued) return 1;
-    if (!c.in_request && c.served > 0) return 2;
-    return 3;
-  };
+int Connections::EvictionRank(const Conn& c) {
+  if (c.state == ConnState::kLingering) return 0;
+  if (c.state == ConnState::kWriting || c.queued) return 1;
+  if (!c.in_request && c.served > 0) return 2;
+  return 3;
+}
+
+namespace {
+
+// A connection whose request is in its socket is served before it could be
+// closed to make room: the least recently active first is the right order
+// for clients that send nothing, not for a probe whose bytes arrived after
+// its accept (under a flood of new connections it would be the one closed).
+constexpr int kSpareTries = 8;
+
+}  // namespace
+
+// The least useful connection: lingering ones first, then those that do not
+// take their answers or wait with pipelined requests (the oldest first),
+// then idle keep-alive ones; with `any`, also one whose request is
+// unfinished or not begun (a slow or brand-new client, unless accepted
+// since `protect_since`), the least recently active.
+Conn* Connections::PickVictim(bool any, TimePoint protect_since) {
   Conn* victim = nullptr;
   int victim_rank = 4;
   for (auto& [fd, cp] : conns_) {
     Conn& c = *cp;
     if (c.dead) continue;
-    const int r = rank(c);
-    if (r == 3 && !any) continue;
+    const int r = EvictionRank(c);
+    if (r == 3 && (!any || c.accepted >= protect_since)) continue;
     if (r < victim_rank || (r == victim_rank && c.last_active < victim->last_active)) {
       victim = &c;
       victim_rank = r;
     }
   }
-  if (victim == nullptr) return false;
-  Close(*victim);
-  return true;
+  return victim;
+}
+
+bool Connections::EvictOne(bool any, const std::function<bool(Conn&)>& spare,
+                           TimePoint protect_since) {
+  for (int tries = 0;; ++tries) {
+    Conn* victim = PickVictim(any, protect_since);
+    if (victim == nullptr) return false;
+    if (spare && tries < kSpareTries && EvictionRank(*victim) == 3 && spare(*victim)) {
+      if (victim->dead) return true;  // it went while being served: room made
+      continue;
+    }
+    Close(*victim);
+    return true;
+  }
+}
+
+Connections::TimePoint Connections::OldestProtected(TimePoint protect_since) const {
+  TimePoint oldest = TimePoint::max();
+  for (const auto& [fd, cp] : conns_) {
+    const Conn& c = *cp;
+    if (c.dead) continue;
+    if (EvictionRank(c) < 3 || c.accepted < protect_since) return TimePoint::max();
+    oldest = std::min(oldest, c.accepted);
+  }
+  return oldest;
 }
 
 void Connections::Watch(const Conn& c, uint32_t events) {

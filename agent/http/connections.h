@@ -22,16 +22,19 @@ enum class ConnState { kReading, kWriting, kLingering };
 struct Conn {
   using TimePoint = std::chrono::steady_clock::time_point;
   int fd = -1;
+  std::string peer;  // the client's address, for the admin route's budget
   ConnState state = ConnState::kReading;
   std::string in;   // received, not yet answered
   std::string out;  // the response being sent
   size_t out_sent = 0;
   bool in_request = false;  // `in` holds the start of a request
   bool close_after_write = false;
-  bool queued = false;  // has requests left after its share of a wake-up
+  bool continue_sent = false;  // "100 Continue" sent for the current request
+  bool queued = false;         // has requests left after its share of a wake-up
   bool dead = false;
   int served = 0;
   TimePoint deadline;
+  TimePoint accepted;        // set by the event loop when it takes the socket
   uint64_t last_active = 0;  // Connections' activity count when it last made progress
 };
 
@@ -54,9 +57,23 @@ class Connections {
   // Closes every socket and forgets them all (the loop has stopped).
   void CloseAll();
 
+  // 0 lingering, 1 not taking its answer or waiting with pipelined
+  // requests, 2 idle keep-alive, 3 a request unfinished or not begun.
+  static int EvictionRank(const Conn& c);
   // Closes the least useful connection (see the .cc); false when none
-  // qualifies.
-  bool EvictOne(bool any);
+  // qualifies. `spare`, when given, is offered each candidate whose request
+  // is unfinished or not begun before it is closed (a probe's request may
+  // be in its socket, unread): true when it made progress, and another is
+  // looked for.
+  // With `protect_since`, a connection whose request is not begun or
+  // unfinished and that was accepted at or after it is not a candidate.
+  bool EvictOne(bool any, const std::function<bool(Conn&)>& spare = {},
+                TimePoint protect_since = TimePoint::max());
+
+  // When every open connection is one whose request is not begun or
+  // unfinished, accepted at or after `protect_since`: the earliest accept
+  // among them; else TimePoint::max() (one could be closed).
+  TimePoint OldestProtected(TimePoint protect_since) const;
 
   void Watch(const Conn& c, uint32_t events);
   void SetDeadline(Conn& c, TimePoint t);
@@ -75,6 +92,8 @@ class Connections {
  private:
   const int epfd_;
   std::unordered_map<int, std::unique_ptr<Conn>> conns_;
+  Conn* PickVictim(bool any, TimePoint protect_since);
+
   std::vector<int> dead_;
   size_t live_ = 0;
   std::atomic<size_t> open_{0};

@@ -46,6 +46,7 @@ int CheckRequestLine(std::string_view line, bool complete, bool* http10) {
   while (i < line.size() && line[i] != ' ') {
     const unsigned char c = static_cast<unsigned char>(line[i]);
     if (c <= 0x20 || c >= 0x7f) return 400;
+    if (i - target >= kMaxTargetBytes) return 414;  // from the first byte past the limit
     ++i;
   }
   if (i == line.size()) return complete ? 400 : 0;
@@ -77,13 +78,107 @@ std::string_view TrimOws(std::string_view v) {
   return v;
 }
 
+const char* RequestLineFault(int status) {
+  if (status == 505) return "HTTP version not supported";
+  if (status == 414) return "request target too long";
+  return "malformed request line";
+}
+
+// RFC 9112 3.2 / RFC 3986 3.2.2: Host = uri-host [ ":" port ], where
+// uri-host is an IP literal in brackets or a reg-name (unreserved,
+// pct-encoded, sub-delims); empty is allowed.
+bool ValidHost(std::string_view v) {
+  size_t i = 0;
+  if (!v.empty() && v[0] == '[') {
+    const size_t close = v.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    for (i = 1; i < close; ++i) {
+      const char c = v[i];
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
+    }
+    i = close + 1;
+  } else {
+    while (i < v.size() && v[i] != ':') {
+      const unsigned char c = static_cast<unsigned char>(v[i]);
+      if (!std::isalnum(c) && std::strchr("-._~%!$&'()*+,;=", c) == nullptr) return false;
+      ++i;
+    }
+  }
+  if (i == v.size()) return true;
+  if (v[i] != ':') return false;
+  const std::string_view port = v.substr(i + 1);
+  return port.size() <= 5 &&
+         std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 // What the header lines said so far, besides the fields kept in Framed.
 struct HeadFields {
   int count = 0;
   bool host = false;
   bool has_length = false;
   size_t length = 0;
+  bool chunked = false;
 };
+
+// "Transfer-Encoding": only "chunked" alone is read; another coding is 501.
+std::optional<Framed> TakeTransferEncoding(std::string_view value, HeadFields* h) {
+  if (h->chunked) return Refusal(400, "more than one Transfer-Encoding header");
+  if (!IEquals(value, "chunked")) return Refusal(501, "transfer codings other than chunked");
+  h->chunked = true;
+  return std::nullopt;
+}
+
+// One line of a chunked body at in[pos]: its end (past the LF) in *next,
+// its text without CRLF in *line. false: not all there yet.
+bool ChunkLine(const std::string& in, size_t pos, size_t* next, std::string_view* line) {
+  const size_t lf = in.find('\n', pos);
+  if (lf == std::string::npos) return false;
+  *next = lf + 1;
+  *line = std::string_view(in).substr(pos, lf - pos);
+  return true;
+}
+
+// A chunked body (RFC 9112 7.1) at in[from]: kReady with body_len its bytes
+// (trailers included), kNeedMore, or the refusal. At most `max` bytes as
+// sent: 413 past it, as soon as that is known.
+Framed ChunkedBody(const std::string& in, size_t from, size_t max) {
+  size_t pos = from;
+  bool last = false;
+  for (;;) {
+    size_t next = 0;
+    std::string_view line;
+    if (!ChunkLine(in, pos, &next, &line)) {
+      return in.size() - from > max ? Refusal(413, "request body too large") : Framed{};
+    }
+    if (line.empty() || line.back() != '\r') return Refusal(400, "malformed chunked body");
+    line.remove_suffix(1);
+    pos = next;
+    if (last) {
+      if (line.empty()) break;  // the end of the trailers
+    } else {
+      const std::string_view hex = line.substr(0, line.find(';'));
+      if (hex.empty() || hex.size() > 8 || !std::all_of(hex.begin(), hex.end(), [](char c) {
+            return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+          })) {
+        return Refusal(400, "malformed chunk size");
+      }
+      const size_t size = std::stoul(std::string(hex), nullptr, 16);
+      if (pos - from + size > max) return Refusal(413, "request body too large");
+      if (size == 0) {
+        last = true;
+        continue;
+      }
+      if (in.size() < pos + size + 2) return {};
+      if (in.compare(pos + size, 2, "\r\n") != 0) return Refusal(400, "malformed chunked body");
+      pos += size + 2;
+    }
+    if (pos - from > max) return Refusal(413, "request body too large");
+  }
+  Framed f;
+  f.frame = Frame::kReady;
+  f.body_len = pos - from;
+  return f;
+}
 
 // "Connection": a comma-separated list of options (RFC 9110 7.6.1).
 void TakeConnectionOptions(std::string_view value, Framed* f) {
@@ -127,11 +222,14 @@ std::optional<Framed> TakeField(std::string_view line, HeadFields* h, Framed* f)
   }
   if (IEquals(name, "host")) {
     if (h->host) return Refusal(400, "more than one Host header");
+    if (!ValidHost(value)) return Refusal(400, "invalid Host header");
     h->host = true;
   } else if (IEquals(name, "content-length")) {
     return TakeContentLength(value, h);
   } else if (IEquals(name, "transfer-encoding")) {
-    return Refusal(501, "transfer codings are not supported");
+    return TakeTransferEncoding(value, h);
+  } else if (IEquals(name, "expect")) {
+    f->expect_continue = IEquals(value, "100-continue");
   } else if (IEquals(name, "accept")) {
     f->accept = value;
   } else if (IEquals(name, "authorization")) {
@@ -144,19 +242,39 @@ std::optional<Framed> TakeField(std::string_view line, HeadFields* h, Framed* f)
   return std::nullopt;
 }
 
+// The chunked body after the head f->head_len: true with f->body_len set
+// when it is all there; else false with *f the refusal or the wait for more
+// (head_len and expect_continue kept).
+bool TakeChunkedBody(const std::string& in, const ServerLimits& limits, Framed* f) {
+  const Framed body = ChunkedBody(in, f->head_len, limits.max_body_bytes);
+  if (body.frame == Frame::kReady) {
+    f->body_len = body.body_len;
+    return true;
+  }
+  if (body.frame == Frame::kRefuse) {
+    *f = body;
+    return false;
+  }
+  Framed wait;
+  wait.head_len = f->head_len;
+  wait.expect_continue = f->expect_continue;
+  *f = wait;
+  return false;
+}
+
 }  // namespace
 
 Framed FrameRequest(const std::string& in, const ServerLimits& limits) {
   const size_t eol = in.find('\n');
   bool http10 = false;
   if (eol == std::string::npos) {
-    if (int s = CheckRequestLine(in, false, &http10)) return Refusal(s, "malformed request line");
+    if (int s = CheckRequestLine(in, false, &http10)) return Refusal(s, RequestLineFault(s));
     if (in.size() > limits.max_header_bytes) return Refusal(414, "request line too long");
     return {};
   }
   const std::string_view request_line = std::string_view(in).substr(0, eol);
   if (int s = CheckRequestLine(request_line, true, &http10)) {
-    return Refusal(s, s == 505 ? "HTTP version not supported" : "malformed request line");
+    return Refusal(s, RequestLineFault(s));
   }
   if (eol + 1 > limits.max_header_bytes) return Refusal(414, "request line too long");
 
@@ -183,11 +301,18 @@ Framed FrameRequest(const std::string& in, const ServerLimits& limits) {
   // no Host requirement (`printf 'GET /livez HTTP/1.0\r\n\r\n' | nc`).
   if (!http10 && !h.host) return Refusal(400, "missing Host header");
   if (h.length > limits.max_body_bytes) return Refusal(413, "request body too large");
+  // RFC 9112 6.1 and 6.3: both framings at once is how requests are
+  // smuggled; HTTP/1.0 has no transfer codings.
+  if (h.chunked && (h.has_length || http10)) return Refusal(400, "ambiguous message framing");
+  // HTTP/1.0 clients never wait for a 100 (RFC 9110 10.1.1).
+  f.expect_continue = f.expect_continue && !http10;
+  f.head_len = pos;
+  f.body_len = h.length;
+  if (h.chunked && !TakeChunkedBody(in, limits, &f)) return f;
+  f.expect_continue = f.expect_continue && in.size() < f.head_len + f.body_len;
   const size_t sp1 = request_line.find(' ');
   const size_t sp2 = request_line.find(' ', sp1 + 1);
   f.frame = Frame::kReady;
-  f.head_len = pos;
-  f.body_len = h.length;
   f.method = request_line.substr(0, sp1);
   f.target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
   f.http10 = http10;

@@ -9,6 +9,7 @@ HttpResponse JsonError(int status, const std::string& error) {
   r.status = status;
   r.content_type = "application/json";
   r.body = nlohmann::json{{"error", error}, {"status", status}}.dump() + "\n";
+  r.headers.emplace_back("Cache-Control", "no-store");
   return r;
 }
 

@@ -2,17 +2,25 @@
 // JSON error body every refusal carries (the Api's and the server's alike).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace vigil {
 
+// The longest request target served: a longer one is answered 414 from
+// its first byte past this.
+constexpr size_t kMaxTargetBytes = 4096;
+
 struct HttpRequest {
   std::string method;  // GET, HEAD, POST, ...
   std::string target;  // raw request target: "/readyz?verbose&exclude=db"
   std::string accept;
   std::string authorization;
+  // The client's address ("10.1.2.3", "::1"; "" when unknown): the admin
+  // route's failure budget is kept per address.
+  std::string peer = "";
 };
 
 struct HttpResponse {
@@ -22,7 +30,8 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-// The JSON error every refusal answers with: {"error":"...","status":N}.
+// The JSON error every refusal answers with: {"error":"...","status":N},
+// with Cache-Control: no-store (a 404 or 405 is otherwise cacheable).
 HttpResponse JsonError(int status, const std::string& error);
 
 }  // namespace vigil

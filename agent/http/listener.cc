@@ -20,6 +20,8 @@ namespace {
 constexpr int kAcceptBatch = 256;  // then the loop polls again
 constexpr size_t kFirstShed = 8;   // connections the loops close, doubling a try
 constexpr size_t kMaxShed = 256;
+// How often a full server looks again for room (README "HTTP limits").
+constexpr int kFullPollMs = 2;
 constexpr int kFirstBackoffMs = 5;
 constexpr int kMaxBackoffMs = 200;
 constexpr int kSocketBufferBytes = 16 * 1024;  // the kernel doubles it
@@ -100,9 +102,14 @@ void Listener::Stop() {
 void Listener::Loop() {
   while (!stop_.load()) {
     pollfd p[2] = {{wakefd_, POLLIN, 0}, {fd_, POLLIN, 0}};
-    // Backing off: wait the pause out (or a stop), then try again.
-    const bool backing_off = backoff_ms_ > 0;
-    const int n = poll(p, backing_off ? 1 : 2, backing_off ? backoff_ms_ : -1);
+    // Backing off: wait the pause out (or a stop), then try again. Full:
+    // the same, a short while.
+    const bool full = hooks_.full && hooks_.full();
+    const bool backing_off = backoff_ms_ > 0 || full;
+    const int n = poll(p, backing_off ? 1 : 2,
+                       backoff_ms_ > 0 ? backoff_ms_
+                       : full          ? kFullPollMs
+                                       : -1);
     if (stop_.load()) break;
     if (n < 0) {
       if (errno != EINTR) usleep(10000);  // never spin
@@ -116,7 +123,7 @@ void Listener::Loop() {
       std::fprintf(stderr, "vigil: the listening socket failed; exiting so that it restarts\n");
       _exit(1);
     }
-    if (backing_off || (p[1].revents & POLLIN)) AcceptAll();
+    if ((backing_off || (p[1].revents & POLLIN)) && !(hooks_.full && hooks_.full())) AcceptAll();
   }
 }
 
@@ -145,6 +152,7 @@ void Listener::OutOfDescriptors(int e) {
 
 bool Listener::AcceptAll() {
   for (int i = 0; i < kAcceptBatch; ++i) {
+    if (i > 0 && hooks_.full && hooks_.full()) return true;
     const int c = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c >= 0) {
       if (exhausted_in_a_row_ > 0 && hooks_.warn) {

@@ -28,6 +28,11 @@ struct ListenerHooks {
   std::function<size_t(size_t n)> shed;
   // One line for the log (rate-limited by the caller's reporter).
   std::function<void(const std::string&)> warn;
+  // True while no event loop can take a connection without closing one
+  // that is too new to close: the listener then leaves connections in the
+  // kernel's queue (where a probe's request arrives meanwhile) and looks
+  // again in a moment.
+  std::function<bool()> full;
 };
 
 class Listener {

@@ -13,12 +13,16 @@
 
 #include "agent/core/verdict.h"
 #include "agent/http/api.h"
+#include "checks/common/untrusted_text.h"
 #include "checks/common/version.h"
 
 namespace vigil {
 namespace {
 
-std::string Escape(const std::string& v) {
+// A label value: valid UTF-8 (Prometheus refuses the whole scrape
+// otherwise), with '\\', '"' and LF escaped.
+std::string Escape(const std::string& raw) {
+  const std::string v = ValidUtf8(raw);
   std::string out;
   out.reserve(v.size());
   for (char c : v) {

@@ -1,5 +1,6 @@
 #include "agent/http/reactor.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -35,6 +36,33 @@ constexpr size_t kReadChunk = 4 * 1024;
 // How long a turn of the loop serves connections with requests left before
 // it looks at new connections and events again.
 constexpr auto kQueueBudget = std::chrono::milliseconds(2);
+
+// A new connection is kept from being closed to make room for this long,
+// with at most kFreshOverflow of them past the limit (each holds a
+// descriptor and no buffer).
+constexpr auto kFreshConnection = std::chrono::milliseconds(100);
+constexpr size_t kFreshOverflow = 64;
+
+// "10.1.2.3" or "::1" ("1.2.3.4" for an IPv4-mapped IPv6 address); "" when
+// the socket cannot say.
+std::string PeerAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+      inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], buf, sizeof buf);
+    } else {
+      inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    }
+  }
+  return buf;
+}
 
 void Release(std::string* s) {
   if (s->capacity() > kKeepCapacity) {
@@ -142,7 +170,25 @@ void Reactor::Loop() {
     Sweep(now);
     conns_->Reap();
     conns_->TrimAfterBurst(queue_.empty());
+    UpdateSaturation(now);
   }
+}
+
+bool Reactor::Saturated() const {
+  const int64_t until = saturated_until_.load(std::memory_order_relaxed);
+  return until != 0 && SteadyClock::now().time_since_epoch().count() < until;
+}
+
+// Saturated: full, the overflow for new connections too, and no
+// connection but new ones to close; until the oldest of those stops being
+// new.
+void Reactor::UpdateSaturation(TimePoint now) {
+  int64_t until = 0;
+  if (conns_->live() >= max_connections_ + kFreshOverflow) {
+    const TimePoint oldest = conns_->OldestProtected(now - kFreshConnection);
+    if (oldest != TimePoint::max()) until = (oldest + kFreshConnection).time_since_epoch().count();
+  }
+  saturated_until_.store(until, std::memory_order_relaxed);
 }
 
 void Reactor::TakeInbox(TimePoint now) {
@@ -159,7 +205,7 @@ void Reactor::TakeInbox(TimePoint now) {
     if (conns_->live() >= max_connections_ - std::min(reserved_, max_connections_ - 1)) {
       conns_->EvictOne(false);
     }
-    if (conns_->live() >= max_connections_ && !conns_->EvictOne(true)) {
+    if (conns_->live() >= max_connections_ && !MakeRoom(now)) {
       close(fd);
       continue;
     }
@@ -167,6 +213,8 @@ void Reactor::TakeInbox(TimePoint now) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     Conn* c = conns_->Add(fd);
     if (c == nullptr) continue;
+    c->accepted = now;
+    c->peer = PeerAddress(fd);
     // The first request must be complete within the read timeout of the
     // accept: a connection that sends nothing is no cheaper to keep.
     conns_->SetDeadline(*c, now + milliseconds(limits_.read_timeout_ms));
@@ -175,6 +223,26 @@ void Reactor::TakeInbox(TimePoint now) {
     // answer: a new connection's pipelined rest waits for its turn.
     OnEvent(*c, EPOLLIN, now, /*quota=*/1);
   }
+}
+
+// Full: closes one connection for a new one. One whose request is unfinished
+// or not begun is read first: a probe whose request has arrived (its event
+// not yet taken) is answered, never closed unread.
+// Full: makes room for a new connection. A connection whose request is
+// unfinished or not begun is read first: a probe whose request has arrived
+// (its event not yet taken) is answered, never closed unread. One accepted
+// less than kFreshConnection ago is closed only when kFreshOverflow of them
+// are open past the limit: a flood of new connections would otherwise cycle
+// a probe's out between its connect and its request.
+bool Reactor::MakeRoom(TimePoint now) {
+  const auto spare = [this, now](Conn& c) {
+    const uint64_t before = c.last_active;
+    OnEvent(c, EPOLLIN, now, /*quota=*/1);
+    return c.dead || c.last_active != before;
+  };
+  if (conns_->EvictOne(true, spare, now - kFreshConnection)) return true;
+  if (conns_->live() < max_connections_ + kFreshOverflow) return true;
+  return conns_->EvictOne(true, spare);
 }
 
 void Reactor::OnEvent(Conn& c, uint32_t events, TimePoint now, int quota) {
@@ -235,39 +303,63 @@ void Reactor::Drive(Conn& c, TimePoint now, int quota) {
       return;
     }
     const Framed f = FrameRequest(c.in, limits_);
-    if (f.frame == Frame::kNeedMore) return;
     if (f.frame == Frame::kRefuse) {
       Refuse(c, f.status, f.why, now);
       return;
     }
-    if (c.in.size() < f.head_len + f.body_len) return;  // the body is still coming
-    ++answered;
-    ++c.served;
-    HttpRequest req;
-    req.method.assign(f.method);
-    req.target.assign(f.target);
-    req.accept.assign(f.accept);
-    req.authorization.assign(f.authorization);
-    WriteOptions o;
-    o.head = req.method == "HEAD";
-    o.close = c.served >= limits_.max_requests_per_connection ||
-              limits_.keep_alive_timeout_s <= 0 || stop_.load() || f.connection_close ||
-              (f.http10 && !f.connection_keep_alive);
-    o.keep_alive = f.http10 && !o.close;
-    o.keep_alive_timeout_s = limits_.keep_alive_timeout_s;
-    // No endpoint reads a body: it is skipped with the head.
-    c.in.erase(0, f.head_len + f.body_len);
-    c.in_request = false;
-    c.close_after_write = o.close;
-    HttpResponse res;
-    try {
-      res = api_->Handle(req);
-    } catch (...) {
-      res = JsonError(500, "internal error");
+    if (f.frame == Frame::kNeedMore || c.in.size() < f.head_len + f.body_len) {
+      if (f.expect_continue) Continue(c);  // the body is still coming
+      return;
     }
-    WriteResponse(res, o, &c.out);
+    ++answered;
+    Answer(c, f);
     if (!Flush(c, now)) return;
   }
+}
+
+// "Expect: 100-continue" with the body still to come: the interim answer,
+// once, at once (no route reads a body: it is taken and skipped).
+void Reactor::Continue(Conn& c) {
+  if (c.continue_sent || !c.out.empty()) return;
+  c.continue_sent = true;
+  static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+  const ssize_t n = send(c.fd, kContinue, sizeof kContinue - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  // A client that leaves no room for 25 bytes is not reading its answers:
+  // half an interim answer cannot be finished later, so it is closed.
+  if (n >= 0 && n != static_cast<ssize_t>(sizeof kContinue - 1)) conns_->Close(c);
+  if (n > 0) conns_->Touch(c);
+}
+
+// Answers the complete request at the start of `in` into c.out and takes it
+// (head and body) out of `in`.
+void Reactor::Answer(Conn& c, const Framed& f) {
+  ++c.served;
+  HttpRequest req;
+  req.method.assign(f.method);
+  req.target.assign(f.target);
+  req.accept.assign(f.accept);
+  req.authorization.assign(f.authorization);
+  req.peer = c.peer;
+  // No endpoint reads a body: it is skipped with the head.
+  c.in.erase(0, f.head_len + f.body_len);
+  c.in_request = false;
+  c.continue_sent = false;
+  HttpResponse res;
+  try {
+    res = api_->Handle(req);
+  } catch (...) {
+    res = JsonError(500, "internal error");
+  }
+  WriteOptions o;
+  o.head = req.method == "HEAD";
+  // A refusal (any 4xx) closes the connection, as the framing's do.
+  o.close = c.served >= limits_.max_requests_per_connection || limits_.keep_alive_timeout_s <= 0 ||
+            stop_.load() || f.connection_close || (f.http10 && !f.connection_keep_alive) ||
+            (res.status >= 400 && res.status < 500);
+  o.keep_alive = f.http10 && !o.close;
+  o.keep_alive_timeout_s = limits_.keep_alive_timeout_s;
+  c.close_after_write = o.close;
+  WriteResponse(res, o, &c.out);
 }
 
 void Reactor::ServeQueued(TimePoint now) {
@@ -339,9 +431,7 @@ void Reactor::Refuse(Conn& c, int status, const char* why, TimePoint now) {
   Release(&c.out);
   WriteOptions o;
   o.close = true;
-  HttpResponse r = JsonError(status, why);
-  r.headers.emplace_back("Cache-Control", "no-store");
-  WriteResponse(r, o, &c.out);
+  WriteResponse(JsonError(status, why), o, &c.out);  // Cache-Control: no-store
   c.out_sent = 0;
   c.close_after_write = true;
   Flush(c, now);

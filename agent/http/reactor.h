@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "agent/http/connections.h"
+#include "agent/http/http_framing.h"
 #include "agent/http/server.h"
 #include "checks/common/thread_annotations.h"
 
@@ -50,15 +51,22 @@ class Reactor {
   void Shed(size_t n);  // any thread: close up to n of the least useful connections
 
   size_t open_connections() const { return conns_->open(); }
+  // Any thread: true while a new connection could only get in by closing
+  // one accepted less than kFreshConnection ago (see MakeRoom).
+  bool Saturated() const;
 
  private:
   void Loop();
   void TakeInbox(TimePoint now);
+  bool MakeRoom(TimePoint now);
+  void UpdateSaturation(TimePoint now);
   void OnEvent(Conn& c, uint32_t events, TimePoint now, int quota = kRequestsPerWake);
   void Drive(Conn& c, TimePoint now, int quota = kRequestsPerWake);
   bool Flush(Conn& c, TimePoint now);
   void ServeQueued(TimePoint now);
   void Refuse(Conn& c, int status, const char* why, TimePoint now);
+  void Continue(Conn& c);
+  void Answer(Conn& c, const Framed& f);
   void Linger(Conn& c, TimePoint now);
   void Sweep(TimePoint now);
   size_t InputLimit() const { return limits_.max_header_bytes + limits_.max_body_bytes + 4; }
@@ -72,6 +80,8 @@ class Reactor {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<size_t> shed_{0};  // connections to close, asked by the listener
+  // Saturated until this time (steady clock, ns since its epoch); 0: not.
+  std::atomic<int64_t> saturated_until_{0};
   Mutex inbox_mu_;
   std::vector<int> inbox_ VIGIL_GUARDED_BY(inbox_mu_);
   bool stopped_ VIGIL_GUARDED_BY(inbox_mu_) = false;

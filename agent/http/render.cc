@@ -7,6 +7,7 @@
 #include "agent/core/verdict.h"
 #include "agent/http/api.h"
 #include "agent/log/reporter.h"
+#include "checks/common/untrusted_text.h"
 #include "checks/common/version.h"
 #include "checks/registry.h"
 
@@ -102,12 +103,15 @@ std::string RenderCheckLine(const CheckView& c, bool full, const CheckScope* sco
     return "[~]" + c.name + " failed on " + std::to_string(scope->failing) + " of " +
            std::to_string(scope->pods) + " pods (widespread), kept ready";
   }
+  // The reason came from a dependency and was reduced where it entered;
+  // again here, so that no byte of it can ever add a line to the body.
+  const std::string reason = UntrustedText(c.reason);
   switch (c.status) {
     case Status::kPass:
       return "[+]" + c.name + " ok";
     case Status::kWarn:
       if (!full) return "[+]" + c.name + " ok, warn";
-      return "[+]" + c.name + " ok, warn: " + c.reason;
+      return "[+]" + c.name + " ok, warn: " + reason;
     case Status::kUnknown:
       return (c.required ? "[-]" : "[~]") + c.name + " not checked yet" +
              (c.required ? "" : ", not required");
@@ -115,7 +119,7 @@ std::string RenderCheckLine(const CheckView& c, bool full, const CheckScope* sco
       // The documented line (docs/http.md); the reason is in /health and the logs.
       if (!c.required) return "[~]" + c.name + " degraded, not required";
       if (!full) return "[-]" + c.name + " failed";
-      return "[-]" + c.name + " failed: " + c.reason;
+      return "[-]" + c.name + " failed: " + reason;
   }
   return "[-]" + c.name + " failed";
 }

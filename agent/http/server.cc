@@ -48,7 +48,8 @@ struct HttpServer::Impl {
       : max_connections(
             FitToFileLimit(static_cast<size_t>(std::max(1, limits.max_connections)), warn)),
         listener(ListenerHooks{[this](int fd) { AdoptSocket(fd); },
-                               [this](size_t n) { return ShedConnections(n); }, warn}) {
+                               [this](size_t n) { return ShedConnections(n); }, warn,
+                               [this] { return Full(); }}) {
     const size_t threads = static_cast<size_t>(std::max(1, limits.threads));
     const size_t per = std::max<size_t>(1, (max_connections + threads - 1) / threads);
     for (size_t i = 0; i < threads; ++i) {
@@ -56,9 +57,19 @@ struct HttpServer::Impl {
     }
   }
 
+  // Round robin over the loops that have room; all full, the next one.
   void AdoptSocket(int fd) {
-    const size_t i = next.fetch_add(1, std::memory_order_relaxed) % reactors.size();
+    size_t i = next.fetch_add(1, std::memory_order_relaxed) % reactors.size();
+    for (size_t k = 0; k < reactors.size() && reactors[i]->Saturated(); ++k) {
+      i = (i + 1) % reactors.size();
+    }
     reactors[i]->Adopt(fd);
+  }
+
+  bool Full() const {
+    for (const auto& r : reactors)
+      if (!r->Saturated()) return false;
+    return true;
   }
 
   // Out of descriptors: every loop gives back its share.

@@ -16,8 +16,9 @@
 //   - they may take max_header_bytes and kMaxHeaderFields lines, else 431
 //     (414 for a request line alone over the limit);
 //   - malformed or non-HTTP bytes get 400 as soon as they are seen, a body
-//     over max_body_bytes 413, a transfer coding 501, another HTTP version
-//     505; each of these closes the connection;
+//     over max_body_bytes 413, a transfer coding other than chunked 501,
+//     another HTTP version 505; each of these (and every 4xx) closes the
+//     connection;
 //   - an idle keep-alive connection is closed after keep_alive_timeout_s;
 //   - pipelined requests are answered at most Reactor::kRequestsPerWake a
 //     connection each time round the loop, and none is read while an answer
@@ -25,7 +26,10 @@
 //   - at most max_connections are open (fewer if the open-file limit is
 //     lower): past 7/8 of them a new connection closes one that is idle,
 //     lingering or not taking its answer (the oldest first); full, the least
-//     recently active of any kind, so new probes always get in;
+//     recently active of any kind but one accepted less than 100 ms ago
+//     (a few of those may stay past the limit; with nothing else to close,
+//     the listener leaves new ones queued in the kernel), so new probes
+//     always get in;
 //   - a response the client does not take within write_timeout_ms is dropped
 //     with its connection.
 #pragma once

@@ -19,36 +19,18 @@ bool ValidHostName(const std::string& h) {
   return true;
 }
 
-// Values from the URL are quoted in messages only when the URL carries no
-// userinfo: with a password in it, a malformed URL could be split in the
-// wrong place and a message would then show part of the password.
-// Nor when it names a password some other way: a libpq keyword string or a
-// ?password= query put in an http check by mistake.
-class Echo {
- public:
-  explicit Echo(const std::string& url) {
-    const std::string lower = AsciiLower(url);
-    may_ = url.find('@') == std::string::npos && lower.find("pass") == std::string::npos &&
-           lower.find("pwd") == std::string::npos;
-  }
-  bool may() const { return may_; }
-  // " \"what\"", or "" when the URL may not be quoted.
-  std::string operator()(const std::string& what) const {
-    return may_ ? " " + QuotedForMessage(what) : std::string();
-  }
-
- private:
-  bool may_ = false;
-};
+// No part of the URL but its scheme is quoted in a message: a malformed
+// URL may have been split in the wrong place (a password read as the port
+// when "@host" is left out), and any piece of it may then be a password.
 
 // http or https; *sep is where "://" starts.
-bool ReadScheme(const std::string& url, const Echo& echo, HttpUrl* out, size_t* sep,
-                std::string* error) {
+bool ReadScheme(const std::string& url, HttpUrl* out, size_t* sep, std::string* error) {
   *sep = url.find("://");
   std::string scheme = *sep == std::string::npos ? "" : url.substr(0, *sep);
   if (!ValidUrlScheme(scheme)) {
-    *error =
-        "want http://HOST[:PORT]/PATH, got" + (echo.may() ? echo(url) : " a URL without a scheme");
+    // Not quoted: without its scheme, what looks like a host may be a
+    // user name and a password ("app:secret").
+    *error = "want http://HOST[:PORT]/PATH, got a URL without a scheme";
     return false;
   }
   scheme = AsciiLower(scheme);
@@ -90,23 +72,23 @@ bool ReadUserinfo(std::string* authority, HttpUrl* out, std::string* error) {
 }
 
 // "[v6]" or "[v6]:port": the host and, after a ':', *port_text.
-bool ReadBracketedHost(const std::string& authority, const Echo& echo, HttpUrl* out,
+bool ReadBracketedHost(const std::string& authority, HttpUrl* out,
                        std::optional<std::string>* port_text, std::string* error) {
   size_t close_br = authority.find(']');
   if (close_br == std::string::npos) {
-    *error = "unterminated IPv6 address" + echo(authority);
+    *error = "unterminated IPv6 address";
     return false;
   }
   out->host = authority.substr(1, close_br - 1);
   in6_addr a6{};
   if (inet_pton(AF_INET6, out->host.c_str(), &a6) != 1) {
-    *error = "bad IPv6 address" + echo(out->host);
+    *error = "bad IPv6 address";
     return false;
   }
   std::string rest = authority.substr(close_br + 1);
   if (rest.empty()) return true;
   if (rest[0] != ':') {
-    *error = "unexpected text after IPv6 address" + echo(rest);
+    *error = "unexpected text after IPv6 address";
     return false;
   }
   *port_text = rest.substr(1);
@@ -114,8 +96,8 @@ bool ReadBracketedHost(const std::string& authority, const Echo& echo, HttpUrl* 
 }
 
 // "host" or "host:port".
-bool ReadNamedHost(std::string authority, const Echo& echo, HttpUrl* out,
-                   std::optional<std::string>* port_text, std::string* error) {
+bool ReadNamedHost(std::string authority, HttpUrl* out, std::optional<std::string>* port_text,
+                   std::string* error) {
   size_t colon = authority.find(':');
   if (colon != std::string::npos) {
     if (authority.find(':', colon + 1) != std::string::npos) {
@@ -131,20 +113,22 @@ bool ReadNamedHost(std::string authority, const Echo& echo, HttpUrl* out,
     return false;
   }
   if (!ValidHostName(out->host)) {
-    *error = "bad host" + echo(out->host);
+    *error = "bad host (want a host name or an IP address)";
     return false;
   }
   return true;
 }
 
-bool ReadPort(const std::string& port_text, const Echo& echo, HttpUrl* out, std::string* error) {
+bool ReadPort(const std::string& port_text, HttpUrl* out, std::string* error) {
   bool digits = !port_text.empty() && port_text.size() <= 5;
   for (char c : port_text) {
     if (!std::isdigit(static_cast<unsigned char>(c))) digits = false;
   }
   int port = digits ? std::stoi(port_text) : 0;
   if (port < 1 || port > 65535) {
-    *error = "bad port" + echo(port_text) + " (want 1..65535)";
+    // Never quoted: "http://app:secret" (its '@host' left out) reads the
+    // password as the port.
+    *error = "bad port (want 1..65535)";
     return false;
   }
   out->port = port;
@@ -177,9 +161,8 @@ std::string QuotedForMessage(const std::string& s, size_t max) {
 
 bool ParseHttpUrl(const std::string& url, HttpUrl* out, std::string* error) {
   *out = HttpUrl{};
-  const Echo echo(url);
   size_t sep = 0;
-  if (!ReadScheme(url, echo, out, &sep, error)) return false;
+  if (!ReadScheme(url, out, &sep, error)) return false;
   size_t auth_begin = sep + 3;
   size_t auth_end = url.find_first_of("/?#", auth_begin);
   if (auth_end == std::string::npos) auth_end = url.size();
@@ -187,10 +170,10 @@ bool ParseHttpUrl(const std::string& url, HttpUrl* out, std::string* error) {
   if (!ReadUserinfo(&authority, out, error)) return false;
   std::optional<std::string> port_text;
   const bool host_ok = !authority.empty() && authority[0] == '['
-                           ? ReadBracketedHost(authority, echo, out, &port_text, error)
-                           : ReadNamedHost(authority, echo, out, &port_text, error);
+                           ? ReadBracketedHost(authority, out, &port_text, error)
+                           : ReadNamedHost(authority, out, &port_text, error);
   if (!host_ok) return false;
-  if (port_text && !ReadPort(*port_text, echo, out, error)) return false;
+  if (port_text && !ReadPort(*port_text, out, error)) return false;
   return ReadPathAndQuery(url.substr(auth_end), out, error);
 }
 

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <memory>
 
+#include "checks/common/untrusted_text.h"
 #include "checks/common/url.h"
 #include "checks/registry.h"
 
@@ -281,11 +282,9 @@ PgDsn ParsePgDsn(const std::string& url, const std::string& field) {
   if (port_text.empty()) {
     dsn.port = kDefaultPort;
   } else if (!ParsePort(port_text, &dsn.port)) {
-    // Quoted only when plainly not a password: "port=5432password=pw" (a
-    // missing space) gives libpq a port of "5432password=pw".
-    const bool show = SafeToShow(port_text, PasswordCandidates(url, is_uri));
-    throw ConfigError(field, "port must be a number in 1..65535" +
-                                 (show ? ", got \"" + port_text + "\"" : std::string()));
+    // Never quoted: "postgres://app:secret/db" (its '@host' left out) gives
+    // libpq the password as the port.
+    throw ConfigError(field, "port must be a number in 1..65535");
   }
   if (dsn.host.empty() && dsn.hostaddr.empty()) dsn.host = "localhost";
 
@@ -330,7 +329,8 @@ std::string PgErrorLine(const std::string& message, const std::string& password)
     for (size_t p = out.find(password); p != std::string::npos; p = out.find(password, p + 3))
       out.replace(p, password.size(), "***");
   }
-  return out;
+  // What the server says is untrusted text: one line of printable UTF-8.
+  return UntrustedText(out);
 }
 
 }  // namespace vigil

@@ -39,8 +39,9 @@ struct PgDsn {
 PgDsn ParsePgDsn(const std::string& url, const std::string& field);
 
 // One line out of a libpq error text (PQerrorMessage / PQresultErrorMessage):
-// the most telling line of a multi-line message, whitespace collapsed, and
-// `password` replaced by "***" wherever it appears.
+// the most telling line of a multi-line message, whitespace collapsed,
+// `password` replaced by "***" wherever it appears, and reduced to printable
+// UTF-8 of bounded length (checks/common/untrusted_text.h).
 std::string PgErrorLine(const std::string& message, const std::string& password);
 
 }  // namespace vigil

@@ -18,6 +18,7 @@
 #include "checks/postgres/pg_cancel.h"
 #include "checks/postgres/pg_connect.h"
 #include "checks/postgres/pg_dsn.h"
+#include "checks/postgres/pg_dsn_guard.h"
 #include "checks/postgres/pg_failure.h"
 #include "checks/postgres/pg_tls.h"
 
@@ -254,6 +255,13 @@ CheckKind PostgresCheckKind() {
   kind.keys = {"url",       "require_primary",      "max_replication_lag_s",
                "keep_open", "statement_timeout_ms", kTlsKey};
   kind.default_role = "database";
+  kind.before_expansion = [](const nlohmann::json& raw, const std::string& path,
+                             const ExpandReference& expand) {
+    auto url = raw.find("url");
+    if (url != raw.end() && url->is_string()) {
+      RefuseDsnInjection(url->get<std::string>(), expand, path + ".url");
+    }
+  };
   kind.create = [](const CheckSpec& spec) -> std::unique_ptr<Check> {
     PgDsn dsn = ParsePgDsn(spec.RequireString("url"), spec.Field("url"));
     if (spec.secrets != nullptr) {

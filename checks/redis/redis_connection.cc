@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "checks/common/untrusted_text.h"
+
 namespace vigil {
 namespace {
 
@@ -47,13 +49,15 @@ namespace {
 RedisReply Convert(const redisReply* r) {
   RedisReply out;
   switch (r->type) {
+    // Status and error replies are words for a reason: reduced to one line
+    // of printable UTF-8 here, where they enter (checks/common/untrusted_text.h).
     case REDIS_REPLY_STATUS:
       out.type = RedisReply::Type::kStatus;
-      out.str.assign(r->str, r->len);
+      out.str = UntrustedText(std::string_view(r->str, r->len));
       break;
     case REDIS_REPLY_ERROR:
       out.type = RedisReply::Type::kError;
-      out.str.assign(r->str, r->len);
+      out.str = UntrustedText(std::string_view(r->str, r->len));
       break;
     case REDIS_REPLY_STRING:
       out.type = RedisReply::Type::kString;

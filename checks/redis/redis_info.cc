@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "checks/common/untrusted_text.h"
+
 namespace vigil {
 namespace {
 
@@ -32,7 +34,8 @@ InfoFields ParseInfo(const std::string& text) {
     if (line.empty() || line[0] == '#') continue;
     auto colon = line.find(':');
     if (colon == std::string::npos) continue;
-    fields[line.substr(0, colon)] = line.substr(colon + 1);
+    // A value may end up in a reason ("cluster_state is ..."): untrusted.
+    fields[line.substr(0, colon)] = UntrustedText(line.substr(colon + 1), 64);
   }
   return fields;
 }

@@ -2,6 +2,9 @@
 
 #include <cstdlib>
 
+#include "checks/common/untrusted_text.h"
+#include "checks/common/url.h"
+
 namespace vigil {
 
 std::optional<CheckResult> SentinelResolver::FindMaster(Deadline deadline, HostAndPort* master) {
@@ -93,9 +96,19 @@ SentinelResolver::Answer SentinelResolver::Ask(Deadline deadline, HostAndPort* m
   if (r.type == RedisReply::Type::kArray && r.elements.size() == 2 &&
       r.elements[0].type == RedisReply::Type::kString &&
       r.elements[1].type == RedisReply::Type::kString) {
-    int port = std::atoi(r.elements[1].str.c_str());
-    if (!r.elements[0].str.empty() && port > 0 && port <= 65535) {
-      master->host = r.elements[0].str;
+    // The master's address is checked before it is used or shown: a host
+    // name or an IP address, a port of digits (what a Sentinel says is
+    // untrusted text: it lands in /health, the log and the metrics' target).
+    const std::string& host = r.elements[0].str;
+    const std::string& port_text = r.elements[1].str;
+    const int port = AllDigits(port_text) && port_text.size() <= 5 ? std::stoi(port_text) : 0;
+    if (!IsHostNameOrAddress(host)) {
+      *error = "SENTINEL get-master-addr-by-name: the master's address is not a host name or an IP";
+      *kind = FailureKind::kProtocol;
+      return Answer::kNone;
+    }
+    if (port > 0 && port <= 65535) {
+      master->host = host;
       master->port = port;
       return Answer::kMaster;
     }

@@ -122,9 +122,12 @@ std::string PgErrorOf(const std::string& url) {
   }
 }
 
-TEST(Hardening, PgPortErrorQuotesOnlyAPlainValue) {
-  EXPECT_EQ(PgErrorOf("host=db port=abc"),
-            "checks[0].url: port must be a number in 1..65535, got \"abc\"");
+// "postgres://app:secret/db" (its '@host' left out) reads the password as
+// the port: a port is never quoted back.
+TEST(Hardening, PgPortErrorQuotesNothing) {
+  EXPECT_EQ(PgErrorOf("host=db port=abc"), "checks[0].url: port must be a number in 1..65535");
+  EXPECT_EQ(PgErrorOf("postgres://app:Pw9zQx7Lk3/db"),
+            "checks[0].url: port must be a number in 1..65535");
   const std::string e = PgErrorOf("host=db port=5432password=s3cr3t");
   EXPECT_EQ(e.find("s3cr3t"), std::string::npos) << e;
 }

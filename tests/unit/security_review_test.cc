@@ -144,8 +144,11 @@ class AdminLockoutTest : public ::testing::Test {
     s->started_at = WallClock::now();
     store_.Set(s);
   }
-  HttpResponse Post(const std::string& token) {
-    return api_.Handle({"POST", "/admin/circuit-breaker/db/reset", "*/*", "Bearer " + token});
+  HttpResponse Post(const std::string& token, const std::string& peer = "") {
+    return PostAuthorization("Bearer " + token, peer);
+  }
+  HttpResponse PostAuthorization(const std::string& authorization, const std::string& peer) {
+    return api_.Handle({"POST", "/admin/circuit-breaker/db/reset", "*/*", authorization, peer});
   }
   static std::string Header(const HttpResponse& r, const std::string& name) {
     for (const auto& [k, v] : r.headers)
@@ -160,7 +163,7 @@ class AdminLockoutTest : public ::testing::Test {
              Api::Options o;
              o.admin_token = "the-right-admin-token";
              o.reset_breaker = [](const std::string& n) { return n == "db"; };
-             o.on_admin_lockout = [this](int s) {
+             o.on_admin_lockout = [this](int s, const std::string&) {
                ++lockouts_;
                last_lockout_s_ = s;
              };
@@ -169,7 +172,7 @@ class AdminLockoutTest : public ::testing::Test {
            }()};
 };
 
-TEST_F(AdminLockoutTest, MoreThanFiveFailuresInTenSecondsLockEveryoneOut) {
+TEST_F(AdminLockoutTest, MoreThanFiveFailuresInTenSecondsLockThatClientOut) {
   EXPECT_EQ(Post("the-right-admin-token").status, 200);
   for (int i = 0; i < 6; ++i) {
     EXPECT_EQ(Post("guess-" + std::to_string(i)).status, 401) << i;
@@ -207,6 +210,58 @@ TEST_F(AdminLockoutTest, ConcurrentGuessesNeverGetMoreThanSixAnswers) {
   EXPECT_EQ(answered, 6);
   EXPECT_EQ(limited, 194);
   EXPECT_EQ(lockouts_, 1);
+}
+
+// Issue 20: the budget is per client address, so a flood from one pod (or
+// from many) never keeps the operator's right token out.
+TEST_F(AdminLockoutTest, AFloodFromOneAddressNeverLocksOutAnother) {
+  for (int i = 0; i < 50; ++i) {
+    Post("guess-" + std::to_string(i), "10.0.0.66");
+    now_ += 400ms;  // 2.5 a second, for 20 s
+    EXPECT_EQ(Post("the-right-admin-token", "10.0.0.1").status, 200) << i;
+  }
+  EXPECT_GE(lockouts_, 1);  // the flooding address was locked out, again and again
+  for (int i = 0; i < 6; ++i) Post("guess", "10.0.0.66");
+  EXPECT_EQ(Post("the-right-admin-token", "10.0.0.66").status, 429);
+  EXPECT_EQ(Post("the-right-admin-token", "10.0.0.1").status, 200);
+}
+
+TEST_F(AdminLockoutTest, AFloodFromManyAddressesNeverLocksOutAnother) {
+  // More addresses than the table holds: the oldest are forgotten, and the
+  // operator's address, with no failure, is never in it.
+  for (int i = 0; i < 3000; ++i) {
+    const std::string peer = "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250);
+    for (int k = 0; k < 7; ++k) Post("guess", peer);
+    if (i % 100 == 0) {
+      EXPECT_EQ(Post("the-right-admin-token", "10.0.0.1").status, 200) << i;
+    }
+  }
+  EXPECT_EQ(Post("the-right-admin-token", "10.0.0.1").status, 200);
+  // The most recent offenders are still locked out.
+  EXPECT_EQ(Post("the-right-admin-token", "10.1.11.249").status, 429);
+}
+
+TEST_F(AdminLockoutTest, MissingCredentialsGet401AndAreNotCounted) {
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(PostAuthorization("", "10.0.0.66").status, 401);
+    EXPECT_EQ(PostAuthorization("Bearer", "10.0.0.66").status, 401);
+    EXPECT_EQ(PostAuthorization("Basic dTpw", "10.0.0.66").status, 401);
+  }
+  EXPECT_EQ(lockouts_, 0);
+  EXPECT_EQ(Post("the-right-admin-token", "10.0.0.66").status, 200);
+}
+
+TEST_F(AdminLockoutTest, TheBearerSchemeIsCaseInsensitiveWithSpacesBeforeTheToken) {
+  for (const char* auth : {"bearer the-right-admin-token", "BEARER the-right-admin-token",
+                           "Bearer  the-right-admin-token", "bEaReR   the-right-admin-token"}) {
+    EXPECT_EQ(PostAuthorization(auth, "10.0.0.1").status, 200) << auth;
+  }
+  for (const char* auth : {"Bearerthe-right-admin-token", "Bearer\tthe-right-admin-token",
+                           "Bearer the-right-admin-token x", "Bear the-right-admin-token"}) {
+    EXPECT_EQ(PostAuthorization(auth, "10.0.0.1").status, 401) << auth;
+  }
+  EXPECT_EQ(BearerToken("bearer  abc"), "abc");
+  EXPECT_EQ(BearerToken("Bearer "), "");
 }
 
 // --- 3. Old secrets kept for late results -----------------------------------

@@ -5,6 +5,8 @@
 
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "agent/app/daemon.h"
 
 namespace vigil {
@@ -243,6 +245,71 @@ TEST(Config, DnsStaleSDefaultsOverridesAndRange) {
     "checks":[{"name":"a","kind":"tcp","address":"h:1"}]})",
                          FakeEnv({}));
   EXPECT_FALSE(d.checks[0].SameAs(e.checks[0]));
+}
+
+// Issue 20: whatever the fault, a refusal quotes nothing of a URL's authority
+// but a host it read as a host, and nothing that came from a ${...}.
+TEST(Config, RefusalsQuoteNoPieceOfAnyUrlsAuthority) {
+  const std::string secret = "Pw9zQx7Lk3";
+  const std::vector<std::pair<std::string, std::string>> checks = {
+      {"http", R"("url":"http://app:Pw9zQx7Lk3")"},
+      {"http", R"("url":"https://app:Pw9zQx7Lk3/healthz")"},
+      {"http", R"("url":"app:Pw9zQx7Lk3")"},
+      {"http", R"("url":"http://app:Pw9zQx7Lk3@app:x/")"},
+      {"postgres", R"("url":"postgres://app:Pw9zQx7Lk3/db")"},
+      {"postgres", R"("url":"postgresql://app:Pw9zQx7Lk3@db:x/app")"},
+      {"postgres", R"("url":"host=db port=Pw9zQx7Lk3")"},
+      {"postgres", R"("url":"host=db password=Pw9zQx7Lk3 port=x")"},
+      {"redis", R"("url":"redis://app:Pw9zQx7Lk3")"},
+      {"redis", R"("url":"rediss://app:Pw9zQx7Lk3@cache:x")"},
+      {"redis", R"("url":"redis+sentinel://app:Pw9zQx7Lk3")"},
+      {"tcp", R"("address":"app:Pw9zQx7Lk3")"},
+  };
+  for (const auto& [kind, field] : checks) {
+    const std::string text = R"({"checks":[{"name":"a","kind":")" + kind + "\"," + field + "}]}";
+    const std::string e = ErrorOf(text);
+    EXPECT_NE(e, "") << text;
+    EXPECT_EQ(e.find(secret), std::string::npos) << e;
+    EXPECT_EQ(e.find("Pw9z"), std::string::npos) << e;
+  }
+  // A value from a variable is not echoed back, even where a plain value is.
+  const std::string e = ErrorOf(R"({"checks":[],"log_format":"${PW}"})", FakeEnv({{"PW", secret}}));
+  EXPECT_NE(e.find("log_format"), std::string::npos) << e;
+  EXPECT_EQ(e.find(secret), std::string::npos) << e;
+  // A host read as a host may be named.
+  EXPECT_EQ(ErrorOf(R"({"checks":[],"listen":"8086"})"), "listen: want HOST:PORT, got \"8086\"");
+}
+
+// Issue 20: the DSN guard is the postgres kind's (CheckKind::before_expansion),
+// run on the check as written: the config parser names no kind.
+TEST(Config, KindsCheckTheirValuesBeforeExpansion) {
+  CheckRegistry registry;
+  for (const std::string& name : CheckRegistry::Builtin().Names()) {
+    CheckKind kind = *CheckRegistry::Builtin().Find(name);
+    if (name == "tcp") {
+      kind.name = "picky";
+      kind.before_expansion = [](const nlohmann::json& raw, const std::string& path,
+                                 const ExpandReference& expand) {
+        const std::string address = raw.at("address").get<std::string>();
+        if (address.find("${") != std::string::npos && expand("${HOST}", path) == "evil") {
+          throw ConfigError(path + ".address", "refused before expansion");
+        }
+      };
+    }
+    registry.Register(kind);
+  }
+  const std::string text = R"({"checks":[{"name":"a","kind":"picky","address":"${HOST}:1"}]})";
+  try {
+    ParseConfig(text, FakeEnv({{"HOST", "evil"}}), registry);
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "checks[0].address: refused before expansion");
+  }
+  // The postgres kind's own rule, through the hook.
+  EXPECT_NE(ErrorOf(R"({"checks":[{"name":"db","kind":"postgres","url":"host=db password=${P}"}]})",
+                    FakeEnv({{"P", "x host=evil"}}))
+                .find("would add a keyword"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -142,15 +142,15 @@ TEST(HttpCheckKindTest, UrlFaultsNamed) {
       {"127.0.0.1:8080/healthz", "want http://HOST[:PORT]/PATH"},
       {"http://", "missing host"},
       {"http:///healthz", "missing host"},
-      {"http://app:0/", "bad port \"0\""},
-      {"http://app:65536/", "bad port \"65536\""},
-      {"http://app:http/", "bad port \"http\""},
-      {"http://app:/", "bad port \"\""},
+      {"http://app:0/", "bad port (want 1..65535)"},
+      {"http://app:65536/", "bad port (want 1..65535)"},
+      {"http://app:http/", "bad port (want 1..65535)"},
+      {"http://app:/", "bad port (want 1..65535)"},
       {"http://::1/", "IPv6 address must be in brackets"},
       {"http://[::1/", "unterminated IPv6 address"},
       {"http://[zz::1]/", "bad IPv6 address"},
       {"http://[::1]x/", "unexpected text after IPv6 address"},
-      {"http://bad host/", "bad host \"bad host\""},
+      {"http://bad host/", "bad host (want a host name or an IP address)"},
       {"http://app/a b", "path must not contain spaces"},
       {"http://app/\x01", "path must not contain spaces"},
   };
@@ -177,6 +177,11 @@ TEST(HttpCheckKindTest, ErrorsNeverCarryThePassword) {
       "http://u:Secr3t@[::1/",         // unterminated IPv6
       "http://u:Secr3t@app:8080/a b",  // bad path
       "gopher://u:Secr3t@app/",        // bad scheme
+      "http://u:Secr3tPw",             // '@host' left out: the password reads as the port
+      "https://u:Secr3tPw/x",          // the same with a path
+      "u:Secr3tPw",                    // no scheme
+      "http://[Secr3tPw/",             // unterminated IPv6 address
+      "http://[::1]Secr3tPw/",         // text after an IPv6 address
   };
   for (const char* url : urls) {
     std::vector<std::string> secrets;
