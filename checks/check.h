@@ -127,6 +127,19 @@ class Check {
   // Drops kept-open connections: the agent calls it after a failed run,
   // between runs, so the next run reconnects.
   virtual void Close() {}
+
+  // Detection at the edge. Between runs, the socket of the connection the
+  // check keeps open, or -1 (none kept, or a kind that keeps none). The
+  // agent's worker waits on it between runs: readable (or hung up) means
+  // the dependency closed it or said something unasked.
+  virtual int IdleFd() const { return -1; }
+
+  // Called between runs when IdleFd() turned readable. True: the connection
+  // is lost (EOF, an error, data a request did not ask for) and the check has
+  // closed it; the agent runs the check at once (never more often than
+  // min_interval_ms). False: what came was harmless and is consumed (a
+  // PostgreSQL NOTICE); the connection stays.
+  virtual bool IdleConnectionLost() { return false; }
 };
 
 // "timeout after N ms" with N the attempt's budget: the same text for every

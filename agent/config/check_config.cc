@@ -15,7 +15,8 @@ using json = nlohmann::json;
 const std::vector<std::string> kBreakerKeys = {"failure_threshold", "recovery_timeout_ms",
                                                "success_threshold"};
 const std::vector<std::string> kCommonCheckKeys = {
-    "name", "kind", "role", "required", "liveness", "when_widespread", "widespread_ratio"};
+    "name",      "kind", "role", "required", "liveness", "when_widespread", "widespread_ratio",
+    "depends_on"};
 
 // "when_widespread" and "widespread_ratio" (docs/fleet.md).
 void ReadFleetKeys(const json& j, const std::string& path, CheckConfig* c) {
@@ -28,6 +29,44 @@ void ReadFleetKeys(const json& j, const std::string& path, CheckConfig* c) {
   c->stay_ready_when_widespread = when == "stay_ready";
   c->widespread_ratio =
       OptionalNumber(j, "widespread_ratio", 0.5, 0.01, 1.0, Child(path, "widespread_ratio"));
+}
+
+// "depends_on": a list of check names, each once (which exist is checked
+// with the whole config: CheckDependencies).
+std::vector<std::string> ReadDependsOn(const json& j, const std::string& path) {
+  std::vector<std::string> out;
+  auto it = j.find("depends_on");
+  if (it == j.end()) return out;
+  const std::string field = Child(path, "depends_on");
+  if (!it->is_array()) throw ConfigError(field, "must be a list of check names");
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& v = (*it)[i];
+    const std::string f = field + "[" + std::to_string(i) + "]";
+    if (!v.is_string()) throw ConfigError(f, "must be a check name");
+    const std::string name = v.get<std::string>();
+    if (Contains(out, name)) throw ConfigError(f, "duplicate" + Echo(name));
+    out.push_back(name);
+  }
+  return out;
+}
+
+// A path of depends_on edges from `from` back to `target` (depth first), or
+// false; `path` holds the names on the way, `target` first.
+bool FindCycle(const std::vector<CheckConfig>& checks, const std::string& from,
+               const std::string& target, std::vector<std::string>* path,
+               std::vector<std::string>* seen) {
+  for (const auto& c : checks) {
+    if (c.name != from) continue;
+    for (const std::string& dep : c.depends_on) {
+      if (dep == target) return true;
+      if (Contains(*seen, dep)) continue;
+      seen->push_back(dep);
+      path->push_back(dep);
+      if (FindCycle(checks, dep, target, path, seen)) return true;
+      path->pop_back();
+    }
+  }
+  return false;
 }
 
 // Characters, not bytes: a UTF-8 sequence counts once.
@@ -116,11 +155,62 @@ bool RoleRequiredByDefault(const std::string& role) {
 }
 
 const std::vector<std::string>& TimingKeys() {
-  static const std::vector<std::string> keys = {
-      "interval_ms",    "timeout_ms", "unhealthy_threshold", "healthy_threshold",
-      "jitter_percent", "breaker",    "dns_stale_s",         "cert_expiry_warn_days"};
+  static const std::vector<std::string> keys = {"interval_ms",
+                                                "timeout_ms",
+                                                "unhealthy_threshold",
+                                                "healthy_threshold",
+                                                "jitter_percent",
+                                                "breaker",
+                                                "dns_stale_s",
+                                                "cert_expiry_warn_days",
+                                                "unhealthy_interval_ms",
+                                                "unhealthy_edge_interval_ms",
+                                                "healthy_edge_interval_ms",
+                                                "min_interval_ms",
+                                                "flap_detection",
+                                                "flap_high_percent",
+                                                "flap_low_percent",
+                                                "flap_hold"};
   return keys;
 }
+
+namespace {
+
+// Detection at the edge: Envoy's intervals and the floor under them.
+void ReadEdgeTiming(const json& obj, const std::string& path, CheckTiming* t) {
+  auto read = [&obj, &path](const char* key, int fallback, int min, int max) {
+    return OptionalInt(obj, key, fallback, min, max, Child(path, key));
+  };
+  t->unhealthy_interval_ms = read("unhealthy_interval_ms", t->unhealthy_interval_ms, 10, 3600000);
+  t->unhealthy_edge_interval_ms =
+      read("unhealthy_edge_interval_ms", t->unhealthy_edge_interval_ms, 10, 3600000);
+  t->healthy_edge_interval_ms =
+      read("healthy_edge_interval_ms", t->healthy_edge_interval_ms, 10, 3600000);
+  t->min_interval_ms = read("min_interval_ms", t->min_interval_ms, 10, 60000);
+}
+
+// Flapping: detection, its two thresholds and what readiness does meanwhile.
+void ReadFlapKeys(const json& obj, const std::string& path, CheckTiming* t) {
+  t->flap_detection =
+      OptionalBool(obj, "flap_detection", t->flap_detection, Child(path, "flap_detection"));
+  t->flap_high_percent = OptionalNumber(obj, "flap_high_percent", t->flap_high_percent, 1, 100,
+                                        Child(path, "flap_high_percent"));
+  t->flap_low_percent = OptionalNumber(obj, "flap_low_percent", t->flap_low_percent, 0, 100,
+                                       Child(path, "flap_low_percent"));
+  if (t->flap_low_percent > t->flap_high_percent) {
+    throw ConfigError(Child(path, "flap_low_percent"),
+                      "must not be above flap_high_percent (" +
+                          std::to_string(static_cast<int>(t->flap_high_percent)) + ")");
+  }
+  const std::string hold = OptionalString(
+      obj, "flap_hold", t->flap_hold_unready ? "unready" : "none", Child(path, "flap_hold"));
+  if (hold != "unready" && hold != "none") {
+    throw ConfigError(Child(path, "flap_hold"), "want \"unready\" or \"none\", got" + Echo(hold));
+  }
+  t->flap_hold_unready = hold == "unready";
+}
+
+}  // namespace
 
 void ReadTiming(const json& obj, const std::string& path, CheckTiming* t) {
   auto read = [&obj, &path](const char* key, int fallback, int min, int max) {
@@ -133,6 +223,8 @@ void ReadTiming(const json& obj, const std::string& path, CheckTiming* t) {
   t->jitter_percent = read("jitter_percent", t->jitter_percent, 0, 100);
   t->dns_stale_s = read("dns_stale_s", t->dns_stale_s, 0, 86400);
   t->cert_expiry_warn_days = read("cert_expiry_warn_days", t->cert_expiry_warn_days, 0, 3650);
+  ReadEdgeTiming(obj, path, t);
+  ReadFlapKeys(obj, path, t);
   auto it = obj.find("breaker");
   if (it == obj.end()) return;
   const std::string bpath = Child(path, "breaker");
@@ -175,6 +267,7 @@ CheckConfig ParseCheck(const json& j, const std::string& path, const CheckTiming
   c.required = OptionalBool(j, "required", RoleRequiredByDefault(c.role), Child(path, "required"));
   c.liveness = OptionalBool(j, "liveness", false, Child(path, "liveness"));
   ReadFleetKeys(j, path, &c);
+  c.depends_on = ReadDependsOn(j, path);
   c.timing = defaults;
   ReadTiming(j, path, &c.timing);
   c.spec = std::make_shared<const json>(j);
@@ -185,6 +278,29 @@ CheckConfig ParseCheck(const json& j, const std::string& path, const CheckTiming
   kind->create(spec);
   RefuseWeakSecrets(j, c.secrets, path);
   return c;
+}
+
+void CheckDependencies(const std::vector<CheckConfig>& checks) {
+  std::vector<std::string> names;
+  for (const auto& c : checks) names.push_back(c.name);
+  for (size_t i = 0; i < checks.size(); ++i) {
+    const std::string field = "checks[" + std::to_string(i) + "].depends_on";
+    for (size_t k = 0; k < checks[i].depends_on.size(); ++k) {
+      const std::string& dep = checks[i].depends_on[k];
+      if (!Contains(names, dep)) {
+        throw ConfigError(field + "[" + std::to_string(k) + "]", "unknown check" + Echo(dep));
+      }
+    }
+  }
+  // The first check in config order on a cycle names it, starting from itself.
+  for (size_t i = 0; i < checks.size(); ++i) {
+    std::vector<std::string> path = {checks[i].name};
+    std::vector<std::string> seen;
+    if (!FindCycle(checks, checks[i].name, checks[i].name, &path, &seen)) continue;
+    std::string text;
+    for (const std::string& n : path) text += n + " -> ";
+    throw ConfigError("checks[" + std::to_string(i) + "].depends_on", "cycle " + text + path[0]);
+  }
 }
 
 std::unique_ptr<Check> BuildCheck(const CheckConfig& config, const CheckRegistry& registry) {

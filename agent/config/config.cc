@@ -146,6 +146,7 @@ void ReadChecks(const json& doc, const FileExpansions& files, const CheckRegistr
     cfg->secrets.insert(cfg->secrets.end(), c.secrets.begin(), c.secrets.end());
     cfg->checks.push_back(std::move(c));
   }
+  CheckDependencies(cfg->checks);
 }
 
 }  // namespace

@@ -62,6 +62,21 @@ struct StateEvent {
 // State changes the agent keeps, the newest ones (agent-wide).
 inline constexpr size_t kMaxStateEvents = 50;
 
+// Where a check stands for its next run's interval (Envoy's edges): healthy;
+// the run right after the first failure; failing or on the way there; the
+// run right after the first pass that follows failures.
+enum class RunPhase { kHealthy, kUnhealthyEdge, kUnhealthy, kHealthyEdge };
+
+// Flapping (Nagios): results kept for the percent state change.
+inline constexpr size_t kFlapWindow = 21;
+
+// Percent state change of `up` (the last results, oldest first, at most
+// kFlapWindow; true for pass or warn), weighted as Nagios does: the 20
+// possible changes of a 21-result window weigh 0.8 (oldest) to 1.2 (newest),
+// linearly; a shorter history counts as the newest end of a window whose
+// older results equal its first one. 0..100.
+double PercentStateChange(const std::vector<bool>& up);
+
 // What changed with one recorded event; the reporter logs these.
 struct Transition {
   bool status_changed = false;
@@ -70,6 +85,10 @@ struct Transition {
   bool breaker_changed = false;
   BreakerState breaker_from = BreakerState::kClosed;
   BreakerState breaker_to = BreakerState::kClosed;
+  // Flapping started (flapping true) or stopped, at flap_percent.
+  bool flap_changed = false;
+  bool flapping = false;
+  double flap_percent = 0;
 };
 
 }  // namespace vigil

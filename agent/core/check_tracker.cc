@@ -38,11 +38,60 @@ bool CheckTracker::AllowAttempt(Now now, Transition* t) {
 
 Transition CheckTracker::Record(const CheckResult& r, Now now) {
   Transition t;
+  const bool ok = r.outcome != Outcome::kFail;
+  const bool previous_failed = consecutive_failures_ > 0;
   NoteRun(r, now);
   CountOutcome(r, now);
-  StepBreaker(r.outcome != Outcome::kFail, now, &t);
+  StepBreaker(ok, now, &t);
   StepStatus(r.outcome, now, &t);
+  StepFlapping(ok, &t);
+  StepPhase(ok, previous_failed);
   return t;
+}
+
+// Nagios' flap detection over up/down (a pass <-> warn change is not one:
+// both serve). Off: never flapping.
+void CheckTracker::StepFlapping(bool ok, Transition* t) {
+  flap_bits_ = ((flap_bits_ << 1) | (ok ? 1u : 0u)) & ((1u << kFlapWindow) - 1);
+  flap_count_ = std::min(flap_count_ + 1, kFlapWindow);
+  flap_percent_ = PercentStateChange(flap_history());
+  bool next = flapping_;
+  if (!timing_.flap_detection) {
+    next = false;
+  } else if (!flapping_ && flap_percent_ > timing_.flap_high_percent) {
+    next = true;
+  } else if (flapping_ && flap_percent_ < timing_.flap_low_percent) {
+    next = false;
+  }
+  if (next == flapping_) return;
+  flapping_ = next;
+  t->flap_changed = true;
+  t->flapping = next;
+  t->flap_percent = flap_percent_;
+}
+
+// Envoy's edges, as SPEC §12 words them: the run after the first failure,
+// then failing (or on the way there) until healthy_threshold passes; the
+// run after the first pass that follows failures.
+void CheckTracker::StepPhase(bool ok, bool previous_failed) {
+  if (!ok) {
+    failing_side_ = true;
+    phase_ = consecutive_failures_ == 1 ? RunPhase::kUnhealthyEdge : RunPhase::kUnhealthy;
+    return;
+  }
+  if (consecutive_successes_ >= timing_.healthy_threshold) failing_side_ = false;
+  if (previous_failed) {
+    phase_ = RunPhase::kHealthyEdge;
+  } else {
+    phase_ = failing_side_ ? RunPhase::kUnhealthy : RunPhase::kHealthy;
+  }
+}
+
+std::vector<bool> CheckTracker::flap_history() const {
+  std::vector<bool> out;
+  out.reserve(flap_count_);
+  for (size_t i = flap_count_; i-- > 0;) out.push_back(((flap_bits_ >> i) & 1u) != 0);
+  return out;
 }
 
 void CheckTracker::NoteRun(const CheckResult& r, Now now) {

@@ -60,6 +60,16 @@ class CheckTracker {
   const DurationHistogram& durations() const { return durations_; }
   // notAfter (Unix seconds) of the dependency's TLS certificate, as last seen.
   std::optional<int64_t> tls_not_after() const { return tls_not_after_; }
+  // Flapping (agent/core/check_state.h): whether it flaps now, the percent
+  // state change of the last kFlapWindow results and those results (oldest
+  // first, true for pass or warn).
+  bool flapping() const { return flapping_; }
+  double flap_percent() const { return flap_percent_; }
+  std::vector<bool> flap_history() const;
+  // Where the check stands for its next run's interval (after Record).
+  RunPhase phase() const { return phase_; }
+  // Failing, or passed fewer than healthy_threshold times since a failure.
+  bool failing_side() const { return failing_side_; }
   // Transitions into each breaker state, indexed by BreakerState.
   const std::array<uint64_t, 3>& breaker_transitions() const { return breaker_transitions_; }
 
@@ -76,6 +86,8 @@ class CheckTracker {
   void CountOutcome(const CheckResult& r, Now now);
   void StepBreaker(bool ok, Now now, Transition* t);
   void StepStatus(Outcome outcome, Now now, Transition* t);
+  void StepFlapping(bool ok, Transition* t);
+  void StepPhase(bool ok, bool previous_failed);
 
   CheckTiming timing_;
   Status status_ = Status::kUnknown;
@@ -101,6 +113,12 @@ class CheckTracker {
   DurationHistogram durations_;
   std::array<uint64_t, 3> breaker_transitions_{};
   std::optional<int64_t> tls_not_after_;
+  uint32_t flap_bits_ = 0;  // the last results, newest in bit 0: 1 for up
+  size_t flap_count_ = 0;   // results in flap_bits_, at most kFlapWindow
+  bool flapping_ = false;
+  double flap_percent_ = 0;
+  bool failing_side_ = false;  // since a failure, until healthy_threshold passes
+  RunPhase phase_ = RunPhase::kHealthy;
 };
 
 }  // namespace vigil

@@ -62,15 +62,58 @@ void Schedule::DecideOne(Now now, const ScheduledCheck& c, size_t index, Schedul
 
 double Schedule::Draw() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
 
-void Schedule::Finished(RunSlot* slot, Clock::time_point now) {
+int IntervalFor(const RunSlot& slot, RunPhase phase, bool failing_side) {
+  const int unhealthy =
+      slot.unhealthy_interval_ms > 0 ? slot.unhealthy_interval_ms : slot.interval_ms;
+  int ms = slot.interval_ms;
+  switch (phase) {
+    case RunPhase::kHealthy:
+      break;
+    case RunPhase::kUnhealthy:
+      ms = unhealthy;
+      break;
+    case RunPhase::kUnhealthyEdge:
+      ms = slot.unhealthy_edge_interval_ms > 0 ? slot.unhealthy_edge_interval_ms : unhealthy;
+      break;
+    case RunPhase::kHealthyEdge:
+      ms = slot.healthy_edge_interval_ms > 0 ? slot.healthy_edge_interval_ms
+           : failing_side                    ? unhealthy
+                                             : slot.interval_ms;
+      break;
+  }
+  return std::max(ms, slot.min_interval_ms);
+}
+
+void Schedule::Finished(RunSlot* slot, Clock::time_point now, RunPhase phase, bool failing_side) {
   slot->in_flight = false;
   slot->abandoned = false;
+  const int ms = IntervalFor(*slot, phase, failing_side);
+  const auto floor = slot->started + std::chrono::milliseconds(slot->min_interval_ms);
   if (slot->attempt == 1) {
-    slot->next_run = now + SpreadInterval(slot->interval_ms, Draw());
-    return;
+    // Spread over what the floor leaves of the interval: uniform, no pile-up
+    // of phases at min_interval_ms.
+    const auto earliest = std::max(now, floor);
+    const auto left =
+        ms -
+        std::chrono::duration_cast<std::chrono::milliseconds>(earliest - slot->started).count();
+    slot->next_run =
+        earliest + SpreadInterval(static_cast<int>(std::max<int64_t>(1, left)), Draw());
+  } else {
+    const auto gap = JitteredInterval(ms, slot->jitter_percent, Draw());
+    slot->next_run = std::max(slot->started + gap, now);
   }
-  const auto gap = JitteredInterval(slot->interval_ms, slot->jitter_percent, Draw());
-  slot->next_run = std::max(slot->started + gap, now);
+  slot->next_run = std::max(slot->next_run, floor);
+}
+
+bool Schedule::Edge(RunSlot* slot, Clock::time_point now) {
+  if (slot->in_flight) return false;
+  Clock::time_point at = now;
+  if (slot->attempt > 0) {
+    at = std::max(now, slot->started + std::chrono::milliseconds(slot->min_interval_ms));
+  }
+  if (at >= slot->next_run) return false;
+  slot->next_run = at;
+  return true;
 }
 
 void Schedule::RunNow(RunSlot* slot, Clock::time_point now) {

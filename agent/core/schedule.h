@@ -41,6 +41,17 @@ std::chrono::milliseconds JitteredInterval(int interval_ms, int jitter_percent, 
 // [0, 1).
 std::chrono::milliseconds SpreadInterval(int interval_ms, double unit);
 
+struct RunSlot;
+
+// The interval before the next run (before jitter), by where the check
+// stands (CheckTracker::phase, failing_side): interval_ms when healthy,
+// unhealthy_interval_ms while failing or on the way there,
+// unhealthy_edge_interval_ms after the first failure,
+// healthy_edge_interval_ms after the first pass that follows failures; an
+// unset one stands in for by the one that would apply otherwise. Never below
+// min_interval_ms.
+int IntervalFor(const RunSlot& slot, RunPhase phase, bool failing_side);
+
 // One check's place in the schedule.
 struct RunSlot {
   RunSlot(int interval, int timeout, int jitter, Clock::time_point first_run)
@@ -49,6 +60,12 @@ struct RunSlot {
   int interval_ms;
   int timeout_ms;
   int jitter_percent;
+  // Detection at the edge (CheckTiming's; 0: unset, IntervalFor says what
+  // stands in).
+  int unhealthy_interval_ms = 0;
+  int unhealthy_edge_interval_ms = 0;
+  int healthy_edge_interval_ms = 0;
+  int min_interval_ms = 100;
   Clock::time_point next_run;  // when idle: the next start
   Clock::time_point started{};
   Clock::time_point deadline{};  // of the run in flight: started + timeout
@@ -102,7 +119,17 @@ class Schedule {
   // time out together against an overloaded server, their retries spread
   // over the interval after the timeout instead of coming at once), each
   // later one JitteredInterval after the previous start.
-  void Finished(RunSlot* slot, Clock::time_point now);
+  // The interval is IntervalFor(phase, failing_side); never two starts
+  // closer than min_interval_ms (the spread second run: uniform over what
+  // that floor leaves of the interval).
+  void Finished(RunSlot* slot, Clock::time_point now, RunPhase phase = RunPhase::kHealthy,
+                bool failing_side = false);
+
+  // An edge: the check's kept connection was closed by its dependency while
+  // idle. An idle check runs now, or min_interval_ms after its last start if
+  // that is later (a dependency that accepts and closes in a loop cannot
+  // make it run more often). True if its next run moved earlier.
+  static bool Edge(RunSlot* slot, Clock::time_point now);
 
   // The admin's breaker reset: an idle check runs at once.
   static void RunNow(RunSlot* slot, Clock::time_point now);

@@ -1,5 +1,7 @@
 #include "agent/core/scheduler.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 #include <algorithm>
 #include <deque>
@@ -26,6 +28,15 @@ void SameMutex(const Mutex& held, const Mutex& alias) VIGIL_REQUIRES(held)
   (void)alias;
 }
 
+RunSlot SlotOf(const CheckTiming& t, Clock::time_point first_run) {
+  RunSlot s(t.interval_ms, t.timeout_ms, t.jitter_percent, first_run);
+  s.unhealthy_interval_ms = t.unhealthy_interval_ms;
+  s.unhealthy_edge_interval_ms = t.unhealthy_edge_interval_ms;
+  s.healthy_edge_interval_ms = t.healthy_edge_interval_ms;
+  s.min_interval_ms = t.min_interval_ms;
+  return s;
+}
+
 CheckLabel LabelOf(const CheckConfig& c) { return {c.name, c.kind, c.role, c.required}; }
 
 // One check: its live object, what the core knows of it and the handshake
@@ -37,12 +48,31 @@ struct Runner {
         check(std::move(chk)),
         config(c),
         tracker(c.timing, now),
-        slot(c.timing.interval_ms, c.timing.timeout_ms, c.timing.jitter_percent, now.steady),
+        slot(SlotOf(c.timing, now.steady)),
         events(reporter, LabelOf(c)),
         target(check->Target()) {}
 
+  ~Runner() { close(wake_fd); }
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  // Wakes the worker whichever way it waits (the condition variable, or
+  // poll on its check's kept connection and wake_fd).
+  void Wake() {
+    cv.NotifyAll();
+    const uint64_t one = 1;
+    if (write(wake_fd, &one, sizeof one) < 0) {
+      // Full (it counts to 2^64) or closed: the worker is awake anyway.
+    }
+  }
+
   Mutex& mu;                     // the core's
   std::unique_ptr<Check> check;  // touched only by the worker thread (once running)
+  // Worker only: what came on the idle connection was harmless but the
+  // socket may stay readable, so the worker waits without watching it until
+  // the next run (no spin).
+  bool idle_watch_paused = false;
+  const int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   CheckConfig config VIGIL_GUARDED_BY(mu);
   CheckTracker tracker VIGIL_GUARDED_BY(mu);
   RunSlot slot VIGIL_GUARDED_BY(mu);  // first run: at once
@@ -127,6 +157,7 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
       if (!AwaitOrder(weak, *r, &order, &run)) return;
       if (!run) continue;  // a quiet second: look whether the core is still there
       CheckResult result = RunAttempt(*r->check, order.deadline);
+      r->idle_watch_paused = false;
       std::string target = r->check->Target();
       auto core = weak.lock();
       if (!core) return;
@@ -135,10 +166,13 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
   }
 
   // Waits up to a second for the next run (`*run`, with its order). False
-  // when the worker is to end: the core is gone or the runner quit.
+  // when the worker is to end: the core is gone or the runner quit. With a
+  // kept connection, it watches it meanwhile (detection at the edge).
   static bool AwaitOrder(const std::weak_ptr<Core>& weak, Runner& r, Order* order, bool* run) {
     auto core = weak.lock();
     if (!core) return false;
+    const int idle_fd = r.idle_watch_paused ? -1 : r.check->IdleFd();
+    if (idle_fd >= 0) return core->WatchIdle(r, idle_fd, order, run);
     MutexLock lock(r.mu);
     r.cv.WaitFor(lock, std::chrono::seconds(1),
                  [&r]() VIGIL_NO_THREAD_SAFETY_ANALYSIS { return r.go || r.quit; });
@@ -149,6 +183,51 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
       *order = {r.slot.deadline, r.slot.attempt};
     }
     return true;
+  }
+
+  // AwaitOrder with a kept connection: poll it and the wake-up for up to a
+  // second. A lost connection (the check says so, and closed it) asks the
+  // schedule for a run now, rate limited by min_interval_ms.
+  bool WatchIdle(Runner& r, int idle_fd, Order* order, bool* run) VIGIL_EXCLUDES(mu) {
+    if (TakeOrder(r, order, run)) return *run;  // false: the runner quit
+    pollfd p[2] = {{idle_fd, static_cast<short>(POLLIN | POLLRDHUP), 0}, {r.wake_fd, POLLIN, 0}};
+    const int n = poll(p, 2, 1000);
+    uint64_t count = 0;
+    if (read(r.wake_fd, &count, sizeof count) < 0) {
+      // Nothing to drain.
+    }
+    if (n > 0 && p[0].revents != 0) {
+      if (r.check->IdleConnectionLost()) {
+        EdgeLost(r);
+      } else {
+        // Harmless and consumed; if the socket is still readable, the check
+        // could not drain it: stop watching until the next run (no spin).
+        pollfd again{idle_fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
+        r.idle_watch_paused = poll(&again, 1, 0) > 0;
+      }
+    }
+    return TakeOrder(r, order, run) ? *run : true;
+  }
+
+  // An order waiting for the worker, taken (`*run`); true if there is one or
+  // the runner quit.
+  bool TakeOrder(Runner& r, Order* order, bool* run) VIGIL_EXCLUDES(mu) {
+    MutexLock lock(mu);
+    SameMutex(mu, r.mu);
+    *run = r.go && !r.quit;
+    if (r.go) {
+      r.go = false;
+      *order = {r.slot.deadline, r.slot.attempt};
+    }
+    return *run || r.quit;
+  }
+
+  // The dependency closed the check's kept connection while idle.
+  void EdgeLost(Runner& r) VIGIL_EXCLUDES(mu) {
+    MutexLock lock(mu);
+    SameMutex(mu, r.mu);
+    if (stop || r.quit) return;
+    if (Schedule::Edge(&r.slot, clock.Now().steady)) Poke();
   }
 
   // The scrubber's secrets: the current config's and the retired checks'.
@@ -196,7 +275,7 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
     for (const std::string& note : result.notes) r.events.Notice(note);
     Now now = clock.Now();
     if (!r.slot.abandoned) RecordLocked(r, std::move(result), now);
-    schedule.Finished(&r.slot, now.steady);
+    schedule.Finished(&r.slot, now.steady, r.tracker.phase(), r.tracker.failing_side());
     Publish();
     Poke();
   }
@@ -238,11 +317,18 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
           break;
       }
     }
+    if (t.flap_changed) {
+      if (t.flapping) {
+        r.events.Flapping(t.flap_percent);
+      } else {
+        r.events.FlappingStopped(t.flap_percent);
+      }
+    }
     if (!t.status_changed) return;
     const std::string& reason = r.tracker.reason();
     AddEvent({now.wall, r.config.name, t.from, t.to, reason});
     if (t.to == Status::kFail) {
-      r.events.Failed(reason, now.steady);
+      r.events.Failed(reason, now.steady, BlockerLocked(r));
     } else if (t.to == Status::kWarn) {
       r.events.Warned(reason);
     } else if (t.to == Status::kPass && t.from != Status::kUnknown) {
@@ -250,6 +336,20 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
     } else if (t.to == Status::kPass) {
       r.events.Passed();
     }
+  }
+
+  // The first check of r's depends_on that fails now (BlockedBy's rule on
+  // the live trackers), or "".
+  std::string BlockerLocked(const Runner& r) VIGIL_REQUIRES(mu) {
+    SameMutex(mu, r.mu);
+    for (const std::string& dep : r.config.depends_on) {
+      for (const auto& o : runners) {
+        if (!o) continue;
+        SameMutex(mu, o->mu);
+        if (o->config.name == dep && o->tracker.status() == Status::kFail) return dep;
+      }
+    }
+    return {};
   }
 
   // Bounded: the oldest event goes when the ring is full. The view that
@@ -304,7 +404,7 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
       SameMutex(mu, r.mu);
       if (step.kind == ScheduleStep::Kind::kStart) {
         r.go = true;
-        r.cv.NotifyAll();
+        r.Wake();
       } else if (step.kind == ScheduleStep::Kind::kTimedOut) {
         // Recorded at the deadline; the worker's eventual answer is dropped.
         RecordLocked(r, Schedule::TimeoutResult(r.slot), now);
@@ -321,7 +421,7 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
   void QuitRunner(Runner& r) VIGIL_REQUIRES(mu) {
     SameMutex(mu, r.mu);
     r.quit = true;
-    r.cv.NotifyAll();
+    r.Wake();
   }
 
   // A reload's checks: the running one if unchanged, else a new one.

@@ -28,6 +28,7 @@ CheckView IdentityOf(const CheckConfig& config) {
   v.liveness = config.liveness;
   v.stay_ready_when_widespread = config.stay_ready_when_widespread;
   v.widespread_ratio = config.widespread_ratio;
+  v.depends_on = config.depends_on;
   return v;
 }
 
@@ -54,6 +55,10 @@ CheckView ViewOf(const CheckConfig& config, const std::string& target, const Che
   v.durations = t.durations();
   v.breaker_transitions = t.breaker_transitions();
   v.tls_not_after = t.tls_not_after();
+  v.flapping = t.flapping();
+  v.flap_percent = t.flap_percent();
+  v.flap_history = t.flap_history();
+  v.flap_hold = config.timing.flap_hold_unready;
   return v;
 }
 

@@ -23,6 +23,8 @@ struct CheckView {
   // "when_widespread": "stay_ready", and its ratio (agent/core/fleet.h).
   bool stay_ready_when_widespread = false;
   double widespread_ratio = 0.5;
+  // "depends_on": the checks whose failure is this one's root cause.
+  std::vector<std::string> depends_on;
   std::string target;
   int interval_ms = 0;
   int timeout_ms = 0;
@@ -45,6 +47,13 @@ struct CheckView {
   std::array<uint64_t, 3> breaker_transitions{};
   // TLS checks: notAfter (Unix seconds) of the dependency's certificate.
   std::optional<int64_t> tls_not_after;
+  // Flapping (SPEC §12): flapping now, the percent state change and the
+  // results it is computed from (the last kFlapWindow, oldest first, true
+  // for pass or warn); flap_hold: "flap_hold": "unready".
+  bool flapping = false;
+  double flap_percent = 0;
+  std::vector<bool> flap_history;
+  bool flap_hold = true;
 };
 
 struct HealthSnapshot {

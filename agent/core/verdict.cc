@@ -36,6 +36,12 @@ const char* IetfStatusName(Overall o) {
   return o == Overall::kOk ? "pass" : o == Overall::kDegraded ? "warn" : "fail";
 }
 
+bool HeldUnready(const CheckView& c) {
+  return c.required && c.flapping && c.flap_hold && c.status != Status::kUnknown;
+}
+
+Status ReadinessStatus(const CheckView& c) { return HeldUnready(c) ? Status::kFail : c.status; }
+
 bool IsLive(const HealthSnapshot& s, bool loop_alive, const Exclusions& excluded) {
   if (!loop_alive) return false;
   for (const auto& c : s.checks) {
@@ -55,7 +61,7 @@ bool IsReady(const HealthSnapshot& s, const Exclusions& excluded, const Scopes* 
   for (size_t i = 0; i < s.checks.size(); ++i) {
     const CheckView& c = s.checks[i];
     if (!c.required || excluded.count(c.name)) continue;
-    if (!IsUp(c.status) && !KeptReady(s, i, scopes)) return false;
+    if (!IsUp(ReadinessStatus(c)) && !KeptReady(s, i, scopes)) return false;
   }
   return true;
 }
@@ -77,12 +83,22 @@ Overall OverallStatus(const HealthSnapshot& s, const Scopes* scopes) {
       degraded = true;
       continue;
     }
-    if (c.status == Status::kFail && c.required) return Overall::kError;
+    if (c.required && ReadinessStatus(c) == Status::kFail) return Overall::kError;
     if (c.status == Status::kUnknown && c.required) starting = true;
     if (c.status == Status::kWarn || (c.status == Status::kFail && !c.required)) degraded = true;
   }
   if (starting) return Overall::kStarting;
   return degraded ? Overall::kDegraded : Overall::kOk;
+}
+
+std::vector<std::string> BlockedBy(const HealthSnapshot& s, const CheckView& c) {
+  std::vector<std::string> out;
+  if (c.status != Status::kFail) return out;
+  for (const std::string& dep : c.depends_on) {
+    const CheckView* d = s.Find(dep);
+    if (d != nullptr && d->status == Status::kFail) out.push_back(dep);
+  }
+  return out;
 }
 
 int OverallHttpCode(Overall o) { return o == Overall::kOk || o == Overall::kDegraded ? 200 : 503; }

@@ -34,6 +34,14 @@ const char* IetfStatusName(Overall o);
 // A check's own result counts as up: pass or warn.
 inline bool IsUp(Status s) { return s == Status::kPass || s == Status::kWarn; }
 
+// flap_hold: a required check that flaps, with "flap_hold": "unready",
+// counts as failing for readiness until it stops flapping, whatever its
+// latest result.
+bool HeldUnready(const CheckView& c);
+// The status readiness and /health's overall status read: kFail while
+// HeldUnready, else the check's own. The fleet's rules apply after it.
+Status ReadinessStatus(const CheckView& c);
+
 // 200 on /livez: the loop is alive and no `liveness: true` check is failing.
 // Redis and the database never enter it unless marked liveness.
 bool IsLive(const HealthSnapshot& s, bool loop_alive, const Exclusions& excluded = {});
@@ -55,6 +63,11 @@ Overall OverallStatus(const HealthSnapshot& s, const Scopes* scopes = nullptr);
 
 // The check at index i is kept ready by the fleet (KeptReadyByFleet).
 bool KeptReady(const HealthSnapshot& s, size_t i, const Scopes* scopes);
+
+// Root cause: while `c` fails, the checks of its depends_on that fail too,
+// in its depends_on order (the first is its blocked_by); empty otherwise.
+// Shown only: the check keeps its own verdict.
+std::vector<std::string> BlockedBy(const HealthSnapshot& s, const CheckView& c);
 
 // 200 for ok and degraded, 503 for error and starting.
 int OverallHttpCode(Overall o);

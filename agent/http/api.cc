@@ -62,6 +62,12 @@ bool IsKnownGetPath(const std::string& path) {
   return false;
 }
 
+// The failing dependency a check's failure is reported as blocked by, if any.
+std::string FirstBlocker(const HealthSnapshot& s, const CheckView& c) {
+  const std::vector<std::string> b = BlockedBy(s, c);
+  return b.empty() ? std::string() : b.front();
+}
+
 }  // namespace
 
 PodInfo PodInfo::FromEnv() {
@@ -302,7 +308,7 @@ HttpResponse Api::HandleGet(const std::string& path,
       if (excluded.count(c.name)) continue;
       if (live_path && !c.liveness) continue;
       // Liveness never uses fleet data.
-      body += RenderCheckLine(c, full, live_path ? nullptr : &scopes[i]) + "\n";
+      body += RenderCheckLine(c, full, live_path ? nullptr : &scopes[i], FirstBlocker(s, c)) + "\n";
     }
     if (!live_path && s.draining) body += "[-]shutdown failed: draining\n";
     body += std::string(what) + (ok ? " check passed\n" : " check failed\n");
@@ -340,7 +346,8 @@ HttpResponse Api::HandleGet(const std::string& path,
     if (c == nullptr) return JsonError(404, "unknown check");
     const CheckScope* scope = &scopes[static_cast<size_t>(c - s.checks.data())];
     const bool live_path = p == "/livez/";
-    const bool up = IsUp(c->status) || (!live_path && KeptReadyByFleet(*c, *scope));
+    const bool up =
+        live_path ? IsUp(c->status) : IsUp(ReadinessStatus(*c)) || KeptReadyByFleet(*c, *scope);
     if (p == "/health/") {
       HttpResponse r;
       r.status = up ? 200 : 503;
@@ -349,7 +356,8 @@ HttpResponse Api::HandleGet(const std::string& path,
       return NoStore(std::move(r));
     }
     return NoStore(
-        Text(up ? 200 : 503, RenderCheckLine(*c, full, live_path ? nullptr : scope) + "\n"));
+        Text(up ? 200 : 503,
+             RenderCheckLine(*c, full, live_path ? nullptr : scope, FirstBlocker(s, *c)) + "\n"));
   }
   if (path == "/metrics") {
     HttpResponse r;

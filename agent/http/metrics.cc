@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -246,6 +247,32 @@ void RenderCheckCounts(const HealthSnapshot& s, Writer* w) {
   }
 }
 
+// Flapping: one series a check.
+void RenderFlapping(const HealthSnapshot& s, Writer* w) {
+  w->Family("vigil_check_flapping", "gauge",
+            "1 while the check flaps (percent state change of its last 21 results over "
+            "flap_high_percent, until under flap_low_percent), else 0.");
+  for (const auto& c : s.checks)
+    w->Sample("vigil_check_flapping", L("check", c.name), c.flapping ? 1 : 0);
+}
+
+// Root cause: one series a depends_on edge, 1 while the check fails and the
+// check it depends on fails too (BlockedBy).
+void RenderBlocked(const HealthSnapshot& s, Writer* w) {
+  bool any = false;
+  for (const auto& c : s.checks) any = any || !c.depends_on.empty();
+  if (!any) return;
+  w->Family("vigil_check_blocked", "gauge",
+            "1 while the check fails and the check it depends on (by) fails too, else 0.");
+  for (const auto& c : s.checks) {
+    const std::vector<std::string> blocked = BlockedBy(s, c);
+    for (const std::string& dep : c.depends_on) {
+      const bool on = std::find(blocked.begin(), blocked.end(), dep) != blocked.end();
+      w->Sample("vigil_check_blocked", L("check", c.name) + "," + L("by", dep), on ? 1 : 0);
+    }
+  }
+}
+
 // Circuit breakers and TLS certificate expiry.
 void RenderBreakersAndCerts(const HealthSnapshot& s, Writer* w) {
   w->Family("vigil_circuit_breaker_state", "gauge",
@@ -384,6 +411,8 @@ std::string RenderMetrics(const HealthSnapshot& s, bool live, const AgentCounter
   RenderFleet(s, fleet, scopes, now, &w);
   RenderCheckStates(s, &w);
   RenderCheckCounts(s, &w);
+  RenderFlapping(s, &w);
+  RenderBlocked(s, &w);
   RenderBreakersAndCerts(s, &w);
   RenderAgentCounters(s, counters, &w);
   RenderProcess(&w);

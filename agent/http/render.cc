@@ -35,6 +35,17 @@ json RecentJson(const CheckView& c) {
   return runs;
 }
 
+// Flapping: the flag, the percent state change and the results it is
+// computed from ("flap_history": the last 21, oldest first, "+" up and "-"
+// down; the "recent" strip is 20 runs with outcome and latency).
+void FlapJson(const CheckView& c, json* j) {
+  (*j)["flapping"] = c.flapping;
+  (*j)["state_change_percent"] = Round3(c.flap_percent);
+  std::string history;
+  for (bool up : c.flap_history) history += up ? '+' : '-';
+  (*j)["flap_history"] = history;
+}
+
 json EventsJson(const HealthSnapshot& s, bool full) {
   json events = json::array();
   if (s.events == nullptr) return events;
@@ -75,10 +86,12 @@ json CheckJson(const CheckView& c, bool full) {
   if (!c.reason.empty()) j["reason"] = c.reason;
   j["circuit"] = BreakerName(c.circuit);
   j["target"] = c.target;
+  if (!c.depends_on.empty()) j["depends_on"] = c.depends_on;
   if (c.tls_not_after) {
     j["tls_expires"] = FormatTime(WallClock::time_point(std::chrono::seconds(*c.tls_not_after)));
   }
   j["recent"] = RecentJson(c);
+  FlapJson(c, &j);
   return j;
 }
 
@@ -96,7 +109,8 @@ std::string Dump(const json& j) {
 
 }  // namespace
 
-std::string RenderCheckLine(const CheckView& c, bool full, const CheckScope* scope) {
+std::string RenderCheckLine(const CheckView& c, bool full, const CheckScope* scope,
+                            const std::string& blocked_by) {
   if (scope != nullptr && KeptReadyByFleet(c, *scope)) {
     if (scope->scope != Scope::kWidespread)
       return "[~]" + c.name + " failed, asking the fleet, kept ready";
@@ -106,6 +120,9 @@ std::string RenderCheckLine(const CheckView& c, bool full, const CheckScope* sco
   // The reason came from a dependency and was reduced where it entered;
   // again here, so that no byte of it can ever add a line to the body.
   const std::string reason = UntrustedText(c.reason);
+  if (scope != nullptr && HeldUnready(c) && c.status != Status::kFail) {
+    return "[-]" + c.name + " flapping, held unready";
+  }
   switch (c.status) {
     case Status::kPass:
       return "[+]" + c.name + " ok";
@@ -119,6 +136,7 @@ std::string RenderCheckLine(const CheckView& c, bool full, const CheckScope* sco
       // The documented line (docs/http.md); the reason is in /health and the logs.
       if (!c.required) return "[~]" + c.name + " degraded, not required";
       if (!full) return "[-]" + c.name + " failed";
+      if (!blocked_by.empty()) return "[-]" + c.name + " failed: blocked by " + blocked_by;
       return "[-]" + c.name + " failed: " + reason;
   }
   return "[-]" + c.name + " failed";
@@ -153,6 +171,9 @@ std::string RenderHealthJson(const HealthSnapshot& s, const PodInfo& pod, WallCl
     const CheckView& c = s.checks[i];
     if (only != nullptr && &c != only) continue;
     json cj = CheckJson(c, full);
+    // Which check another depends on is topology: with details only.
+    const std::vector<std::string> blocked = full ? BlockedBy(s, c) : std::vector<std::string>{};
+    if (!blocked.empty()) cj["blocked_by"] = blocked.front();
     if (const CheckScope* sc = ScopeAt(scopes, i); sc != nullptr && sc->answered) {
       cj["fleet"] = FleetJson(*sc);
     }

@@ -26,8 +26,12 @@ std::string RenderHealthIetf(const HealthSnapshot& s, const PodInfo& pod, WallCl
                              bool full = true, const Scopes* scopes = nullptr);
 // "[+]db ok"; `full` false leaves the reason out ("[-]db failed"). With the
 // check's fleet scope, a failure the fleet keeps ready reads
-// "[~]db failed on 9 of 10 pods (widespread), kept ready".
-std::string RenderCheckLine(const CheckView& c, bool full = true,
-                            const CheckScope* scope = nullptr);
+// "[~]db failed on 9 of 10 pods (widespread), kept ready". A required
+// failure with a failing dependency (`blocked_by`, BlockedBy's first) reads
+// "[-]app failed: blocked by db" (with details; without, "[-]app failed"). A readiness line
+// (one with a scope) of a check flap_hold keeps unready while its latest
+// result passes reads "[-]db flapping, held unready".
+std::string RenderCheckLine(const CheckView& c, bool full = true, const CheckScope* scope = nullptr,
+                            const std::string& blocked_by = {});
 
 }  // namespace vigil

@@ -111,6 +111,8 @@ function renderChecks(h){
     cell(tr,name);
     const st=cell(tr,SYM[c.status]||c.status,"st "+c.status);
     if(c.since)st.appendChild(el("span","for "+since(c.since),"for"));
+    if(c.flapping)st.appendChild(el("span","\u21C5 flapping","for"));
+    if(c.blocked_by)st.appendChild(el("span","blocked by "+c.blocked_by,"for"));
     if(c.fleet&&c.fleet.scope!=="none")st.appendChild(el("span",c.fleet.scope+": "+c.fleet.failing+" of "+c.fleet.pods+" pods","for"));
     const td=cell(tr);td.appendChild(strip(c.recent));
     cell(tr,typeof c.latency_ms==="number"?c.latency_ms.toFixed(2)+" ms":"");

@@ -1,5 +1,7 @@
 #include "agent/log/check_events.h"
 
+#include <cstdio>
+
 #include "agent/log/reporter.h"
 
 namespace vigil {
@@ -32,11 +34,20 @@ void CheckEvents::PassNote(const std::string& note) {
   Emit(Level::kWarn, "check_note", note, " note: ");
 }
 
-void CheckEvents::Failed(const std::string& reason, std::chrono::steady_clock::time_point now) {
+void CheckEvents::Failed(const std::string& reason, std::chrono::steady_clock::time_point now,
+                         const std::string& blocked_by) {
   last_fail_log_ = now;
   fails_since_log_ = 0;
-  Emit(FailureLevel(), "check_failed", reason,
-       " error: ", {{"required", label_.required ? "true" : "false"}, {"role", label_.role}});
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"required", label_.required ? "true" : "false"}, {"role", label_.role}};
+  if (blocked_by.empty()) {
+    Emit(FailureLevel(), "check_failed", reason, " error: ", std::move(fields));
+    return;
+  }
+  // The root cause named: "[app] HTTP error (blocked by db): connection refused".
+  fields.emplace_back("blocked_by", blocked_by);
+  Emit(FailureLevel(), "check_failed", reason, (" error (blocked by " + blocked_by + "): ").c_str(),
+       std::move(fields));
 }
 
 void CheckEvents::Warned(const std::string& reason) {
@@ -56,6 +67,28 @@ void CheckEvents::FailedAgain(const std::string& reason,
        " error: ", {{"failures", std::to_string(fails_since_log_)}, {"since", FormatTime(since)}});
   fails_since_log_ = 0;
   last_fail_log_ = now;
+}
+
+namespace {
+std::string Percent(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", p);
+  return buf;
+}
+}  // namespace
+
+void CheckEvents::Flapping(double percent) {
+  const std::string pct = Percent(percent);
+  Emit(Level::kWarn, "check_flapping", "",
+       (" flapping: " + pct + "% state change over the last 21 results").c_str(),
+       {{"state_change_percent", pct}});
+}
+
+void CheckEvents::FlappingStopped(double percent) {
+  const std::string pct = Percent(percent);
+  Emit(Level::kInfo, "check_flapping_stopped", "",
+       (" stopped flapping: " + pct + "% state change over the last 21 results").c_str(),
+       {{"state_change_percent", pct}});
 }
 
 void CheckEvents::CircuitOpened(const std::string& reason) {

@@ -1,8 +1,8 @@
 // The log events of one check, worded in one place: check_failed,
 // check_recovered, check_passed, check_warn, check_still_failing (rate
-// limited), check_note, check_notice, target_changed and the circuit
-// breaker's circuit_opened / circuit_half_open / circuit_closed. The lines
-// go through the one reporter (agent/log/reporter.h).
+// limited), check_flapping, check_flapping_stopped, check_note, check_notice, target_changed and
+// the circuit breaker's circuit_opened / circuit_half_open / circuit_closed. The lines go through
+// the one reporter (agent/log/reporter.h).
 #pragma once
 
 #include <chrono>
@@ -42,7 +42,10 @@ class CheckEvents {
   void PassNote(const std::string& note);
 
   // The effective status changed; `reason` is why the new warn or fail.
-  void Failed(const std::string& reason, std::chrono::steady_clock::time_point now);
+  // `blocked_by`: a check this one depends on that fails too (the root
+  // cause), named in the line and in its field "blocked_by".
+  void Failed(const std::string& reason, std::chrono::steady_clock::time_point now,
+              const std::string& blocked_by = {});
   void Warned(const std::string& reason);
   void Recovered();
   void Passed();
@@ -51,6 +54,11 @@ class CheckEvents {
   // failed runs since the last line and the time it started failing.
   void FailedAgain(const std::string& reason, std::chrono::system_clock::time_point since,
                    std::chrono::steady_clock::time_point now);
+
+  // Flapping started (check_flapping, a warning) or stopped
+  // (check_flapping_stopped), at `percent` state change.
+  void Flapping(double percent);
+  void FlappingStopped(double percent);
 
   void CircuitOpened(const std::string& reason);
   void CircuitHalfOpen();

@@ -286,6 +286,8 @@ class CheckWithDns final : public Check {
 
   std::string Target() const override { return inner_->Target(); }
   void Close() override { inner_->Close(); }
+  int IdleFd() const override { return inner_->IdleFd(); }
+  bool IdleConnectionLost() override { return inner_->IdleConnectionLost(); }
 
  private:
   const std::unique_ptr<Check> inner_;

@@ -48,6 +48,15 @@ NetResult ConnectTcp(const std::string& host, int port, Deadline deadline, int* 
 // kOk when ready, kTimeout at the deadline, kError on poll failure/hang-up.
 NetResult WaitFd(int fd, short events, Deadline deadline);
 
+// Between requests, on a kept connection whose protocol sends nothing
+// unasked (Redis): true when the peer closed it, it failed, or bytes wait
+// that nobody asked for. Never blocks.
+bool IdleSocketLost(int fd);
+
+// The peer closed its side of `fd` or it failed (EOF waiting, RST, an
+// error); bytes waiting are not a close. Never blocks.
+bool PeerClosed(int fd);
+
 // Splits "host:port" / "[v6]:port". False on a malformed address.
 bool SplitHostPort(const std::string& address, std::string* host, int* port);
 

@@ -47,6 +47,7 @@ class Stream {
   void Attach(int fd);
   void Close();
   bool is_open() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
   bool is_tls() const { return ssl_ != nullptr; }
 
   // Client handshake before the deadline, verifying the peer as `tls` says

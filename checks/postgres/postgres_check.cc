@@ -96,6 +96,25 @@ class PostgresCheck final : public Check {
 
   void Close() override { Drop(); }
 
+  // The kept connection (keep_open): libpq reads what came between runs. A
+  // server that went away (EOF, "terminating connection due to administrator
+  // command") leaves it CONNECTION_BAD; a NOTICE or a parameter change is
+  // consumed and the connection stays.
+  int IdleFd() const override { return conn_ != nullptr ? PQsocket(conn_) : -1; }
+  bool IdleConnectionLost() override {
+    if (conn_ == nullptr) return false;
+    // A server that terminates the session sends FATAL (libpq hands it to
+    // the notice receiver while idle) and closes: the close may be read
+    // only after it, so the socket is looked at again once it is consumed.
+    if (PQconsumeInput(conn_) != 0 && PQstatus(conn_) != CONNECTION_BAD &&
+        !PeerClosed(PQsocket(conn_))) {
+      while (PGnotify* n = PQnotifies(conn_)) PQfreemem(n);
+      return false;
+    }
+    Drop();
+    return true;
+  }
+
  private:
   CheckResult Attempt(Deadline deadline) {
     const bool reused = conn_ != nullptr;

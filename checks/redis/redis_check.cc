@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "checks/common/net.h"
 #include "checks/common/tls.h"
 #include "checks/redis/redis_connection.h"
 #include "checks/redis/redis_info.h"
@@ -83,6 +84,16 @@ class RedisCheck final : public Check {
   }
 
   std::string Target() const override { return target_; }
+
+  // The kept connection to the server: Redis sends nothing unasked, so
+  // anything readable between runs (EOF, RST, stray bytes) means it is lost.
+  // Sentinel's kept connection is not watched: it is asked every run anyway.
+  int IdleFd() const override { return conn_.fd(); }
+  bool IdleConnectionLost() override {
+    if (!IdleSocketLost(conn_.fd())) return false;
+    conn_.Close();
+    return true;
+  }
 
   void Close() override {
     conn_.Close();

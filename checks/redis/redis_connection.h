@@ -75,6 +75,7 @@ class RedisConnection {
 
   void Close();
   bool connected() const { return stream_.is_open(); }
+  int fd() const { return stream_.fd(); }
   // notAfter of the server's certificate on this TLS connection.
   std::optional<int64_t> tls_not_after() const { return stream_.peer_not_after(); }
 

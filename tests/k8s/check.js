@@ -473,6 +473,7 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir, monitoringApi) 
     const want = {
       VigilCircuitBreakerOpen: { metric: 'vigil_circuit_breaker_state', cond: /== 2$/, sev: 'critical', for: '1m', held: 'namespace, pod, check' },
       VigilCheckFailuresHigh: { metric: 'vigil_check_failures_total', cond: /rate\(.*\[1m\]\)\) \* 60 > 10$/, sev: 'warning', held: 'namespace, pod, check' },
+      VigilCheckFlapping: { metric: 'vigil_check_flapping', cond: /vigil_check_flapping\{[^}]*\}\) == 1$/, sev: 'warning', for: '5m', held: 'namespace, pod, check' },
       VigilPodNotReady: { metric: 'vigil_ready', cond: /== 0$/, for: '5m', held: 'namespace, pod' },
       VigilDegraded: { metric: 'vigil_health_status', cond: /status="degraded"\}\) == 1$/, for: '15m', held: 'namespace, pod' },
       VigilAbsent: { metric: 'vigil_build_info', cond: /^absent\(vigil_build_info\{[^}]*\}\)$/, for: '5m' },
@@ -481,7 +482,7 @@ function checkChart(renderedFile, valuesFile, notesFile, outDir, monitoringApi) 
       VigilDependencyDownOnSomePods: { metric: 'vigil_check_scope', cond: /^max by \(namespace, check, pod, node\) \(vigil_check_scope\{[^}]*scope="local"\}\) == 1$/, sev: 'warning', for: '5m' },
     };
     for (const [name, w] of Object.entries(want)) {
-      const key = { VigilCircuitBreakerOpen: 'circuitBreakerOpen', VigilCheckFailuresHigh: 'checkFailures', VigilPodNotReady: 'notReady', VigilDegraded: 'degraded', VigilAbsent: 'absent', VigilConfigReloadFailed: 'configReloadFailed', VigilDependencyDownEverywhere: 'dependencyDownEverywhere', VigilDependencyDownOnSomePods: 'dependencyDownOnSomePods' }[name];
+      const key = { VigilCircuitBreakerOpen: 'circuitBreakerOpen', VigilCheckFailuresHigh: 'checkFailures', VigilCheckFlapping: 'checkFlapping', VigilPodNotReady: 'notReady', VigilDegraded: 'degraded', VigilAbsent: 'absent', VigilConfigReloadFailed: 'configReloadFailed', VigilDependencyDownEverywhere: 'dependencyDownEverywhere', VigilDependencyDownOnSomePods: 'dependencyDownOnSomePods' }[name];
       const rule = rules.find((x) => x.alert === name);
       if (values.prometheusRule.alerts[key].enabled === false) { expect(!rule, `${where}: ${name} rendered although disabled`); continue; }
       if (!expect(rule, `${where}: PrometheusRule lacks ${name}`)) continue;

@@ -312,5 +312,90 @@ TEST(Config, KindsCheckTheirValuesBeforeExpansion) {
             std::string::npos);
 }
 
+// depends_on (SPEC §12, root cause): names of the config's checks, no cycle.
+std::string DependsConfig(const std::string& a, const std::string& b, const std::string& c) {
+  return std::string(R"({"checks": [)") +
+         R"({"name": "db", "kind": "tcp", "address": "127.0.0.1:5432")" + a + "}," +
+         R"({"name": "cache", "kind": "tcp", "address": "127.0.0.1:6379")" + b + "}," +
+         R"({"name": "app", "kind": "tcp", "address": "127.0.0.1:3000")" + c + "}]}";
+}
+
+TEST(ConfigDependsOn, NamesAreRead) {
+  Config c = ParseConfig(DependsConfig("", "", R"(, "depends_on": ["db", "cache"])"), FakeEnv({}));
+  EXPECT_TRUE(c.checks[0].depends_on.empty());
+  EXPECT_EQ(c.checks[2].depends_on, (std::vector<std::string>{"db", "cache"}));
+}
+
+TEST(ConfigDependsOn, UnknownNameIsAnError) {
+  EXPECT_EQ(ErrorOf(DependsConfig("", "", R"(, "depends_on": ["db", "dbb"])")),
+            "checks[2].depends_on[1]: unknown check \"dbb\"");
+}
+
+TEST(ConfigDependsOn, BadShapesAreErrors) {
+  EXPECT_EQ(ErrorOf(DependsConfig("", "", R"(, "depends_on": "db")")),
+            "checks[2].depends_on: must be a list of check names");
+  EXPECT_EQ(ErrorOf(DependsConfig("", "", R"(, "depends_on": [1])")),
+            "checks[2].depends_on[0]: must be a check name");
+  EXPECT_EQ(ErrorOf(DependsConfig("", "", R"(, "depends_on": ["db", "db"])")),
+            "checks[2].depends_on[1]: duplicate \"db\"");
+}
+
+TEST(ConfigDependsOn, CyclesAreNamed) {
+  EXPECT_EQ(ErrorOf(DependsConfig(R"(, "depends_on": ["db"])", "", "")),
+            "checks[0].depends_on: cycle db -> db");
+  EXPECT_EQ(ErrorOf(DependsConfig(R"(, "depends_on": ["app"])", "", R"(, "depends_on": ["db"])")),
+            "checks[0].depends_on: cycle db -> app -> db");
+  EXPECT_EQ(ErrorOf(DependsConfig(R"(, "depends_on": ["cache"])", R"(, "depends_on": ["app"])",
+                                  R"(, "depends_on": ["db"])")),
+            "checks[0].depends_on: cycle db -> cache -> app -> db");
+  // A diamond is no cycle.
+  EXPECT_EQ(
+      ErrorOf(DependsConfig("", R"(, "depends_on": ["db"])", R"(, "depends_on": ["db", "cache"])")),
+      "");
+}
+
+// Detection at the edge and flapping keys (SPEC §12), per check or in defaults.
+TEST(ConfigSignals, KeysAndDefaults) {
+  Config c = ParseConfig(R"({"defaults": {"unhealthy_interval_ms": 200, "flap_hold": "none"},
+    "checks": [
+      {"name": "a", "kind": "tcp", "address": "127.0.0.1:1"},
+      {"name": "b", "kind": "tcp", "address": "127.0.0.1:2", "unhealthy_interval_ms": 100,
+       "unhealthy_edge_interval_ms": 50, "healthy_edge_interval_ms": 300, "min_interval_ms": 20,
+       "flap_detection": false, "flap_high_percent": 40, "flap_low_percent": 10,
+       "flap_hold": "unready"}]})",
+                         FakeEnv({}));
+  const CheckTiming& a = c.checks[0].timing;
+  EXPECT_EQ(a.unhealthy_interval_ms, 200);
+  EXPECT_EQ(a.unhealthy_edge_interval_ms, 0);  // unset: the unhealthy interval stands in
+  EXPECT_EQ(a.min_interval_ms, 100);
+  EXPECT_TRUE(a.flap_detection);
+  EXPECT_EQ(a.flap_high_percent, 50);
+  EXPECT_EQ(a.flap_low_percent, 25);
+  EXPECT_FALSE(a.flap_hold_unready);
+  const CheckTiming& b = c.checks[1].timing;
+  EXPECT_EQ(b.unhealthy_interval_ms, 100);
+  EXPECT_EQ(b.unhealthy_edge_interval_ms, 50);
+  EXPECT_EQ(b.healthy_edge_interval_ms, 300);
+  EXPECT_EQ(b.min_interval_ms, 20);
+  EXPECT_FALSE(b.flap_detection);
+  EXPECT_EQ(b.flap_high_percent, 40);
+  EXPECT_EQ(b.flap_low_percent, 10);
+  EXPECT_TRUE(b.flap_hold_unready);
+}
+
+TEST(ConfigSignals, BadValuesAreNamed) {
+  auto one = [](const std::string& keys) {
+    return ErrorOf(R"({"checks": [{"name": "a", "kind": "tcp", "address": "127.0.0.1:1", )" + keys +
+                   "}]}");
+  };
+  EXPECT_EQ(one(R"("flap_hold": "ready")"),
+            "checks[0].flap_hold: want \"unready\" or \"none\", got \"ready\"");
+  EXPECT_EQ(one(R"("flap_low_percent": 60)"),
+            "checks[0].flap_low_percent: must not be above flap_high_percent (50)");
+  EXPECT_NE(one(R"("min_interval_ms": 0)").find("checks[0].min_interval_ms: out of range"),
+            std::string::npos);
+  EXPECT_EQ(one(R"("flap_detection": "no")"), "checks[0].flap_detection: must be true or false");
+}
+
 }  // namespace
 }  // namespace vigil

@@ -181,5 +181,73 @@ TEST_F(TrackerTest, HistogramIsCumulative) {
   EXPECT_EQ(h.buckets.back(), 1u);
 }
 
+// Flapping (SPEC §12): Nagios' weighted percent state change over 21 results.
+TEST(PercentStateChange, NagiosWeights) {
+  EXPECT_DOUBLE_EQ(PercentStateChange({}), 0);
+  EXPECT_DOUBLE_EQ(PercentStateChange(std::vector<bool>(21, true)), 0);
+  std::vector<bool> alternate;
+  for (int i = 0; i < 21; ++i) alternate.push_back(i % 2 == 0);
+  EXPECT_NEAR(PercentStateChange(alternate), 100, 1e-9);  // every change, weights average 1
+  // One change: the newest weighs 1.2 (6 %), the oldest 0.8 (4 %).
+  std::vector<bool> newest(21, true);
+  newest[20] = false;
+  EXPECT_NEAR(PercentStateChange(newest), 6, 1e-9);
+  std::vector<bool> oldest(21, true);
+  oldest[0] = false;
+  EXPECT_NEAR(PercentStateChange(oldest), 4, 1e-9);
+  // A short history is the newest end of the window.
+  EXPECT_NEAR(PercentStateChange({true, false}), 6, 1e-9);
+  // More than 21: only the last 21 count.
+  std::vector<bool> longer(30, true);
+  longer[0] = false;
+  EXPECT_DOUBLE_EQ(PercentStateChange(longer), 0);
+}
+
+TEST_F(TrackerTest, FlappingStartsOverHighAndStopsUnderLow) {
+  CheckTracker t(Timing(), now_);
+  bool started = false, stopped = false;
+  int changes = 0;
+  for (int i = 0; i < 21 && !started; ++i) {
+    Transition tr = t.Record(i % 2 == 0 ? Pass() : Fail(), now_);
+    if (tr.flap_changed) {
+      started = tr.flapping;
+      EXPECT_GT(tr.flap_percent, 50);
+    }
+    ++changes;
+  }
+  ASSERT_TRUE(started);
+  EXPECT_TRUE(t.flapping());
+  EXPECT_GE(changes, 10);  // not on the first change: a short history is no flap
+  for (int i = 0; i < 21 && !stopped; ++i) {
+    Transition tr = t.Record(Pass(), now_);
+    if (tr.flap_changed) {
+      stopped = !tr.flapping;
+      EXPECT_LT(tr.flap_percent, 25);
+    }
+    if (!stopped) {
+      EXPECT_TRUE(t.flapping()) << i;  // hysteresis: between 25 and 50 it stays
+    }
+  }
+  EXPECT_TRUE(stopped);
+  EXPECT_FALSE(t.flapping());
+  EXPECT_EQ(t.flap_history().size(), 21u);
+}
+
+TEST_F(TrackerTest, FlapDetectionOffNeverFlaps) {
+  CheckTiming timing = Timing();
+  timing.flap_detection = false;
+  CheckTracker t(timing, now_);
+  for (int i = 0; i < 40; ++i) EXPECT_FALSE(t.Record(i % 2 ? Pass() : Fail(), now_).flap_changed);
+  EXPECT_FALSE(t.flapping());
+  EXPECT_GT(t.flap_percent(), 90);  // still computed, shown
+}
+
+TEST_F(TrackerTest, PassWarnChangesAreNoFlap) {
+  CheckTracker t(Timing(), now_);
+  for (int i = 0; i < 40; ++i) t.Record(i % 2 ? Pass() : CheckResult::Warn("slow"), now_);
+  EXPECT_FALSE(t.flapping());
+  EXPECT_DOUBLE_EQ(t.flap_percent(), 0);
+}
+
 }  // namespace
 }  // namespace vigil

@@ -170,8 +170,10 @@ TEST_F(ScheduleTest, SecondRunsSpreadOverTheIntervalThenIntervalPlusJitter) {
     lo = std::min(lo, gap);
     hi = std::max(hi, gap);
   }
-  // Phases spread at once over the whole interval, not 1000..1100 ms.
-  EXPECT_LT(lo, 100ms);
+  // Phases spread at once over the whole interval, not 1000..1100 ms (from
+  // min_interval_ms, 100 by default, after the first start: never closer).
+  EXPECT_GE(lo, 100ms);
+  EXPECT_LT(lo, 200ms);
   EXPECT_GT(hi, 900ms);
   // Each second run starts when due; the third follows interval + jitter.
   clock_.Advance(1000ms);
@@ -244,6 +246,123 @@ TEST_F(ScheduleTest, ChecksAreDecidedIndependently) {
   }
   EXPECT_GE(runs_of_1, 2);
   EXPECT_TRUE(slot(0).abandoned);
+}
+
+// Detection at the edge (SPEC §12): Envoy's intervals by where the check
+// stands, the edge that runs an idle check at once, and the floor
+// (min_interval_ms) that no edge gets under.
+class EdgeScheduleTest : public ScheduleTest {
+ protected:
+  void AddEdge(int healthy_threshold = 2) {
+    Add(5000, 1000);
+    RunSlot& s = slot();
+    s.unhealthy_interval_ms = 100;
+    s.unhealthy_edge_interval_ms = 50;
+    s.healthy_edge_interval_ms = 300;
+    s.min_interval_ms = 20;
+    CheckTiming timing;
+    timing.interval_ms = 5000;
+    timing.jitter_percent = 0;
+    timing.unhealthy_threshold = 2;
+    timing.healthy_threshold = healthy_threshold;
+    trackers_[0] = std::make_unique<CheckTracker>(timing, clock_.Now());
+  }
+  // Runs check 0 now (due or not), 1 ms long; the gap to its next start.
+  std::chrono::milliseconds Step(bool pass) {
+    slot().next_run = std::min(slot().next_run, now());
+    SchedulePlan plan = Decide();
+    EXPECT_EQ(plan.steps.size(), 1u);
+    const Clock::time_point started = now();
+    clock_.Advance(1ms);
+    trackers_[0]->Record(pass ? CheckResult::Pass() : CheckResult::Fail("down"), clock_.Now());
+    schedule_.Finished(slots_[0].get(), now(), trackers_[0]->phase(), trackers_[0]->failing_side());
+    return std::chrono::duration_cast<std::chrono::milliseconds>(slot().next_run - started);
+  }
+};
+
+TEST_F(EdgeScheduleTest, IntervalsFollowWhereTheCheckStands) {
+  AddEdge(/*healthy_threshold=*/2);
+  Step(true);                     // the first run: spread, whatever
+  EXPECT_EQ(Step(true), 5000ms);  // healthy: interval_ms
+  EXPECT_EQ(Step(false), 50ms);   // right after the first failure: the unhealthy edge
+  EXPECT_EQ(Step(false), 100ms);  // failing: unhealthy_interval_ms
+  EXPECT_EQ(Step(false), 100ms);
+  EXPECT_EQ(Step(true), 300ms);   // the first pass after failures: the healthy edge
+  EXPECT_EQ(Step(true), 5000ms);  // healthy_threshold (2) passed: the interval again
+  EXPECT_EQ(Step(false), 50ms);   // a new first failure
+  EXPECT_EQ(Step(true), 300ms);
+  EXPECT_EQ(Step(false), 50ms);  // a failure right after: the first of a new streak
+}
+
+TEST_F(EdgeScheduleTest, UnsetEdgesTakeTheIntervalThatAppliesThen) {
+  AddEdge(/*healthy_threshold=*/3);
+  slot().unhealthy_edge_interval_ms = 0;
+  slot().healthy_edge_interval_ms = 0;
+  Step(true);
+  EXPECT_EQ(Step(false), 100ms);  // the unhealthy edge defaults to unhealthy_interval_ms
+  EXPECT_EQ(Step(true), 100ms);   // first pass, 2 more to go: still the unhealthy interval
+  EXPECT_EQ(Step(true), 100ms);
+  EXPECT_EQ(Step(true), 5000ms);
+  slot().unhealthy_interval_ms = 0;  // none set: the interval everywhere
+  EXPECT_EQ(Step(false), 5000ms);
+  EXPECT_EQ(Step(false), 5000ms);
+}
+
+TEST_F(EdgeScheduleTest, NoIntervalUnderTheFloor) {
+  AddEdge();
+  slot().min_interval_ms = 200;
+  Step(true);
+  EXPECT_EQ(Step(false), 200ms);  // 50 asked, 200 the floor
+  EXPECT_EQ(Step(false), 200ms);
+  EXPECT_EQ(IntervalFor(slot(), RunPhase::kHealthy, false), 5000);
+  EXPECT_EQ(IntervalFor(slot(), RunPhase::kHealthyEdge, true), 300);
+}
+
+TEST_F(EdgeScheduleTest, AnEdgeRunsAnIdleCheckAtOnce) {
+  AddEdge();
+  Step(true);
+  Step(true);
+  clock_.Advance(1000ms);  // idle, 4 s before its slot
+  EXPECT_TRUE(Schedule::Edge(&slot(), now()));
+  EXPECT_EQ(slot().next_run, now());
+  SchedulePlan plan = Decide();
+  ASSERT_EQ(plan.steps.size(), 1u);
+  EXPECT_EQ(plan.steps[0].kind, ScheduleStep::Kind::kStart);
+  EXPECT_FALSE(Schedule::Edge(&slot(), now()));  // in flight: nothing to move
+}
+
+TEST_F(EdgeScheduleTest, EdgesNeverRunACheckMoreOftenThanTheFloor) {
+  // A dependency that accepts and closes in a loop: an edge after every run,
+  // each run 1 ms long, for 10 s of fake time.
+  AddEdge();
+  slot().min_interval_ms = 100;
+  int starts = 0;
+  Clock::time_point last_start{};
+  const Clock::time_point end = now() + 10s;
+  while (now() < end) {
+    Schedule::Edge(&slot(), now());
+    SchedulePlan plan = Decide();
+    bool started = false;
+    for (const ScheduleStep& s : plan.steps) {
+      if (s.kind != ScheduleStep::Kind::kStart) continue;
+      started = true;
+      if (starts > 0) {
+        EXPECT_GE(now() - last_start, 100ms);
+      }
+      ++starts;
+      last_start = now();
+      clock_.Advance(1ms);
+      trackers_[0]->Record(CheckResult::Pass(), clock_.Now());
+      schedule_.Finished(slots_[0].get(), now(), trackers_[0]->phase(),
+                         trackers_[0]->failing_side());
+    }
+    if (started) continue;  // the result's Land pokes the timer: decide again
+    // The timer sleeps until the plan's wake-up; never a busy loop.
+    ASSERT_GT(plan.wake, now());
+    clock_.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(plan.wake - now()));
+  }
+  EXPECT_LE(starts, 101);
+  EXPECT_GE(starts, 90);
 }
 
 }  // namespace

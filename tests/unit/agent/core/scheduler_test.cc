@@ -9,6 +9,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <map>
 #include <thread>
@@ -195,6 +198,92 @@ TEST_F(SchedulerTest, DaemonStateIsPublished) {
   EXPECT_TRUE(snap->draining);
   EXPECT_EQ(snap->config_reload_failures, 1u);
   EXPECT_FALSE(snap->last_reload_ok);
+}
+
+// Detection at the edge with the worker's real wait: a check that keeps a
+// "connection" (one end of a socketpair) between runs; the test closes the
+// other end, as a dependency that goes away does.
+class KeptConnectionCheck : public Check {
+ public:
+  explicit KeptConnectionCheck(std::shared_ptr<FakeState> s) : s_(std::move(s)) {}
+  ~KeptConnectionCheck() override { Close(); }
+  CheckResult Run(Deadline) override {
+    s_->runs++;
+    if (fd_ < 0) {
+      int sv[2];
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0)
+        return CheckResult::Fail("x");
+      fd_ = sv[0];
+      peer_.store(sv[1]);
+    }
+    return s_->fail ? CheckResult::Fail("fake failure") : CheckResult::Pass();
+  }
+  std::string Target() const override { return "fake:1"; }
+  void Close() override {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+  int IdleFd() const override { return fd_; }
+  bool IdleConnectionLost() override {
+    char b;
+    if (recv(fd_, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0) return false;  // never here
+    Close();
+    lost_++;
+    return true;
+  }
+  // The dependency's side: closing it is the edge.
+  static inline std::atomic<int> peer_{-1};
+  static inline std::atomic<int> lost_{0};
+
+ private:
+  std::shared_ptr<FakeState> s_;
+  int fd_ = -1;
+};
+
+TEST_F(SchedulerTest, AKeptConnectionClosedWhileIdleRunsTheCheckAtOnce) {
+  KeptConnectionCheck::peer_ = -1;
+  KeptConnectionCheck::lost_ = 0;
+  Scheduler s(&store_, &reporter_, [this](const CheckConfig& c) -> std::unique_ptr<Check> {
+    return std::make_unique<KeptConnectionCheck>(State(c.name));
+  });
+  Config cfg;
+  cfg.checks = {Fake("kept", 3600000)};  // its next slot: an hour away at least
+  s.Start(cfg);
+  ASSERT_TRUE(WaitFor([&] { return State("kept")->runs == 1 && KeptConnectionCheck::peer_ >= 0; }));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(State("kept")->runs, 1);  // idle: the watch alone runs nothing
+  close(KeptConnectionCheck::peer_.exchange(-1));
+  ASSERT_TRUE(WaitFor([&] { return State("kept")->runs == 2; }));
+  EXPECT_EQ(KeptConnectionCheck::lost_, 1);
+  // The new connection's peer, closed too: another edge, another run (not
+  // before min_interval_ms, 100 by default, after the previous start).
+  ASSERT_TRUE(WaitFor([&] { return KeptConnectionCheck::peer_ >= 0; }));
+  close(KeptConnectionCheck::peer_.exchange(-1));
+  ASSERT_TRUE(WaitFor([&] { return State("kept")->runs == 3; }));
+  s.Stop();
+}
+
+TEST_F(SchedulerTest, ADependencyThatClosesInALoopIsNotHammered) {
+  KeptConnectionCheck::peer_ = -1;
+  Scheduler s(&store_, &reporter_, [this](const CheckConfig& c) -> std::unique_ptr<Check> {
+    return std::make_unique<KeptConnectionCheck>(State(c.name));
+  });
+  Config cfg;
+  CheckConfig c = Fake("loop", 3600000);
+  c.timing.min_interval_ms = 100;
+  cfg.checks = {c};
+  s.Start(cfg);
+  // Close every connection as soon as it is made, for a second.
+  const auto start = Clock::now();
+  while (Clock::now() - start < 1000ms) {
+    int p = KeptConnectionCheck::peer_.exchange(-1);
+    if (p >= 0) close(p);
+    std::this_thread::sleep_for(1ms);
+  }
+  s.Stop();
+  // At most one run a min_interval_ms (10 in a second, plus the first).
+  EXPECT_LE(State("loop")->runs, 12);
+  EXPECT_GE(State("loop")->runs, 2);
 }
 
 }  // namespace

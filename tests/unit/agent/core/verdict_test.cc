@@ -130,5 +130,48 @@ TEST(Started, NeedsEveryRequiredCheckToHavePassedOnce) {
   EXPECT_FALSE(IsStarted(Snap({db, MakeCheck("s", true, Status::kFail)})));
 }
 
+// Root cause (SPEC §12): a failing check is blocked by the failing checks it
+// depends on; readiness does not change.
+TEST(BlockedBy, OnlyWhileBothFail) {
+  CheckView app = MakeCheck("app", true, Status::kFail);
+  app.depends_on = {"cache", "db"};
+  auto s =
+      Snap({MakeCheck("db", true, Status::kFail), MakeCheck("cache", false, Status::kPass), app});
+  EXPECT_EQ(BlockedBy(s, s.checks[2]), (std::vector<std::string>{"db"}));
+  s.checks[1].status = Status::kFail;
+  EXPECT_EQ(BlockedBy(s, s.checks[2]), (std::vector<std::string>{"cache", "db"}));
+  EXPECT_FALSE(IsReady(s));  // app keeps its own verdict
+  s.checks[2].status = Status::kPass;
+  EXPECT_TRUE(BlockedBy(s, s.checks[2]).empty());
+  s.checks[2].status = Status::kFail;
+  s.checks[0].status = Status::kPass;
+  s.checks[1].status = Status::kWarn;
+  EXPECT_TRUE(BlockedBy(s, s.checks[2]).empty());
+}
+
+// flap_hold (SPEC §12): a flapping required check holds readiness on its
+// failing side, even while its latest result passes; "none" does not.
+TEST(FlapHold, FlappingRequiredCheckIsHeldUnready) {
+  CheckView db = MakeCheck("db", true, Status::kPass);
+  db.flapping = true;
+  auto s = Snap({db, MakeCheck("cache", false, Status::kPass)});
+  EXPECT_TRUE(HeldUnready(s.checks[0]));
+  EXPECT_FALSE(IsReady(s));
+  EXPECT_EQ(OverallStatus(s), Overall::kError);
+  s.checks[0].flap_hold = false;
+  EXPECT_TRUE(IsReady(s));
+  EXPECT_EQ(OverallStatus(s), Overall::kOk);
+  // An optional check that flaps never holds readiness.
+  s.checks[0].flap_hold = true;
+  s.checks[0].flapping = false;
+  s.checks[1].flapping = true;
+  EXPECT_TRUE(IsReady(s));
+  EXPECT_FALSE(HeldUnready(s.checks[1]));
+  // Liveness does not read the hold.
+  s.checks[0].flapping = true;
+  s.checks[0].liveness = true;
+  EXPECT_TRUE(IsLive(s, true));
+}
+
 }  // namespace
 }  // namespace vigil

@@ -413,5 +413,68 @@ TEST(BearerToken, SchemeInAnyCaseAndSpaces) {
   EXPECT_EQ(BearerToken(""), "");
 }
 
+// Root cause (SPEC §12): "[-]app failed: blocked by db", blocked_by in
+// /health, readiness unchanged.
+TEST_F(ApiTest, BlockedCheckNamesItsCause) {
+  CheckView app = View("app", "app", true, Status::kFail, "HTTP 500");
+  app.depends_on = {"db"};
+  Set({View("db", "database", true, Status::kFail, "connection refused"), app});
+  HttpResponse r = Get("/readyz?verbose");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("[-]app failed: blocked by db\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("[-]db failed: connection refused\n"), std::string::npos) << r.body;
+  EXPECT_EQ(Get("/readyz/app").body, "[-]app failed: blocked by db\n");
+  json j = json::parse(Get("/health").body);
+  EXPECT_EQ(j["checks"]["app"]["blocked_by"], "db");
+  EXPECT_EQ(j["checks"]["app"]["depends_on"], json::array({"db"}));
+  EXPECT_FALSE(j["checks"]["db"].contains("blocked_by"));
+  EXPECT_EQ(json::parse(Get("/health/app").body)["blocked_by"], "db");
+  // db back: app's failure is its own again.
+  Set({View("db", "database", true, Status::kPass), app});
+  EXPECT_EQ(Get("/readyz/app").body, "[-]app failed: HTTP 500\n");
+  EXPECT_FALSE(json::parse(Get("/health").body)["checks"]["app"].contains("blocked_by"));
+}
+
+TEST_F(ApiTest, BlockedSeriesOneAnEdge) {
+  CheckView app = View("app", "app", true, Status::kFail, "HTTP 500");
+  app.depends_on = {"db", "redis-session"};
+  Set({View("db", "database", true, Status::kFail, "connection refused"),
+       View("redis-session", "session", true, Status::kPass), app});
+  const std::string m = Get("/metrics").body;
+  EXPECT_NE(m.find("# TYPE vigil_check_blocked gauge\n"), std::string::npos);
+  EXPECT_NE(m.find("vigil_check_blocked{check=\"app\",by=\"db\"} 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("vigil_check_blocked{check=\"app\",by=\"redis-session\"} 0\n"),
+            std::string::npos);
+  EXPECT_EQ(m.find("vigil_check_blocked{check=\"db\""), std::string::npos);
+}
+
+// Flapping (SPEC §12): /health's flag and history, the gauge, the hold.
+TEST_F(ApiTest, FlappingCheckIsShownAndHeldUnready) {
+  CheckView db = View("db", "database", true, Status::kPass);
+  db.flapping = true;
+  db.flap_percent = 61.2345;
+  db.flap_history = {true, false, true, false};
+  Set({db, View("redis-cache", "cache", false, Status::kPass)});
+  HttpResponse r = Get("/readyz?verbose");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("[-]db flapping, held unready\n"), std::string::npos) << r.body;
+  EXPECT_EQ(Get("/readyz/db").status, 503);
+  EXPECT_EQ(Get("/livez").status, 200);
+  json j = json::parse(Get("/health").body);
+  EXPECT_EQ(j["status"], "error");
+  EXPECT_EQ(j["checks"]["db"]["flapping"], true);
+  EXPECT_EQ(j["checks"]["db"]["state_change_percent"], 61.235);
+  EXPECT_EQ(j["checks"]["db"]["flap_history"], "+-+-");
+  EXPECT_EQ(j["checks"]["redis-cache"]["flapping"], false);
+  const std::string m = Get("/metrics").body;
+  EXPECT_NE(m.find("vigil_check_flapping{check=\"db\"} 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("vigil_check_flapping{check=\"redis-cache\"} 0\n"), std::string::npos);
+  // flap_hold: none
+  db.flap_hold = false;
+  Set({db, View("redis-cache", "cache", false, Status::kPass)});
+  EXPECT_EQ(Get("/readyz").status, 200);
+  EXPECT_EQ(Get("/readyz/db").body, "[+]db ok\n");
+}
+
 }  // namespace
 }  // namespace vigil

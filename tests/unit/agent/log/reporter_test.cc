@@ -157,5 +157,72 @@ TEST(Reporter, AFailingCheckIsLoggedOnceNotEveryRun) {
   close(p[1]);
 }
 
+class PassesOnceThenFails : public Check {
+ public:
+  CheckResult Run(Deadline) override {
+    return runs_++ == 0 ? CheckResult::Pass() : CheckResult::Fail("connection refused");
+  }
+  std::string Target() const override { return "h:2"; }
+
+ private:
+  int runs_ = 0;
+};
+
+// Root cause (SPEC §12): app depends on db; db fails first, so
+// app's check_failed names db as its cause, db's names nothing.
+TEST(Reporter, CheckFailedNamesTheBlockingDependency) {
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_NONBLOCK), 0);
+  SnapshotStore store;
+  {
+    Reporter reporter(Reporter::Format::kJson, p[1]);
+    // db fails from its first run; app passes once (a first result sets the
+    // state at once), then fails its way there.
+    Scheduler s(&store, &reporter, [](const CheckConfig& c) -> std::unique_ptr<Check> {
+      if (c.name == "db") return std::make_unique<AlwaysFails>();
+      return std::make_unique<PassesOnceThenFails>();
+    });
+    Config cfg;
+    CheckConfig db;
+    db.name = "db";
+    db.kind = "postgres";
+    db.role = "database";
+    db.required = true;
+    db.timing.interval_ms = 100;
+    db.timing.jitter_percent = 0;
+    db.timing.unhealthy_threshold = 1;
+    CheckConfig app = db;
+    app.name = "app";
+    app.kind = "http";
+    app.role = "app";
+    app.timing.unhealthy_threshold = 3;
+    app.depends_on = {"db"};
+    cfg.checks = {db, app};
+    s.Start(cfg);
+    for (int i = 0; i < 300 && store.Get()->checks[1].status != Status::kFail; ++i)
+      std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(store.Get()->checks[1].status, Status::kFail);
+    s.Stop();
+    reporter.Flush(1000);
+  }
+  std::string out = Drain(p[0]);
+  bool app_seen = false;
+  size_t start = 0;
+  for (size_t nl; (nl = out.find('\n', start)) != std::string::npos; start = nl + 1) {
+    auto j = nlohmann::json::parse(out.substr(start, nl - start));
+    if (j.value("event", "") != "check_failed") continue;
+    if (j.value("check", "") == "db") {
+      EXPECT_FALSE(j.contains("blocked_by")) << j.dump();
+    } else {
+      app_seen = true;
+      EXPECT_EQ(j.value("blocked_by", ""), "db") << j.dump();
+      EXPECT_NE(j.value("message", "").find("blocked by db"), std::string::npos) << j.dump();
+    }
+  }
+  EXPECT_TRUE(app_seen) << out;
+  close(p[0]);
+  close(p[1]);
+}
+
 }  // namespace
 }  // namespace vigil
