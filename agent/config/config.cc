@@ -19,6 +19,7 @@ using json = nlohmann::json;
 
 constexpr size_t kMaxConfigBytes = 1 << 20;
 constexpr size_t kMaxChecks = 256;
+constexpr int kMaxJsonDepth = 32;
 
 const std::vector<std::string> kTopKeys = {
     "listen",        "drain_seconds", "admin_token_file", "log_format", "defaults",
@@ -41,8 +42,17 @@ std::string Position(const std::string& text, size_t byte) {
 
 json ParseJson(const std::string& text) {
   if (text.size() > kMaxConfigBytes) throw ConfigError("(file)", "larger than 1 MiB");
+  // Refused while it is read: a document nested deeper than any config
+  // needs is never built, so nothing later (a copy, a walk) recurses into it.
+  const json::parser_callback_t depth_limit = [](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxJsonDepth) {
+      throw ConfigError(
+          "(file)", "nested too deeply (more than " + std::to_string(kMaxJsonDepth) + " levels)");
+    }
+    return true;
+  };
   try {
-    return json::parse(text);
+    return json::parse(text, depth_limit);
   } catch (const json::parse_error& e) {
     throw ConfigError("(file)", "invalid JSON at " + Position(text, e.byte > 0 ? e.byte - 1 : 0));
   } catch (const json::exception&) {
