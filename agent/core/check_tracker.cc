@@ -70,7 +70,7 @@ void CheckTracker::StepFlapping(bool ok, Transition* t) {
   t->flap_percent = flap_percent_;
 }
 
-// Envoy's edges, as SPEC §12 words them: the run after the first failure,
+// Envoy's edges, as docs/configuration.md words them: the run after the first failure,
 // then failing (or on the way there) until healthy_threshold passes; the
 // run after the first pass that follows failures.
 void CheckTracker::StepPhase(bool ok, bool previous_failed) {

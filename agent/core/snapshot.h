@@ -47,7 +47,7 @@ struct CheckView {
   std::array<uint64_t, 3> breaker_transitions{};
   // TLS checks: notAfter (Unix seconds) of the dependency's certificate.
   std::optional<int64_t> tls_not_after;
-  // Flapping (SPEC §12): flapping now, the percent state change and the
+  // Flapping (docs/configuration.md): flapping now, the percent state change and the
   // results it is computed from (the last kFlapWindow, oldest first, true
   // for pass or warn); flap_hold: "flap_hold": "unready".
   bool flapping = false;

@@ -290,7 +290,9 @@ HttpResponse Api::HandleGet(const std::string& path,
   const std::shared_ptr<const FleetView> fleet =
       options_.fleet != nullptr ? options_.fleet->Get() : nullptr;
   const WallClock::time_point wall = WallClock::now();
-  const Scopes scopes = ScopesOf(s, fleet.get(), wall);
+  // Liveness never uses fleet data: a liveness probe reads no peer answer.
+  const bool liveness_path = path == "/livez" || path == "/up" || path.rfind("/livez/", 0) == 0;
+  const Scopes scopes = ScopesOf(s, liveness_path ? nullptr : fleet.get(), wall);
   if (path == "/fleet" || path == "/fleet/self") return HandleFleet(path, req, s, scopes);
 
   if (path == "/livez" || path == "/up" || path == "/readyz" || path == "/ready") {

@@ -13,9 +13,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
-#include <unordered_map>
 
 #include "agent/core/fleet.h"
 #include "agent/core/snapshot.h"

@@ -177,26 +177,30 @@ bool SplitHostPort(const std::string& address, std::string* host, int* port) {
   return true;
 }
 
-bool PeerClosed(int fd) {
-  if (fd < 0) return false;
+namespace {
+
+// What an idle socket holds, without waiting or taking anything from it.
+enum class IdleState { kQuiet, kClosed, kData };
+
+IdleState PeekIdle(int fd) {
+  if (fd < 0) return IdleState::kQuiet;
   pollfd p{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
-  if (poll(&p, 1, 0) <= 0) return false;
-  if ((p.revents & (POLLERR | POLLHUP | POLLRDHUP)) != 0) return true;
+  if (poll(&p, 1, 0) <= 0) return IdleState::kQuiet;
+  if ((p.revents & (POLLERR | POLLHUP | POLLRDHUP)) != 0) return IdleState::kClosed;
   char byte;
   const ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-  return n == 0;
+  if (n < 0) {
+    const bool quiet = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    return quiet ? IdleState::kQuiet : IdleState::kClosed;
+  }
+  return n == 0 ? IdleState::kClosed : IdleState::kData;
 }
 
-bool IdleSocketLost(int fd) {
-  if (fd < 0) return false;
-  pollfd p{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
-  if (poll(&p, 1, 0) <= 0) return false;
-  if ((p.revents & (POLLERR | POLLHUP | POLLRDHUP)) != 0) return true;
-  char byte;
-  const ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-  return true;  // EOF, or bytes nobody asked for: out of step either way
-}
+}  // namespace
+
+bool PeerClosed(int fd) { return PeekIdle(fd) == IdleState::kClosed; }
+
+// EOF, or bytes nobody asked for: out of step either way.
+bool IdleSocketLost(int fd) { return PeekIdle(fd) != IdleState::kQuiet; }
 
 }  // namespace vigil

@@ -306,8 +306,8 @@ TEST_F(KubernetesEventsTest, BadSettingsExitTwoNamingTheField) {
   config_.Write(c);
   // `vigil run` checks what only the pod has at start; `vigil validate`
   // checks the keys, so it works outside the pod (CI, a laptop).
-  const CommandResult r = RunVigil({"run", "--config", config_.path()},
-                                   {{"POD_NAME", "p"}, {"POD_NAMESPACE", "ns"}});
+  const CommandResult r =
+      RunVigil({"run", "--config", config_.path()}, {{"POD_NAME", "p"}, {"POD_NAMESPACE", "ns"}});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("kubernetes_api.ca_file"), std::string::npos) << r.err;
   EXPECT_EQ(RunVigil({"validate", "--config", config_.path()}, {}).exit_code, 0);

@@ -1,4 +1,4 @@
-// Detection at the edge (SPEC §12) on real servers: the scheduler with the
+// Detection at the edge (docs/configuration.md) on real servers: the scheduler with the
 // real redis and postgres checks, interval 5000 ms, unhealthy_threshold 2,
 // unhealthy_interval_ms 100. A server that goes away closes the kept
 // connection; the check runs at once instead of at its next slot, so

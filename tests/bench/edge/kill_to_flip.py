@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Kill-to-flip: how long after a Redis is killed vigil's /readyz turns 503.
 
-Detection at the edge (SPEC §12). Starts a redis-server on a free loopback
+Detection at the edge (docs/configuration.md). Starts a redis-server on a free loopback
 port and a vigil on it (interval 5000 ms, unhealthy_threshold 2, jitter 0),
 waits until the check is idle on its kept connection, kills the server
 (SIGKILL: the kernel closes the socket, as a crashed pod's does), and polls

@@ -312,7 +312,7 @@ TEST(Config, KindsCheckTheirValuesBeforeExpansion) {
             std::string::npos);
 }
 
-// depends_on (SPEC §12, root cause): names of the config's checks, no cycle.
+// depends_on (docs/configuration.md, root cause): names of the config's checks, no cycle.
 std::string DependsConfig(const std::string& a, const std::string& b, const std::string& c) {
   return std::string(R"({"checks": [)") +
          R"({"name": "db", "kind": "tcp", "address": "127.0.0.1:5432")" + a + "}," +
@@ -354,7 +354,7 @@ TEST(ConfigDependsOn, CyclesAreNamed) {
       "");
 }
 
-// Detection at the edge and flapping keys (SPEC §12), per check or in defaults.
+// Detection at the edge and flapping keys (docs/configuration.md), per check or in defaults.
 TEST(ConfigSignals, KeysAndDefaults) {
   Config c = ParseConfig(R"({"defaults": {"unhealthy_interval_ms": 200, "flap_hold": "none"},
     "checks": [

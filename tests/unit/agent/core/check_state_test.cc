@@ -181,7 +181,7 @@ TEST_F(TrackerTest, HistogramIsCumulative) {
   EXPECT_EQ(h.buckets.back(), 1u);
 }
 
-// Flapping (SPEC §12): Nagios' weighted percent state change over 21 results.
+// Flapping (docs/configuration.md): Nagios' weighted percent state change over 21 results.
 TEST(PercentStateChange, NagiosWeights) {
   EXPECT_DOUBLE_EQ(PercentStateChange({}), 0);
   EXPECT_DOUBLE_EQ(PercentStateChange(std::vector<bool>(21, true)), 0);

@@ -248,7 +248,7 @@ TEST_F(ScheduleTest, ChecksAreDecidedIndependently) {
   EXPECT_TRUE(slot(0).abandoned);
 }
 
-// Detection at the edge (SPEC §12): Envoy's intervals by where the check
+// Detection at the edge (docs/configuration.md): Envoy's intervals by where the check
 // stands, the edge that runs an idle check at once, and the floor
 // (min_interval_ms) that no edge gets under.
 class EdgeScheduleTest : public ScheduleTest {

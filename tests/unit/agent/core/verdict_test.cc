@@ -130,7 +130,7 @@ TEST(Started, NeedsEveryRequiredCheckToHavePassedOnce) {
   EXPECT_FALSE(IsStarted(Snap({db, MakeCheck("s", true, Status::kFail)})));
 }
 
-// Root cause (SPEC §12): a failing check is blocked by the failing checks it
+// Root cause (docs/configuration.md): a failing check is blocked by the failing checks it
 // depends on; readiness does not change.
 TEST(BlockedBy, OnlyWhileBothFail) {
   CheckView app = MakeCheck("app", true, Status::kFail);
@@ -149,7 +149,7 @@ TEST(BlockedBy, OnlyWhileBothFail) {
   EXPECT_TRUE(BlockedBy(s, s.checks[2]).empty());
 }
 
-// flap_hold (SPEC §12): a flapping required check holds readiness on its
+// flap_hold (docs/configuration.md): a flapping required check holds readiness on its
 // failing side, even while its latest result passes; "none" does not.
 TEST(FlapHold, FlappingRequiredCheckIsHeldUnready) {
   CheckView db = MakeCheck("db", true, Status::kPass);

@@ -413,7 +413,7 @@ TEST(BearerToken, SchemeInAnyCaseAndSpaces) {
   EXPECT_EQ(BearerToken(""), "");
 }
 
-// Root cause (SPEC §12): "[-]app failed: blocked by db", blocked_by in
+// Root cause (docs/configuration.md): "[-]app failed: blocked by db", blocked_by in
 // /health, readiness unchanged.
 TEST_F(ApiTest, BlockedCheckNamesItsCause) {
   CheckView app = View("app", "app", true, Status::kFail, "HTTP 500");
@@ -448,7 +448,7 @@ TEST_F(ApiTest, BlockedSeriesOneAnEdge) {
   EXPECT_EQ(m.find("vigil_check_blocked{check=\"db\""), std::string::npos);
 }
 
-// Flapping (SPEC §12): /health's flag and history, the gauge, the hold.
+// Flapping (docs/configuration.md): /health's flag and history, the gauge, the hold.
 TEST_F(ApiTest, FlappingCheckIsShownAndHeldUnready) {
   CheckView db = View("db", "database", true, Status::kPass);
   db.flapping = true;

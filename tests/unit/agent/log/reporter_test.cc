@@ -168,7 +168,7 @@ class PassesOnceThenFails : public Check {
   int runs_ = 0;
 };
 
-// Root cause (SPEC §12): app depends on db; db fails first, so
+// Root cause (docs/configuration.md): app depends on db; db fails first, so
 // app's check_failed names db as its cause, db's names nothing.
 TEST(Reporter, CheckFailedNamesTheBlockingDependency) {
   int p[2];
